@@ -1,0 +1,1 @@
+"""First-party qbench solvers, registered through the ``qbench.solvers`` entry-point group."""

@@ -1,0 +1,178 @@
+"""The ``qbench`` command line: a thin layer that calls the library and maps errors to exit codes.
+
+Exit codes: 0 success; 1 the run finished but some jobs failed (see the report); 2 a bad suite,
+name or parameter; 3 missing or broken data, weights, codec or store; 4 any other qbench error.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import QbenchError
+
+
+def _handle_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except QbenchError as exc:
+            click.echo(f"qbench: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qbench")
+def main() -> None:
+    """Benchmark compressed-image enhancement, learned compression and rescaling methods."""
+
+
+@main.command()
+@click.argument("suite_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="results folder (default: runs/<suite name>/)")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option("--workers", type=int, default=None,
+              help="CPU worker processes for codec work (default: min(4, cores); 0 = in-process)")
+@click.option("--fresh", is_flag=True, help="discard the stored results and cache and start over")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="folder holding built-in datasets as <name>/ (default: $QBENCH_DATA)")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@_handle_errors
+def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
+        data_root: str | None, quiet: bool) -> None:
+    """Run SUITE_FILE: compress, restore, measure, and write the leaderboard.
+
+    Resumes by default: work already in the results store is not computed again.
+    """
+    from .report import write_reports
+    from .runner import Runner
+    from .suite import load_suite, resolve_suite
+
+    suite = load_suite(suite_file)
+    resolve_suite(suite, str(suite_file))
+    out = out_dir or Path("runs") / suite.name
+    click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
+    result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
+                    progress=not quiet, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
+    files = write_reports(out)
+    if not result.computed_anything and not result.failures:
+        click.echo(f"qbench: nothing new computed ({result.samples} samples reused from the store) "
+                   f"in {result.seconds:.2f} s", err=True)
+    else:
+        click.echo(f"qbench: {result.samples} samples ({result.samples_done_before} reused): "
+                   f"{result.encodings_computed} encodings, {result.outputs_computed} solver outputs, "
+                   f"{result.metric_values_computed} metric values computed in {result.seconds:.1f} s",
+                   err=True)
+    for m, reason in result.skipped_metrics.items():
+        click.echo(f"qbench: metric {m} skipped: {reason}", err=True)
+    click.echo(f"qbench: wrote {', '.join(str(f) for f in files)}", err=True)
+    if result.failures:
+        click.echo(f"qbench: {len(result.failures)} failure(s):", err=True)
+        for what, stage, err in result.failures[:20]:
+            click.echo(f"  [{stage}] {what}: {err.splitlines()[0]}", err=True)
+        if len(result.failures) > 20:
+            click.echo(f"  … {len(result.failures) - 20} more in {out / 'leaderboard.md'}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("suite_file", type=click.Path(dir_okay=False, path_type=Path))
+@_handle_errors
+def validate(suite_file: Path) -> None:
+    """Check SUITE_FILE: schema, component names and parameters (no computation)."""
+    from .suite import load_suite, resolve_suite
+
+    suite = load_suite(suite_file)
+    resolve_suite(suite, str(suite_file))
+    n_points = sum(len(c.qualities) for c in suite.codecs)
+    click.echo(f"{suite_file}: ok — suite {suite.name} ({suite.hash()}): {len(suite.datasets)} dataset(s), "
+               f"{n_points} codec point(s), {len(suite.solvers)} solver(s), {len(suite.metrics)} metric(s)")
+
+
+@main.command(name="ls")
+@click.argument("what", type=click.Choice(["solvers", "codecs", "metrics", "datasets"]))
+@_handle_errors
+def ls_cmd(what: str) -> None:
+    """List registered components (built-in and from entry points)."""
+    from importlib import import_module
+
+    reg = import_module(f"qbench.{what}").REGISTRY
+    for name in reg.names():
+        click.echo(f"{name:24s} {reg.origin(name)}")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", multiple=True, type=click.Choice(["md", "csv", "json"]),
+              help="formats to write (repeatable; default all)")
+@_handle_errors
+def report(out_dir: Path, formats: tuple[str, ...]) -> None:
+    """Rebuild the leaderboard and tables in OUT_DIR from its results store."""
+    from .report import write_reports
+
+    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json"))
+    for f in files:
+        click.echo(str(f))
+
+
+@main.group()
+def data() -> None:
+    """Built-in datasets: where they are looked for, verification and download."""
+
+
+@data.command(name="path")
+@click.argument("name")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@_handle_errors
+def data_path(name: str, data_root: str | None) -> None:
+    """Print the folder where dataset NAME is looked for."""
+    from .datasets.builtin import SOURCES, PinnedDataset
+
+    if name not in SOURCES:
+        from .errors import RegistryError
+        raise RegistryError(f"{name!r} is not a downloadable built-in dataset; choose from {sorted(SOURCES)}")
+    click.echo(str(PinnedDataset(name, data_root_override=data_root).folder))
+
+
+@data.command(name="verify")
+@click.argument("name")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@_handle_errors
+def data_verify(name: str, data_root: str | None) -> None:
+    """Check that every file of NAME is present and matches its pinned pixel hash."""
+    from .datasets.builtin import PinnedDataset
+
+    ds = PinnedDataset(name, data_root_override=data_root)
+    recs = ds.records()
+    pinned = 0
+    for rec in recs:
+        ds.load(rec)
+        pinned += bool(rec.expected_hash)
+    click.echo(f"{name}: {len(recs)} images in {ds.folder}, {pinned} verified against pinned pixel hashes")
+
+
+@data.command(name="fetch")
+@click.argument("name")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@_handle_errors
+def data_fetch(name: str, data_root: str | None) -> None:
+    """Download dataset NAME into its folder (safe extraction, then verification)."""
+    from .datasets.builtin import PinnedDataset
+    from .datasets.download import fetch_dataset
+
+    ds = PinnedDataset(name, data_root_override=data_root)
+    still = fetch_dataset(ds)
+    if still:
+        from .errors import DataNotFoundError
+        raise DataNotFoundError(ds.where_message())
+    click.echo(f"{name}: complete in {ds.folder}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

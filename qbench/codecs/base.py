@@ -1,0 +1,71 @@
+"""The codec contract.
+
+A codec turns an ``(H, W, C)`` uint8 image into real bytes at a quality setting and back. Rate is
+always measured on those bytes: ``bpp = 8 * len(bitstream) / (H * W)`` of the pristine image.
+Each codec declares its parameters (validated at construction), the meaning and range of its
+quality knob, and the library versions that determine its output (part of every cache key).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One compressed image: its bitstream and what the decoder can tell about it."""
+
+    data: bytes
+    side_info: dict[str, Any] = field(default_factory=dict)
+
+
+class Codec(ABC):
+    """Base class of every codec. Subclasses set the class attributes and implement encode/decode."""
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    quality_name: ClassVar[str] = "quality"
+    quality_range: ClassVar[tuple[float, float]] = (0, 100)
+    higher_quality_is_better: ClassVar[bool] = True
+    #: parameter name -> default value; anything else is rejected
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any):
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            valid = ", ".join(sorted(self.defaults)) or "(none)"
+            raise ConfigError(f"codec {self.name!r} has no parameter(s) {unknown}; valid: {valid}")
+        self.params = {**self.defaults, **params}
+        self.validate_params()
+
+    def validate_params(self) -> None:
+        """Hook for subclasses: raise :class:`ConfigError` on a bad parameter value."""
+
+    def check_quality(self, quality: float) -> None:
+        lo, hi = self.quality_range
+        if not (lo <= quality <= hi):
+            raise ConfigError(f"codec {self.name!r}: {self.quality_name} {quality} outside [{lo}, {hi}]")
+
+    @classmethod
+    @abstractmethod
+    def library_versions(cls) -> dict[str, str]:
+        """Versions of the libraries whose output this codec reproduces (part of cache keys)."""
+
+    @abstractmethod
+    def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        """Compress an ``(H, W, C)`` uint8 image."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decompress to ``(H, W, C)`` uint8 with the channel count that was encoded."""
+
+    def spec(self) -> dict[str, Any]:
+        """What determines this codec's output: name, parameters and library versions."""
+        return {"name": self.name, "params": dict(sorted(self.params.items())),
+                "versions": self.library_versions()}

@@ -1,0 +1,29 @@
+"""A dataset made of the image files in a local folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataNotFoundError
+from ..images import ChannelPolicy
+from .base import Dataset, ImageRecord, list_images
+
+
+class FolderDataset(Dataset):
+    """Every PNG/BMP/JPEG/TIFF/WebP/PPM/PGM file in ``path`` (sorted by relative path)."""
+
+    name = "folder"
+
+    def __init__(self, path: str, mode: ChannelPolicy = "auto", limit: int | None = None,
+                 recursive: bool = False):
+        super().__init__(mode, limit)
+        self.path = Path(path).expanduser()
+        self.recursive = recursive
+        if not self.path.is_dir():
+            raise DataNotFoundError(f"dataset folder {str(self.path)!r} does not exist")
+
+    def _records(self) -> list[ImageRecord]:
+        files = list_images(self.path, self.recursive)
+        if not files:
+            raise DataNotFoundError(f"dataset folder {str(self.path)!r} holds no image files")
+        return [ImageRecord(str(p.relative_to(self.path).with_suffix("")), str(p)) for p in files]

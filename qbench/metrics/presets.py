@@ -1,0 +1,21 @@
+"""Named metric protocols. Each name states what is measured; see the README's metric table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: name -> preset (data). ``type`` selects the implementation.
+PRESETS: dict[str, dict[str, Any]] = {
+    "psnr_rgb": {"type": "psnr", "channels": "rgb", "unit": "dB", "higher_is_better": True,
+                 "description": "PSNR over all RGB channels (mean of per-image values), data range 255"},
+    "psnr_y": {"type": "psnr", "channels": "y", "unit": "dB", "higher_is_better": True,
+               "description": "PSNR on BT.601 Y (MATLAB rgb2ycbcr, 16-235, float), as BasicSR/IRN/SAIN"},
+    "ssim_rgb": {"type": "ssim", "channels": "rgb", "higher_is_better": True,
+                 "description": "SSIM (Gaussian 11x11, sigma 1.5, valid) per RGB channel, averaged"},
+    "ssim_y": {"type": "ssim", "channels": "y", "higher_is_better": True,
+               "description": "SSIM (Gaussian 11x11, sigma 1.5, valid, MATLAB constants) on BT.601 Y"},
+    "ms_ssim_rgb": {"type": "ms_ssim", "channels": "rgb", "higher_is_better": True,
+                    "description": "MS-SSIM (5 scales, pytorch_msssim/CompressAI protocol) on RGB, data range 255"},
+    "ms_ssim_y": {"type": "ms_ssim", "channels": "y", "higher_is_better": True,
+                  "description": "MS-SSIM (5 scales) on BT.601 Y"},
+}

@@ -1,0 +1,113 @@
+"""A generic registry of named components.
+
+Entries are classes or factories, registered by decorator, as lazy ``"module:attr"`` strings
+(imported on first use), or discovered from an entry-point group. A name that is not registered
+but looks like an import string (``my_pkg.mod:MySolver``) is imported directly. Unknown names
+raise :class:`~qbench.errors.RegistryError` with did-you-mean suggestions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib import metadata
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from .errors import RegistryError
+
+T = TypeVar("T")
+
+
+def import_string(spec: str) -> Any:
+    """Import ``"package.module:attr"`` (attr may be dotted) and return the attribute."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise RegistryError(f"not an import string (expected 'module:attr'): {spec!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RegistryError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise RegistryError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    return obj
+
+
+class Registry(Generic[T]):
+    """Name -> component mapping with lazy loading and entry-point discovery."""
+
+    def __init__(self, kind: str, group: str | None = None):
+        self.kind = kind
+        self.group = group
+        self._entries: dict[str, T | str] = {}
+        self._origin: dict[str, str] = {}
+        self._entry_points_loaded = False
+
+    # -- registration -------------------------------------------------------------------
+    def register(self, name: str, obj: T | str | None = None, *, origin: str = "builtin",
+                 replace: bool = False) -> Callable[[T], T] | T | str:
+        """Register ``obj`` under ``name``; without ``obj`` return a decorator."""
+        if obj is None:
+            def decorator(target: T) -> T:
+                self.register(name, target, origin=origin, replace=replace)
+                return target
+            return decorator
+        if name in self._entries and not replace and self._entries[name] is not obj:
+            existing = self._entries[name]
+            if not (isinstance(existing, str) and isinstance(obj, str) and existing == obj):
+                raise RegistryError(f"{self.kind} {name!r} is already registered ({self._origin[name]})")
+        self._entries[name] = obj
+        self._origin[name] = origin
+        return obj
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded or self.group is None:
+            return
+        self._entry_points_loaded = True
+        for ep in metadata.entry_points(group=self.group):
+            if ep.name in self._entries:
+                continue  # explicit registration wins over discovery
+            dist = getattr(ep, "dist", None)
+            origin = f"entry point {self.group} ({dist.name if dist else '?'})"
+            self._entries[ep.name] = ep.value
+            self._origin[ep.name] = origin
+
+    # -- lookup -------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        self._load_entry_points()
+        return sorted(self._entries)
+
+    def origin(self, name: str) -> str:
+        self._load_entry_points()
+        return self._origin.get(name, "import string")
+
+    def __contains__(self, name: str) -> bool:
+        self._load_entry_points()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def suggest(self, name: str) -> list[str]:
+        return difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+
+    def get(self, name: str) -> T:
+        """Return the component for ``name`` (importing it if it is lazy)."""
+        self._load_entry_points()
+        if name not in self._entries:
+            if ":" in name:
+                return import_string(name)
+            hint = self.suggest(name)
+            msg = f"unknown {self.kind} {name!r}"
+            if hint:
+                msg += f"; did you mean {', '.join(repr(h) for h in hint)}?"
+            else:
+                msg += f"; known: {', '.join(self.names()) or '(none)'}"
+            raise RegistryError(msg)
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            entry = import_string(entry)
+            self._entries[name] = entry
+        return entry  # type: ignore[return-value]

@@ -1,0 +1,220 @@
+"""Leaderboard tables from the results store.
+
+Aggregation is the mean of per-image values (never pooled MSE) with a seeded bootstrap 95%
+confidence interval over images.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import StoreError
+from ..store import Store
+
+KEYS = ["dataset", "solver", "codec", "quality"]
+
+
+@dataclass
+class ReportData:
+    suite: dict[str, Any]
+    suite_hash: str
+    run: dict[str, Any]
+    per_image: Any                      # pandas.DataFrame
+    metric_names: list[str]
+    higher_is_better: dict[str, bool]
+    failures: Any                       # pandas.DataFrame
+    skipped_metrics: dict[str, str] = field(default_factory=dict)
+
+
+def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData:
+    """Read the latest run's suite (or ``suite_hash``) and its planned samples' results."""
+    import pandas as pd
+
+    from .. import metrics as metric_mod
+
+    db = Path(out_dir) / "results.sqlite"
+    if not db.is_file():
+        raise StoreError(f"no results store at {db}; run 'qbench run SUITE --out {out_dir}' first")
+    with Store(db) as store:
+        run = store.latest_run()
+        if run is None:
+            raise StoreError(f"{db} holds no runs")
+        if suite_hash:
+            cols, rows = store.query("SELECT * FROM runs WHERE suite_hash=? ORDER BY run_id DESC LIMIT 1",
+                                     (suite_hash,))
+            if not rows:
+                raise StoreError(f"{db} has no run of suite {suite_hash}")
+            run = dict(zip(cols, rows[0]))
+        suite = json.loads(run["suite_json"])
+        h = run["suite_hash"]
+        cols, rows = store.query(
+            "SELECT p.dataset, p.image, p.solver, p.codec, p.quality, p.task, p.ordinal, e.bpp, e.nbytes, "
+            "m.metric, m.value FROM plan p JOIN encodings e ON e.enc_key = p.enc_key "
+            "JOIN outputs o ON o.out_key = p.out_key "
+            "LEFT JOIN metrics m ON m.out_key = p.out_key WHERE p.suite_hash=?", (h,))
+        long = pd.DataFrame(rows, columns=cols)
+        fcols, frows = store.query(
+            "SELECT f.stage, f.detail, f.error, f.run_id FROM failures f WHERE f.run_id = ? "
+            "ORDER BY f.created", (run["run_id"],))
+        failures = pd.DataFrame(frows, columns=fcols)
+        _, srows = store.query("SELECT metric, reason FROM skipped_metrics WHERE suite_hash=?", (h,))
+    metric_specs = suite["metrics"]
+    metric_names, hib = [], {}
+    versions: dict[str, str] = {}
+    for m in metric_specs:
+        try:
+            metric = metric_mod.build(m["name"], crop_border=m.get("crop_border"))
+            metric_names.append(metric.key)
+            hib[metric.key] = metric.info.higher_is_better
+            versions[metric.key] = metric.version
+        except Exception:  # skipped at run time; the reason is in skipped_metrics
+            continue
+    index = ["dataset", "image", "solver", "codec", "quality", "task", "ordinal", "bpp", "nbytes"]
+    if long.empty:
+        per_image = pd.DataFrame(columns=index + metric_names)
+    else:
+        base = long[index].drop_duplicates(subset=["ordinal"]).set_index("ordinal")
+        vals = long.dropna(subset=["metric"])
+        if len(vals):
+            wide = vals.pivot(index="ordinal", columns="metric", values="value")
+            base = base.join(wide, how="left")
+        for name in metric_names:
+            if name not in base.columns:
+                base[name] = np.nan
+        per_image = base.reset_index().sort_values("ordinal")[index + metric_names].reset_index(drop=True)
+    per_image.columns.name = None
+    return ReportData(suite, h, run, per_image, metric_names, hib, failures, dict(srows))
+
+
+def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean (seeded); NaN when fewer than 2 values."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2 or n <= 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n, len(values)))
+    means = values[idx].mean(axis=1)
+    a = (1 - level) / 2
+    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = None):
+    """One row per dataset x solver x codec x quality: n_images, mean bpp, mean of each metric (+ CI)."""
+    import pandas as pd
+
+    df = data.per_image
+    n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
+    seed = data.suite.get("seed", 0) if seed is None else seed
+    rows = []
+    if df.empty:
+        return pd.DataFrame(columns=KEYS + ["n_images", "bpp"] + data.metric_names), {}
+    ci: dict[tuple, dict[str, tuple[float, float]]] = {}
+    groups = df.groupby(KEYS, sort=False, dropna=False)
+    first = groups["ordinal"].min().sort_values()
+    for key in first.index:
+        g = groups.get_group(key)
+        row = dict(zip(KEYS, key))
+        row["n_images"] = int(len(g))
+        row["bpp"] = float(g["bpp"].astype(float).mean())
+        ci[key] = {}
+        for m in data.metric_names:
+            vals = g[m].to_numpy(dtype=np.float64)
+            row[m] = float(np.mean(vals)) if len(vals) else float("nan")
+            ci[key][m] = bootstrap_ci(vals, n_boot, seed)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=KEYS + ["n_images", "bpp"] + data.metric_names), ci
+
+
+def _fmt(v: float, digits: int) -> str:
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _digits(metric: str) -> int:
+    return 2 if metric.startswith("psnr") else 4
+
+
+def leaderboard_markdown(data: ReportData, summary, ci) -> str:
+    from tabulate import tabulate
+
+    env = json.loads(data.run["env_json"])
+    lines = [f"# Leaderboard: {data.suite['name']}", ""]
+    if data.suite.get("description"):
+        lines += [data.suite["description"], ""]
+    lines += [f"Suite hash `{data.suite_hash}` · run {data.run['run_id']} · qbench {env.get('qbench')} · "
+              f"torch {env.get('torch')} · Pillow {env.get('pillow')} (libjpeg {env.get('libjpeg')}) · "
+              f"device {env.get('device')}" + (f" · commit `{env['git_commit'][:10]}`" if env.get("git_commit") else ""),
+              "",
+              "Values are means of per-image values with a bootstrap 95% confidence interval "
+              f"[{data.suite.get('output', {}).get('bootstrap', 1000)} resamples over images]; "
+              "↑ higher is better, ↓ lower is better. "
+              + ("Outputs are clamped to [0, 1] and rounded to 8 bits before measurement."
+                 if data.suite.get("output", {}).get("quantize", True) else
+                 "Outputs are measured unquantised (suite output.quantize: false)."), ""]
+    arrows = {m: "↑" if data.higher_is_better.get(m, True) else "↓" for m in data.metric_names}
+    for dataset in dict.fromkeys(summary["dataset"]) if len(summary) else []:
+        sub = summary[summary["dataset"] == dataset]
+        table = []
+        for _, r in sub.iterrows():
+            key = tuple(r[k] for k in KEYS)
+            row = [r["solver"], r["codec"], f"{r['quality']:g}", int(r["n_images"]), f"{r['bpp']:.4f}"]
+            for m in data.metric_names:
+                lo, hi = ci[key][m]
+                d = _digits(m)
+                cell = _fmt(r[m], d)
+                if not np.isnan(lo):
+                    cell += f" [{_fmt(lo, d)}, {_fmt(hi, d)}]"
+                row.append(cell)
+            table.append(row)
+        headers = ["solver", "codec", "quality", "images", "bpp ↓"] + [f"{m} {arrows[m]}" for m in data.metric_names]
+        lines += [f"## {dataset}", "", tabulate(table, headers=headers, tablefmt="github",
+                                                 disable_numparse=True), ""]
+    if data.skipped_metrics:
+        lines += ["## Skipped metrics", ""]
+        lines += [f"- `{m}`: {reason}" for m, reason in sorted(data.skipped_metrics.items())] + [""]
+    if len(data.failures):
+        lines += [f"## Failures ({len(data.failures)})", ""]
+        for _, f in data.failures.head(50).iterrows():
+            first = str(f["error"]).splitlines()[0] if f["error"] else ""
+            lines.append(f"- {f['stage']}: {f['detail']}: {first}")
+        if len(data.failures) > 50:
+            lines.append(f"- … and {len(data.failures) - 50} more (see the `failures` table)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json")) -> list[Path]:
+    """Rebuild the reports in ``out_dir`` from its store; returns the files written."""
+    out_dir = Path(out_dir)
+    data = load_report_data(out_dir)
+    summary, ci = summarize(data)
+    written = []
+    if "csv" in formats:
+        summary.drop(columns=[]).to_csv(out_dir / "summary.csv", index=False, float_format="%.10g")
+        data.per_image.drop(columns=["ordinal", "task"]).to_csv(out_dir / "per_image.csv", index=False,
+                                                                float_format="%.10g")
+        written += [out_dir / "summary.csv", out_dir / "per_image.csv"]
+    if "md" in formats:
+        (out_dir / "leaderboard.md").write_text(leaderboard_markdown(data, summary, ci), encoding="utf-8")
+        written.append(out_dir / "leaderboard.md")
+    if "json" in formats:
+        payload = {
+            "suite": data.suite, "suite_hash": data.suite_hash, "run": {
+                k: v for k, v in data.run.items() if k != "suite_json"} | {"env": json.loads(data.run["env_json"])},
+            "metrics": {m: {"higher_is_better": data.higher_is_better[m]} for m in data.metric_names},
+            "skipped_metrics": data.skipped_metrics,
+            "summary": [
+                {**{k: (v if not isinstance(v, (np.floating, np.integer)) else v.item()) for k, v in r.items()},
+                 "ci95": {m: list(ci[tuple(r[k] for k in KEYS)][m]) for m in data.metric_names}}
+                for r in summary.to_dict(orient="records")],
+            "failures": data.failures.to_dict(orient="records"),
+        }
+        payload["run"].pop("env_json", None)
+        (out_dir / "results.json").write_text(json.dumps(payload, indent=1, default=str, allow_nan=True))
+        written.append(out_dir / "results.json")
+    return written

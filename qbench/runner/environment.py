@@ -1,0 +1,65 @@
+"""What a run records about where it ran: versions, device, git commit."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; validates ``cuda[:i]``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA device is available")
+        idx = device.partition(":")[2]
+        if idx and (not idx.isdigit() or int(idx) >= torch.cuda.device_count()):
+            raise ConfigError(f"--device {device}: there are {torch.cuda.device_count()} CUDA devices")
+        return device
+    raise ConfigError(f"--device must be auto, cpu or cuda[:i], got {device!r}")
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path.cwd(), capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def collect_environment(device: str) -> dict:
+    from PIL import features
+
+    import qbench
+
+    env = {
+        "qbench": qbench.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
+        "torch": _version("torch"), "torchvision": _version("torchvision"), "pyiqa": _version("pyiqa"),
+        "pillow": _version("pillow"), "numpy": _version("numpy"), "libjpeg": str(features.version("jpg")),
+        "device": device, "git_commit": git_commit(),
+    }
+    if device.startswith("cuda"):
+        import torch
+
+        env["device_name"] = torch.cuda.get_device_name(torch.device(device))
+    else:
+        env["device_name"] = platform.processor() or platform.machine()
+    return env

@@ -1,0 +1,117 @@
+"""The solver contract: Enhancer, Rescaler and LearnedCodec, each described by a SolverCard.
+
+Images cross this boundary as float tensors ``(N, C, H, W)`` in [0, 1] on the solver's device.
+Solvers return float tensors; the runner clamps, rounds to uint8 (unless the suite says
+otherwise) and measures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from ..errors import ConfigError
+
+Task = Literal["enhance", "rescale", "codec"]
+
+
+@dataclass(frozen=True)
+class SolverCard:
+    """What a leaderboard and a user need to know about a method."""
+
+    name: str
+    task: Task
+    paper: str = ""
+    license: str = ""
+    weights: tuple[Any, ...] = ()        # qbench.weights.WeightFile entries
+    blind: bool = True                   # False: per-quality weights or needs the codec setting
+    channels: tuple[str, ...] = ("gray", "rgb")
+    scale: int = 1                       # rescalers: downscale factor
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a solver may know about the images it gets (never the pristine image)."""
+
+    codec: str = ""
+    quality: float | None = None
+    bpp: tuple[float, ...] = ()
+    qtables: tuple[tuple[tuple[int, ...], ...], ...] = ()   # per image: the decoder's JPEG tables
+    image_names: tuple[str, ...] = ()
+    original_size: tuple[int, int] | None = None            # (H, W) of the pristine image
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Solver(ABC):
+    """Base of every solver. ``params`` are validated against ``defaults`` at construction."""
+
+    card: ClassVar[SolverCard]
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: bump when the solver's code changes its outputs (enters cache keys)
+    version: ClassVar[str] = "1"
+
+    def __init__(self, **params: Any):
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ConfigError(f"solver {self.card.name!r} has no parameter(s) {unknown}; "
+                              f"valid: {', '.join(sorted(self.defaults)) or '(none)'}")
+        self.params = {**self.defaults, **params}
+        self.device = "cpu"
+
+    def setup(self, device: str = "cpu") -> None:
+        """Load weights and move to ``device``; called once before the first batch."""
+        self.device = device
+
+    def weights_sha256(self) -> list[str]:
+        """sha256 of every weight file this instance uses (part of cache keys)."""
+        return [w.sha256 for w in self.card.weights if getattr(w, "sha256", None)]
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.card.name, "task": self.card.task, "version": self.version,
+                "class": f"{type(self).__module__}:{type(self).__qualname__}",
+                "params": json.loads(json.dumps(self.params, sort_keys=True, default=str)),
+                "weights": self.weights_sha256()}
+
+    def spec_hash(self) -> str:
+        blob = json.dumps(self.spec(), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Enhancer(Solver):
+    """compressed -> restored, same size."""
+
+    @abstractmethod
+    def enhance(self, batch, ctx: Context):
+        """Restore a batch ``(N, C, H, W)`` in [0, 1]; return the same shape."""
+
+
+class Rescaler(Solver):
+    """x -> downscale -> codec -> upscale -> x_hat (IRN/SAIN style)."""
+
+    @abstractmethod
+    def downscale(self, batch, ctx: Context):
+        """High-resolution batch -> low-resolution batch (to be compressed)."""
+
+    @abstractmethod
+    def upscale(self, batch, ctx: Context):
+        """Decoded low-resolution batch -> batch of ``ctx.original_size``."""
+
+
+class LearnedCodec(Solver):
+    """x -> bytes -> x_hat, replacing the codec stage. One image per call."""
+
+    #: default quality ladder when the suite gives none
+    qualities: ClassVar[tuple[float, ...]] = ()
+
+    @abstractmethod
+    def encode(self, image, quality: float) -> bytes:
+        """Compress one image ``(1, C, H, W)`` in [0, 1] at a quality level to real bytes."""
+
+    @abstractmethod
+    def decode(self, data: bytes, quality: float):
+        """Decompress to ``(1, C, H, W)`` in [0, 1]."""

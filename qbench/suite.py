@@ -1,0 +1,243 @@
+"""Suite files: YAML -> typed, validated :class:`Suite`, and the canonical suite hash.
+
+Unknown keys are rejected. Errors name the file, the key path (``codecs[0].qualitys``) and the
+nearest valid key. Component names are checked against the registries by :func:`resolve_suite`
+(lazy: no torch import).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import QbenchError, SuiteError
+
+Number = Union[int, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _shorthand(value: Any) -> Any:
+    """Allow ``- identity`` as shorthand for ``- {name: identity}``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class DatasetSpec(_Strict):
+    """A dataset entry: a registered dataset name (``kodak``) or ``folder`` with a path."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    mode: Literal["auto", "rgb", "gray"] = "auto"
+    limit: int | None = Field(default=None, ge=1)
+
+    @property
+    def label(self) -> str:
+        if self.name == "folder" and "path" in self.params:
+            return Path(str(self.params["path"])).name or self.name
+        return self.name
+
+
+class CodecSpec(_Strict):
+    """A codec with its fixed parameters and its quality ladder."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    qualities: list[Number] = Field(min_length=1)
+    label: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class SolverSpec(_Strict):
+    """A solver by registered name or import string (``my_pkg.mod:MySolver``)."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    qualities: list[Number] | None = Field(
+        default=None, description="quality ladder of a learned codec (its own, not the codecs')")
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class MetricSpec(_Strict):
+    """A metric preset name, optionally with overrides such as ``crop_border``."""
+
+    name: str
+    crop_border: int | None = Field(default=None, ge=0)
+
+    @property
+    def key(self) -> str:
+        if self.crop_border:
+            return f"{self.name}@crop{self.crop_border}"
+        return self.name
+
+
+class OutputSpec(_Strict):
+    dir: str | None = None
+    quantize: bool = Field(default=True, description="clamp to [0,1] and round to uint8 before metrics")
+    bootstrap: int = Field(default=1000, ge=0, description="bootstrap resamples for confidence intervals")
+    keep_images: bool = Field(default=True, description="keep decoded and restored images in the cache")
+
+
+class Suite(_Strict):
+    """A whole experiment: datasets x codec points x solvers, measured by metrics."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    codecs: list[CodecSpec] = Field(default_factory=list)
+    solvers: list[SolverSpec] = Field(min_length=1)
+    metrics: list[MetricSpec] = Field(min_length=1)
+    anchor: str | None = Field(default=None, description="codec label that BD-rate is measured against")
+    seed: int = 0
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+    _shorthand_datasets = field_validator("datasets", mode="before")(
+        lambda v: [_shorthand(x) for x in v] if isinstance(v, list) else v)
+    _shorthand_solvers = field_validator("solvers", mode="before")(
+        lambda v: [_shorthand(x) for x in v] if isinstance(v, list) else v)
+    _shorthand_metrics = field_validator("metrics", mode="before")(
+        lambda v: [_shorthand(x) for x in v] if isinstance(v, list) else v)
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "Suite":
+        for what, keys in (("codecs", [c.key for c in self.codecs]),
+                           ("solvers", [s.key for s in self.solvers]),
+                           ("metrics", [m.key for m in self.metrics]),
+                           ("datasets", [d.label for d in self.datasets])):
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            if dup:
+                raise ValueError(f"duplicate {what} entries {dup}: give each a distinct 'label'")
+        if self.anchor is not None and self.anchor not in [c.key for c in self.codecs]:
+            raise ValueError(f"anchor {self.anchor!r} is not one of the codecs "
+                             f"{[c.key for c in self.codecs]}")
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        """The parts that determine results, with defaults filled in (output options excluded)."""
+        data = self.model_dump(mode="json")
+        out = data.pop("output")
+        data["quantize"] = out["quantize"]
+        data.pop("description", None)
+        return data
+
+    def hash(self) -> str:
+        """Canonical suite hash: sha256 of the sorted-key JSON of :meth:`canonical` (16 hex)."""
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -- error formatting -------------------------------------------------------------------------
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """Walk the schema along ``loc`` and return the model whose field set applies there."""
+    model: type[BaseModel] | None = Suite
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return model
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        candidates = [ann] + list(inner or [])
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return model
+
+
+def _path_str(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path = _path_str(loc)
+        if err["type"] == "extra_forbidden":
+            model = _model_at(loc[:-1])
+            valid = sorted(model.model_fields) if model else []
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            problems.append(f"{path}: unknown key{hint} (valid keys: {', '.join(valid)})")
+        elif err["type"] == "missing":
+            problems.append(f"{path}: required key is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}: {msg}")
+    return problems
+
+
+# -- loading ----------------------------------------------------------------------------------
+def parse_suite(data: Any, source: str = "<suite>") -> Suite:
+    """Validate already-parsed YAML data; raise :class:`SuiteError` naming ``source``."""
+    if not isinstance(data, dict):
+        raise SuiteError(source, [f"top level must be a mapping, got {type(data).__name__}"])
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        raise SuiteError(source, _format_errors(exc)) from None
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite file (``yaml.safe_load``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(str(path), ["file not found"]) from None
+    except OSError as exc:
+        raise SuiteError(str(path), [f"cannot read: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SuiteError(str(path), [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    return parse_suite(data, str(path))
+
+
+def resolve_suite(suite: Suite, source: str = "<suite>") -> list[str]:
+    """Check every component name and parameter set against the registries.
+
+    Returns nothing on success; raises :class:`SuiteError` listing every problem with its key path.
+    Imports only what the named components need (no torch for the built-in codecs/metrics).
+    """
+    from . import codecs, datasets, metrics, solvers
+
+    problems: list[str] = []
+
+    def check(kind: str, fn, path: str) -> None:
+        try:
+            fn()
+        except QbenchError as exc:
+            problems.append(f"{path}: {exc}")
+
+    for i, d in enumerate(suite.datasets):
+        check("dataset", lambda d=d: datasets.build(d), f"datasets[{i}]")
+    for i, c in enumerate(suite.codecs):
+        check("codec", lambda c=c: codecs.build(c.name, c.params, c.qualities), f"codecs[{i}]")
+    for i, s in enumerate(suite.solvers):
+        check("solver", lambda s=s: solvers.resolve(s.name), f"solvers[{i}].name")
+    for i, m in enumerate(suite.metrics):
+        check("metric", lambda m=m: metrics.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name")
+    if problems:
+        raise SuiteError(source, problems)
+    return problems
