@@ -195,9 +195,8 @@ def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json"
     summary, ci = summarize(data)
     written = []
     if "csv" in formats:
-        summary.drop(columns=[]).to_csv(out_dir / "summary.csv", index=False, float_format="%.10g")
-        data.per_image.drop(columns=["ordinal", "task"]).to_csv(out_dir / "per_image.csv", index=False,
-                                                                float_format="%.10g")
+        summary.to_csv(out_dir / "summary.csv", index=False)
+        data.per_image.drop(columns=["ordinal", "task"]).to_csv(out_dir / "per_image.csv", index=False)
         written += [out_dir / "summary.csv", out_dir / "per_image.csv"]
     if "md" in formats:
         (out_dir / "leaderboard.md").write_text(leaderboard_markdown(data, summary, ci), encoding="utf-8")
