@@ -29,5 +29,7 @@ class Bicubic(Rescaler):
     def upscale(self, batch, ctx: Context):
         import torch.nn.functional as F
 
-        assert ctx.original_size is not None
+        if ctx.original_size is None:
+            from qbench.errors import SolverError
+            raise SolverError("bicubic.upscale needs ctx.original_size")
         return F.interpolate(batch, size=ctx.original_size, mode="bicubic", align_corners=False)

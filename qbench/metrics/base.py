@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
@@ -54,7 +54,6 @@ class Metric:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-_FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
 
 def _functional(kind: str):
