@@ -37,7 +37,7 @@ class PillowJPEG(Codec):
         import PIL
         from PIL import features
 
-        return {"pillow": PIL.__version__, "libjpeg": str(features.version("jpg"))}
+        return {"pillow": PIL.__version__, "libjpeg": libjpeg_version()}
 
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
         self.check_quality(quality)
@@ -58,6 +58,16 @@ class PillowJPEG(Codec):
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_bytes(data, policy="auto")
+
+
+def libjpeg_version() -> str:
+    """The JPEG library Pillow links, e.g. ``libjpeg-turbo 3.2.0 (API 6.2)``."""
+    from PIL import features
+
+    api = str(features.version("jpg"))
+    if features.check_feature("libjpeg_turbo"):
+        return f"libjpeg-turbo {features.version_feature('libjpeg_turbo')} (API {api})"
+    return f"libjpeg {api}"
 
 
 def quantization_tables(data: bytes) -> list[list[int]]:

@@ -46,14 +46,14 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 
 def collect_environment(device: str) -> dict:
-    from PIL import features
-
     import qbench
+
+    from ..codecs.jpeg import libjpeg_version
 
     env = {
         "qbench": qbench.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
         "torch": _version("torch"), "torchvision": _version("torchvision"), "pyiqa": _version("pyiqa"),
-        "pillow": _version("pillow"), "numpy": _version("numpy"), "libjpeg": str(features.version("jpg")),
+        "pillow": _version("pillow"), "numpy": _version("numpy"), "libjpeg": libjpeg_version(),
         "device": device, "git_commit": git_commit(),
     }
     if device.startswith("cuda"):
