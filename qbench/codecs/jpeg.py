@@ -35,7 +35,6 @@ class PillowJPEG(Codec):
     @classmethod
     def library_versions(cls) -> dict[str, str]:
         import PIL
-        from PIL import features
 
         return {"pillow": PIL.__version__, "libjpeg": libjpeg_version()}
 
