@@ -188,7 +188,7 @@ def leaderboard_markdown(data: ReportData, summary, ci) -> str:
     return "\n".join(lines)
 
 
-def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json")) -> list[Path]:
+def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json", "html")) -> list[Path]:
     """Rebuild the reports in ``out_dir`` from its store; returns the files written."""
     out_dir = Path(out_dir)
     data = load_report_data(out_dir)
@@ -201,6 +201,11 @@ def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json"
     if "md" in formats:
         (out_dir / "leaderboard.md").write_text(leaderboard_markdown(data, summary, ci), encoding="utf-8")
         written.append(out_dir / "leaderboard.md")
+    if "html" in formats:
+        from .html import leaderboard_html
+
+        (out_dir / "leaderboard.html").write_text(leaderboard_html(data, summary, ci), encoding="utf-8")
+        written.append(out_dir / "leaderboard.html")
     if "json" in formats:
         payload = {
             "suite": data.suite, "suite_hash": data.suite_hash, "run": {
