@@ -46,9 +46,10 @@ def leaderboard_html(data, summary, ci) -> str:
                      f"<th class='l'>codec</th><th>quality</th><th>images</th><th>bpp ↓</th>{head}</tr>")
         for _, r in sub.iterrows():
             key = tuple(r[k] for k in KEYS)
+            quality = format(float(r["quality"]), "g")
             cells = "".join(_cell(float(r[m]), *ci[key][m], _digits(m)) for m in data.metric_names)
             parts.append(f"<tr><td class='l'>{escape(str(r['solver']))}</td><td class='l'>"
-                         f"{escape(str(r['codec']))}</td><td>{escape(f'{r['quality']:g}')}</td>"
+                         f"{escape(str(r['codec']))}</td><td>{quality}</td>"
                          f"<td>{int(r['n_images'])}</td><td>{float(r['bpp']):.4f}</td>{cells}</tr>")
         parts.append("</table>")
     if data.skipped_metrics:
