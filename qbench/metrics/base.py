@@ -59,20 +59,20 @@ class Metric:
 def _functional(kind: str):
     from . import functional as F
 
-    return {"psnr": F.psnr, "ssim": F.ssim, "ms_ssim": F.ms_ssim}[kind]
+    return {"psnr": F.psnr, "psnrb": F.psnrb, "ssim": F.ssim, "ms_ssim": F.ms_ssim}[kind]
 
 
 class FullReferenceMetric(Metric):
     """A full-reference metric computed by a function of :mod:`qbench.metrics.functional`.
 
-    Preset keys: ``type`` (psnr | ssim | ms_ssim), ``channels`` (rgb | y), ``crop_border``.
+    Preset keys: ``type`` (psnr | psnrb | ssim | ms_ssim), ``channels`` (rgb | y), ``crop_border``.
     ``rgb`` measures every channel of the stored image; ``y`` converts RGB to BT.601 Y first.
     A single-channel image is measured on its gray channel under either setting.
     """
 
     def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
         super().__init__(name, preset, crop_border)
-        if self.preset.get("type") not in ("psnr", "ssim", "ms_ssim"):
+        if self.preset.get("type") not in ("psnr", "psnrb", "ssim", "ms_ssim"):
             raise ConfigError(f"metric {name!r}: unknown type {self.preset.get('type')!r}")
         if self.preset.get("channels", "rgb") not in ("rgb", "y"):
             raise ConfigError(f"metric {name!r}: channels must be 'rgb' or 'y'")

@@ -10,6 +10,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "description": "PSNR over all RGB channels (mean of per-image values), data range 255"},
     "psnr_y": {"type": "psnr", "channels": "y", "unit": "dB", "higher_is_better": True,
                "description": "PSNR on BT.601 Y (MATLAB rgb2ycbcr, 16-235, float), as BasicSR/IRN/SAIN"},
+    "psnrb_y": {"type": "psnrb", "channels": "y", "unit": "dB", "higher_is_better": True,
+                "description": "PSNR-B (Yim & Bovik 2011, 8x8 blocking effect factor of the output) on BT.601 Y"},
     "ssim_rgb": {"type": "ssim", "channels": "rgb", "higher_is_better": True,
                  "description": "SSIM (Gaussian 11x11, sigma 1.5, valid) per RGB channel, averaged"},
     "ssim_y": {"type": "ssim", "channels": "y", "higher_is_better": True,

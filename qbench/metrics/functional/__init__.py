@@ -2,6 +2,7 @@
 
 from .color import crop, rgb_to_y
 from .psnr import psnr
+from .psnrb import psnrb
 from .ssim import ms_ssim, ssim
 
-__all__ = ["crop", "rgb_to_y", "psnr", "ssim", "ms_ssim"]
+__all__ = ["crop", "rgb_to_y", "psnr", "psnrb", "ssim", "ms_ssim"]
