@@ -174,5 +174,85 @@ def data_fetch(name: str, data_root: str | None) -> None:
     click.echo(f"{name}: complete in {ds.folder}")
 
 
+@main.group()
+def weights() -> None:
+    """Weight files of metrics and solvers: list, locate, verify, download."""
+
+
+def _select(names: tuple[str, ...]):
+    from .errors import WeightsError
+    from .weights import catalogue
+
+    cat = catalogue()
+    if not names:
+        return cat
+    out = {}
+    for n in names:
+        hits = {k: wf for k, wf in cat.items()
+                if n in (k, wf.filename) or k.startswith(n + "/") or n in k.split("/")}
+        if not hits:
+            raise WeightsError(f"no weight file matches {n!r}; see 'qbench weights list'")
+        out.update(hits)
+    return out
+
+
+@weights.command(name="list")
+def weights_list() -> None:
+    """Every weight file qbench may use: key, file, pin, size, URL, cache path, state."""
+    from .weights import local_path
+
+    for key, wf in sorted(_select(()).items()):
+        path = local_path(wf)
+        pin = wf.sha256 or (f"{wf.sha256_prefix}… (prefix)" if wf.sha256_prefix else "unpinned")
+        size = f"{wf.size} B" if wf.size else "size unknown"
+        state = "present" if path.is_file() else "missing"
+        click.echo(f"{key}\n  file {wf.filename} · sha256 {pin} · {size} · {state}\n  url  {wf.url}\n  path {path}")
+
+
+@weights.command(name="path")
+@click.argument("names", nargs=-1)
+@_handle_errors
+def weights_path(names: tuple[str, ...]) -> None:
+    """Print where each weight file is expected."""
+    from .weights import local_path
+
+    for key, wf in sorted(_select(names).items()):
+        click.echo(f"{key}\t{local_path(wf)}")
+
+
+@weights.command(name="verify")
+@click.argument("names", nargs=-1)
+@_handle_errors
+def weights_verify(names: tuple[str, ...]) -> None:
+    """Check present files against their pins (exit 3 if any present file fails)."""
+    from .errors import WeightsError
+    from .weights import local_path, verify
+
+    bad = 0
+    for key, wf in sorted(_select(names).items()):
+        if not local_path(wf).is_file():
+            click.echo(f"missing  {key}")
+            continue
+        try:
+            verify(wf)
+            click.echo(f"ok       {key}")
+        except WeightsError as exc:
+            bad += 1
+            click.echo(f"BAD      {key}: {exc}")
+    if bad:
+        raise WeightsError(f"{bad} weight file(s) failed verification")
+
+
+@weights.command(name="fetch")
+@click.argument("names", nargs=-1)
+@_handle_errors
+def weights_fetch(names: tuple[str, ...]) -> None:
+    """Download (with a progress bar) and verify weight files; all of them without NAMES."""
+    from .weights import ensure
+
+    for key, wf in sorted(_select(names).items()):
+        click.echo(f"{key}: {ensure(wf, allow_download=True)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

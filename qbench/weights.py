@@ -1,8 +1,17 @@
 """Weight files shared by metrics and solvers: pinned URL + sha256, a documented cache, safe loads.
 
-Cache folder: ``$QBENCH_CACHE/weights`` (default ``~/.cache/qbench/weights``). A weight file
-that is absent is downloaded only when downloads are allowed; offline, the error names the file
-and where to place it. Every file is verified against its sha256 pin before use.
+Cache folders (``WeightFile.root``):
+
+* ``qbench``: ``$QBENCH_CACHE/weights`` (default ``~/.cache/qbench/weights``) — solver weights;
+* ``torch_hub``: ``$TORCH_HOME/hub/checkpoints`` — torchvision backbones, shared with torchvision;
+* ``pyiqa``: ``$TORCH_HOME/hub/pyiqa`` — pyiqa's metric weights, shared with pyiqa;
+* ``cleanfid``: ``/tmp`` — clean-fid's hard-coded Inception location.
+
+A weight file that is absent is downloaded only when downloads are allowed; offline, the error
+names the file and where to place it. Every file is verified against its pin before use: the full
+sha256 where it is published, else the sha256 prefix in the release's file name (the torch.hub
+convention, ``name-<prefix>.pth``). Every weight file qbench may use is listed in a catalogue
+(``qbench weights list``); solvers contribute theirs through their SolverCard.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ class WeightFile:
     size: int | None = None
     subdir: str = ""                 # folder under the cache root, e.g. "solvers/fbcnn"
     description: str = ""
+    sha256_prefix: str | None = None  # hash prefix from the release name, when no full hash is known
+    root: str = "qbench"             # qbench | torch_hub | pyiqa | cleanfid
 
 
 def cache_dir() -> Path:
@@ -33,8 +44,25 @@ def cache_dir() -> Path:
     return root / "weights"
 
 
+def torch_home() -> Path:
+    """``$TORCH_HOME`` or ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch`` (torch.hub's rule)."""
+    env = os.environ.get("TORCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "torch"
+
+
+def root_dir(root: str) -> Path:
+    roots = {"qbench": cache_dir, "torch_hub": lambda: torch_home() / "hub" / "checkpoints",
+             "pyiqa": lambda: torch_home() / "hub" / "pyiqa", "cleanfid": lambda: Path("/tmp")}
+    if root not in roots:
+        raise WeightsError(f"unknown weights root {root!r}; choose from {sorted(roots)}")
+    return roots[root]()
+
+
 def local_path(wf: WeightFile) -> Path:
-    return cache_dir() / wf.subdir / wf.filename
+    return root_dir(wf.root) / wf.subdir / wf.filename
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -50,18 +78,20 @@ def verify(wf: WeightFile, path: Path | None = None) -> Path:
     path = path or local_path(wf)
     if not path.is_file():
         raise WeightsError(missing_message(wf, path))
-    if wf.sha256:
+    if wf.sha256 or wf.sha256_prefix:
         got = sha256_file(path)
-        if got != wf.sha256:
-            raise WeightsError(f"weight file {path} has sha256 {got[:16]}…, expected {wf.sha256[:16]}… "
+        if (wf.sha256 and got != wf.sha256) or (wf.sha256_prefix and not got.startswith(wf.sha256_prefix)):
+            raise WeightsError(f"weight file {path} has sha256 {got[:16]}…, expected {(wf.sha256 or wf.sha256_prefix)[:16]}… "
                                f"(corrupt, truncated or a different release); delete it and place the "
                                f"file from {wf.url} there")
     return path
 
 
 def missing_message(wf: WeightFile, path: Path) -> str:
-    return (f"weight file {wf.filename!r} not found at {path}; download {wf.url} and place it there "
-            f"(or set QBENCH_CACHE), or run 'qbench weights fetch'")
+    env = {"qbench": " (or set QBENCH_CACHE)", "torch_hub": " (or set TORCH_HOME)",
+           "pyiqa": " (or set TORCH_HOME)"}.get(wf.root, "")
+    return (f"weight file {wf.filename!r} not found at {path}; download {wf.url} and place it there"
+            f"{env}, or run 'qbench weights fetch {wf.filename}' where the network is reachable")
 
 
 def ensure(wf: WeightFile, allow_download: bool = True) -> Path:
@@ -89,3 +119,44 @@ def load_state_dict(path: Path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad files
         raise WeightsError(f"cannot load weights {path}: {type(exc).__name__}: {exc}") from exc
+
+
+# -- the catalogue -----------------------------------------------------------------------------
+_CATALOGUE: dict[str, WeightFile] = {}
+
+
+def register(key: str, wf: WeightFile) -> WeightFile:
+    """Add a weight file to the catalogue under ``key`` (e.g. ``metric/lpips/alex``)."""
+    _CATALOGUE[key] = wf
+    return wf
+
+
+def catalogue(include_solvers: bool = True) -> dict[str, WeightFile]:
+    """Every weight file qbench may use: metric weights plus those of every registered solver."""
+    from .metrics import weights as _metric_weights  # noqa: F401  (registers metric weights)
+
+    out = dict(_CATALOGUE)
+    if include_solvers:
+        from . import solvers
+
+        for name in solvers.REGISTRY.names():
+            try:
+                cls = solvers.resolve(name)
+            except Exception:  # a broken plugin must not hide the others
+                continue
+            for wf in cls.card.weights:
+                if isinstance(wf, WeightFile):
+                    out[f"solver/{name}/{wf.filename}"] = wf
+    return out
+
+
+def load_torchvision_backbone(builder, wf: WeightFile, allow_download: bool = False):
+    """Build a torchvision model from a verified local checkpoint, loaded with weights_only=True.
+
+    ``builder`` is a torchvision constructor (``torchvision.models.alexnet``); the model is built
+    without weights and the verified state dict is loaded into it.
+    """
+    model = builder(weights=None)
+    state = load_state_dict(ensure(wf, allow_download))
+    model.load_state_dict(state)
+    return model

@@ -21,3 +21,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ms_ssim_y": {"type": "ms_ssim", "channels": "y", "higher_is_better": True,
                   "description": "MS-SSIM (5 scales) on BT.601 Y"},
 }
+
+#: presets computed by pyiqa (see qbench.metrics.pyiqa_metrics for exactly what each computes)
+PYIQA_PRESETS: dict[str, dict[str, Any]] = {
+    "fsim": {"type": "fsim", "higher_is_better": True, "description": "FSIMc via pyiqa (RGB)"},
+    "vif": {"type": "vif", "higher_is_better": True, "description": "pixel-domain VIF via pyiqa"},
+    "gmsd": {"type": "gmsd", "higher_is_better": False, "description": "GMSD via pyiqa (YIQ luma)"},
+    "lpips": {"type": "lpips", "higher_is_better": False,
+              "description": "LPIPS v0.1 AlexNet via pyiqa, inputs scaled to [-1, 1]"},
+    "dists": {"type": "dists", "higher_is_better": False, "description": "DISTS (VGG16) via pyiqa"},
+}
