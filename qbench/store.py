@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE TABLE IF NOT EXISTS failures (
   key TEXT NOT NULL, stage TEXT NOT NULL, detail TEXT NOT NULL, error TEXT NOT NULL,
   run_id INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (key, stage, detail, run_id));
+CREATE TABLE IF NOT EXISTS set_metrics (
+  suite_hash TEXT NOT NULL, dataset TEXT NOT NULL, solver TEXT NOT NULL, codec TEXT NOT NULL,
+  quality REAL, metric TEXT NOT NULL, version TEXT NOT NULL, set_key TEXT NOT NULL, value REAL,
+  n_images INTEGER, n_features INTEGER, run_id INTEGER,
+  PRIMARY KEY (suite_hash, dataset, solver, codec, quality, metric, version));
 CREATE TABLE IF NOT EXISTS skipped_metrics (
   suite_hash TEXT NOT NULL, metric TEXT NOT NULL, reason TEXT NOT NULL, run_id INTEGER,
   PRIMARY KEY (suite_hash, metric));
@@ -178,6 +183,17 @@ class Store:
 
     def clear_skipped_metrics(self, suite_hash: str) -> None:
         self.db.execute("DELETE FROM skipped_metrics WHERE suite_hash=?", (suite_hash,))
+
+    def get_set_metric(self, suite_hash: str, group: tuple, metric: str, version: str):
+        """(set_key, value) of a stored set-level metric for a dataset/solver/codec/quality group."""
+        return self.db.execute(
+            "SELECT set_key, value FROM set_metrics WHERE suite_hash=? AND dataset=? AND solver=? AND "
+            "codec=? AND quality=? AND metric=? AND version=?", (suite_hash, *group, metric, version)).fetchone()
+
+    def put_set_metric(self, suite_hash: str, group: tuple, metric: str, version: str, set_key: str,
+                       value: float, n_images: int, n_features: int, run_id: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO set_metrics VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (suite_hash, *group, metric, version, set_key, value, n_images, n_features, run_id))
 
     def query(self, sql: str, params: tuple = ()):
         """Run a read query and return (column names, rows)."""

@@ -55,7 +55,7 @@ def torch_home() -> Path:
 
 def root_dir(root: str) -> Path:
     roots = {"qbench": cache_dir, "torch_hub": lambda: torch_home() / "hub" / "checkpoints",
-             "pyiqa": lambda: torch_home() / "hub" / "pyiqa", "cleanfid": lambda: Path("/tmp")}
+             "pyiqa": lambda: torch_home() / "hub" / "pyiqa", "cleanfid": lambda: Path(os.environ.get("QBENCH_INCEPTION_DIR", "/tmp"))}
     if root not in roots:
         raise WeightsError(f"unknown weights root {root!r}; choose from {sorted(roots)}")
     return roots[root]()

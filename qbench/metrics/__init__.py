@@ -12,7 +12,7 @@ from typing import Callable
 from ..errors import ConfigError
 from ..registry import Registry
 from .base import FullReferenceMetric, Metric, MetricInfo
-from .presets import PRESETS, PYIQA_PRESETS
+from .presets import DISTRIBUTION_PRESETS, PRESETS, PYIQA_PRESETS
 
 REGISTRY: Registry[Callable[..., Metric]] = Registry("metric", group="qbench.metrics")
 for _name, _preset in PRESETS.items():
@@ -31,6 +31,18 @@ for _name in PYIQA_PRESETS:
     REGISTRY.register(_name, _pyiqa_factory(_name))
 
 
+def _distribution_factory(name: str):
+    def make(crop_border: int | None = None) -> Metric:
+        from .distribution import DistributionMetric
+
+        return DistributionMetric(name, DISTRIBUTION_PRESETS[name], crop_border)
+    return make
+
+
+for _name in DISTRIBUTION_PRESETS:
+    REGISTRY.register(_name, _distribution_factory(_name))
+
+
 def build(name: str, crop_border: int | None = None) -> Metric:
     """Instantiate a metric preset by name."""
     factory = REGISTRY.get(name)
@@ -40,4 +52,15 @@ def build(name: str, crop_border: int | None = None) -> Metric:
     return metric
 
 
-__all__ = ["Metric", "MetricInfo", "FullReferenceMetric", "PRESETS", "REGISTRY", "build"]
+def describe(name: str, crop_border: int | None = None) -> tuple[str, bool, str]:
+    """(key, higher_is_better, kind) of a metric without building it (no weights needed)."""
+    key = f"{name}@crop{crop_border}" if crop_border else name
+    for table, kind in ((PRESETS, "full_reference"), (PYIQA_PRESETS, "full_reference"),
+                        (DISTRIBUTION_PRESETS, "distribution")):
+        if name in table:
+            return key, bool(table[name].get("higher_is_better", True)), kind
+    metric = build(name, crop_border=crop_border)
+    return metric.key, metric.info.higher_is_better, metric.kind
+
+
+__all__ = ["describe", "Metric", "MetricInfo", "FullReferenceMetric", "PRESETS", "REGISTRY", "build"]

@@ -31,3 +31,16 @@ PYIQA_PRESETS: dict[str, dict[str, Any]] = {
               "description": "LPIPS v0.1 AlexNet via pyiqa, inputs scaled to [-1, 1]"},
     "dists": {"type": "dists", "higher_is_better": False, "description": "DISTS (VGG16) via pyiqa"},
 }
+
+#: distribution metrics over whole image sets (see qbench.metrics.distribution)
+DISTRIBUTION_PRESETS: dict[str, dict[str, Any]] = {
+    "fid": {"type": "fid", "patch": 0, "higher_is_better": False,
+            "description": "FID, clean-fid clean mode, full images"},
+    "kid": {"type": "kid", "patch": 0, "higher_is_better": False,
+            "description": "KID (unbiased MMD^2, cubic kernel), clean-fid features, full images"},
+    "fid_patch256": {"type": "fid", "patch": 256, "higher_is_better": False,
+                     "description": "FID on non-overlapping 256x256 patches"},
+    "kid_patch256": {"type": "kid", "patch": 256, "higher_is_better": False,
+                     "description": "KID on non-overlapping 256x256 patches"},
+}
+

@@ -38,16 +38,16 @@ def leaderboard_html(data, summary, ci) -> str:
             f"device {env.get('device')}")
     parts.append(f"<p class='meta'>{escape(meta)}. Means of per-image values with bootstrap 95% "
                  "confidence intervals; ↑ higher is better, ↓ lower is better.</p>")
-    arrows = {m: "↑" if data.higher_is_better.get(m, True) else "↓" for m in data.metric_names}
+    arrows = {m: "↑" if data.higher_is_better.get(m, True) else "↓" for m in data.all_metric_names}
     for dataset in (dict.fromkeys(summary["dataset"]) if len(summary) else []):
         sub = summary[summary["dataset"] == dataset]
-        head = "".join(f"<th>{escape(m)} {arrows[m]}</th>" for m in data.metric_names)
+        head = "".join(f"<th>{escape(m)} {arrows[m]}</th>" for m in data.all_metric_names)
         parts.append(f"<h2>{escape(str(dataset))}</h2><table><tr><th class='l'>solver</th>"
                      f"<th class='l'>codec</th><th>quality</th><th>images</th><th>bpp ↓</th>{head}</tr>")
         for _, r in sub.iterrows():
             key = tuple(r[k] for k in KEYS)
             quality = format(float(r["quality"]), "g")
-            cells = "".join(_cell(float(r[m]), *ci[key][m], _digits(m)) for m in data.metric_names)
+            cells = "".join(_cell(float(r[m]), *ci[key][m], _digits(m)) for m in data.all_metric_names)
             parts.append(f"<tr><td class='l'>{escape(str(r['solver']))}</td><td class='l'>"
                          f"{escape(str(r['codec']))}</td><td>{quality}</td>"
                          f"<td>{int(r['n_images'])}</td><td>{float(r['bpp']):.4f}</td>{cells}</tr>")

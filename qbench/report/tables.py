@@ -29,6 +29,12 @@ class ReportData:
     higher_is_better: dict[str, bool]
     failures: Any                       # pandas.DataFrame
     skipped_metrics: dict[str, str] = field(default_factory=dict)
+    set_metric_names: list[str] = field(default_factory=list)       # FID/KID: one value per group
+    set_values: dict[tuple, tuple[float, int]] = field(default_factory=dict)  # (group..., metric) -> (value, n)
+
+    @property
+    def all_metric_names(self) -> list[str]:
+        return self.metric_names + self.set_metric_names
 
 
 def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData:
@@ -63,17 +69,19 @@ def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData
             "ORDER BY f.created", (run["run_id"],))
         failures = pd.DataFrame(frows, columns=fcols)
         _, srows = store.query("SELECT metric, reason FROM skipped_metrics WHERE suite_hash=?", (h,))
+        _, setrows = store.query("SELECT dataset, solver, codec, quality, metric, value, n_features "
+                                 "FROM set_metrics WHERE suite_hash=?", (h,))
     metric_specs = suite["metrics"]
-    metric_names, hib = [], {}
-    versions: dict[str, str] = {}
+    metric_names, set_names, hib = [], [], {}
     for m in metric_specs:
         try:
-            metric = metric_mod.build(m["name"], crop_border=m.get("crop_border"))
-            metric_names.append(metric.key)
-            hib[metric.key] = metric.info.higher_is_better
-            versions[metric.key] = metric.version
+            key, higher, kind = metric_mod.describe(m["name"], m.get("crop_border"))
         except Exception:  # skipped at run time; the reason is in skipped_metrics
             continue
+        if key in dict(srows):
+            continue
+        (set_names if kind == "distribution" else metric_names).append(key)
+        hib[key] = higher
     index = ["dataset", "image", "solver", "codec", "quality", "task", "ordinal", "bpp", "nbytes"]
     if long.empty:
         per_image = pd.DataFrame(columns=index + metric_names)
@@ -88,7 +96,8 @@ def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData
                 base[name] = np.nan
         per_image = base.reset_index().sort_values("ordinal")[index + metric_names].reset_index(drop=True)
     per_image.columns.name = None
-    return ReportData(suite, h, run, per_image, metric_names, hib, failures, dict(srows))
+    set_values = {(r[0], r[1], r[2], float(r[3]), r[4]): (r[5], r[6]) for r in setrows}
+    return ReportData(suite, h, run, per_image, metric_names, hib, failures, dict(srows), set_names, set_values)
 
 
 def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -113,7 +122,7 @@ def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = No
     seed = data.suite.get("seed", 0) if seed is None else seed
     rows = []
     if df.empty:
-        return pd.DataFrame(columns=KEYS + ["n_images", "bpp"] + data.metric_names), {}
+        return pd.DataFrame(columns=KEYS + ["n_images", "bpp"] + data.metric_names + data.set_metric_names), {}
     ci: dict[tuple, dict[str, tuple[float, float]]] = {}
     groups = df.groupby(KEYS, sort=False, dropna=False)
     first = groups["ordinal"].min().sort_values()
@@ -127,8 +136,11 @@ def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = No
             vals = g[m].to_numpy(dtype=np.float64)
             row[m] = float(np.mean(vals)) if len(vals) else float("nan")
             ci[key][m] = bootstrap_ci(vals, n_boot, seed)
+        for m in data.set_metric_names:
+            row[m] = data.set_values.get((key[0], key[1], key[2], float(key[3]), m), (float("nan"), 0))[0]
+            ci[key][m] = (float("nan"), float("nan"))
         rows.append(row)
-    return pd.DataFrame(rows, columns=KEYS + ["n_images", "bpp"] + data.metric_names), ci
+    return pd.DataFrame(rows, columns=KEYS + ["n_images", "bpp"] + data.metric_names + data.set_metric_names), ci
 
 
 def _fmt(v: float, digits: int) -> str:
@@ -156,14 +168,14 @@ def leaderboard_markdown(data: ReportData, summary, ci) -> str:
               + ("Outputs are clamped to [0, 1] and rounded to 8 bits before measurement."
                  if data.suite.get("output", {}).get("quantize", True) else
                  "Outputs are measured unquantised (suite output.quantize: false)."), ""]
-    arrows = {m: "↑" if data.higher_is_better.get(m, True) else "↓" for m in data.metric_names}
+    arrows = {m: "↑" if data.higher_is_better.get(m, True) else "↓" for m in data.all_metric_names}
     for dataset in dict.fromkeys(summary["dataset"]) if len(summary) else []:
         sub = summary[summary["dataset"] == dataset]
         table = []
         for _, r in sub.iterrows():
             key = tuple(r[k] for k in KEYS)
             row = [r["solver"], r["codec"], f"{r['quality']:g}", int(r["n_images"]), f"{r['bpp']:.4f}"]
-            for m in data.metric_names:
+            for m in data.all_metric_names:
                 lo, hi = ci[key][m]
                 d = _digits(m)
                 cell = _fmt(r[m], d)
@@ -171,7 +183,7 @@ def leaderboard_markdown(data: ReportData, summary, ci) -> str:
                     cell += f" [{_fmt(lo, d)}, {_fmt(hi, d)}]"
                 row.append(cell)
             table.append(row)
-        headers = ["solver", "codec", "quality", "images", "bpp ↓"] + [f"{m} {arrows[m]}" for m in data.metric_names]
+        headers = ["solver", "codec", "quality", "images", "bpp ↓"] + [f"{m} {arrows[m]}" for m in data.all_metric_names]
         lines += [f"## {dataset}", "", tabulate(table, headers=headers, tablefmt="github",
                                                  disable_numparse=True), ""]
     if data.skipped_metrics:
@@ -210,11 +222,11 @@ def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json"
         payload = {
             "suite": data.suite, "suite_hash": data.suite_hash, "run": {
                 k: v for k, v in data.run.items() if k != "suite_json"} | {"env": json.loads(data.run["env_json"])},
-            "metrics": {m: {"higher_is_better": data.higher_is_better[m]} for m in data.metric_names},
+            "metrics": {m: {"higher_is_better": data.higher_is_better[m]} for m in data.all_metric_names},
             "skipped_metrics": data.skipped_metrics,
             "summary": [
                 {**{k: (v if not isinstance(v, (np.floating, np.integer)) else v.item()) for k, v in r.items()},
-                 "ci95": {m: list(ci[tuple(r[k] for k in KEYS)][m]) for m in data.metric_names}}
+                 "ci95": {m: list(ci[tuple(r[k] for k in KEYS)][m]) for m in data.all_metric_names}}
                 for r in summary.to_dict(orient="records")],
             "failures": data.failures.to_dict(orient="records"),
         }

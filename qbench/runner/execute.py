@@ -134,7 +134,9 @@ class Runner:
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self, store: Store, result: RunResult) -> None:
-        codecs, solvers, metrics = self._build_components(store, result)
+        codecs, solvers, all_metrics = self._build_components(store, result)
+        metrics = [m for m in all_metrics if m.kind != "distribution"]
+        set_metrics = [m for m in all_metrics if m.kind == "distribution"]
         images: list[ImageRef] = []
         for spec in self.suite.datasets:
             ds = dataset_mod.build(spec, self.data_root)
@@ -150,10 +152,15 @@ class Runner:
         result.samples_done_before = len(samples) - len(todo)
         if not todo:
             self.log(f"nothing new to compute: all {len(samples)} samples are in the store")
-            return
-        self.log(f"{len(todo)} of {len(samples)} samples to compute "
-                 f"({result.samples_done_before} already in the store)")
-        self._execute(todo, codecs, solvers, metrics, store, result)
+        else:
+            self.log(f"{len(todo)} of {len(samples)} samples to compute "
+                     f"({result.samples_done_before} already in the store)")
+            self._execute(todo, codecs, solvers, metrics, store, result)
+        if set_metrics:
+            from .setlevel import run_set_metrics
+
+            run_set_metrics(set_metrics, samples, store, result, self.device, self.suite.seed,
+                            lambda key, stage, detail, exc: self._fail(result, store, key, stage, detail, exc))
 
     def _execute(self, todo: list[Sample], codecs, solvers, metrics: list[Metric], store: Store,
                  result: RunResult) -> None:

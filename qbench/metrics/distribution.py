@@ -1,0 +1,167 @@
+"""Distribution metrics: FID (clean-fid's "clean" mode) and KID, over a whole image set.
+
+Protocol (clean-fid, Parmar et al. 2022): each image (gray replicated to RGB) is resized to
+299x299 with PIL bicubic on float values ("clean" resizing), fed to the TorchScript
+Inception-v3 of clean-fid (pool3 features, 2048-d), and
+
+* FID = Frechet distance between Gaussians fitted to reference and test features (computed
+  with symmetric eigendecompositions, equal to clean-fid's formula where that is well-posed and
+  still real on rank-deficient small sets; see :func:`frechet_distance`). Features accumulate as running sums and sums of outer
+  products (:class:`FeatureStats`), never as a list of images.
+* KID = unbiased MMD^2 with the cubic polynomial kernel (``cleanfid.fid.kernel_distance``: 100
+  subsets of at most 1000 samples, seeded). KID needs the feature matrix itself, which is kept
+  (8 KiB per image or patch).
+
+``*_patch256`` variants split every image into non-overlapping 256x256 patches (as HiFiC and the
+compression-bias literature do), so that small test sets still give many samples.
+
+Bias: FID is strongly biased upwards for small samples (its expectation falls roughly as 1/N,
+and the covariance of 2048-d features is rank-deficient below 2048 samples), so FID values are
+comparable only between rows with the same number of images/patches (the ``n`` stored with each
+value); prefer KID, which is unbiased, or patch variants for sets of tens of images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Metric
+
+FEATURE_DIM = 2048
+
+
+class FeatureStats:
+    """Running mean / covariance of feature vectors (float64 sums)."""
+
+    def __init__(self, dim: int = FEATURE_DIM, keep: bool = False):
+        self.n = 0
+        self.sum = np.zeros(dim)
+        self.outer = np.zeros((dim, dim))
+        self.keep = keep
+        self.rows: list[np.ndarray] = []
+
+    def update(self, feats: np.ndarray) -> None:
+        f = np.asarray(feats, dtype=np.float64)
+        self.n += len(f)
+        self.sum += f.sum(axis=0)
+        self.outer += f.T @ f
+        if self.keep:
+            self.rows.append(f.astype(np.float32))
+
+    def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n < 2:
+            raise ValueError(f"need at least 2 feature vectors, have {self.n}")
+        mu = self.sum / self.n
+        cov = (self.outer - self.n * np.outer(mu, mu)) / (self.n - 1)
+        return mu, cov
+
+    def features(self) -> np.ndarray:
+        return np.concatenate(self.rows) if self.rows else np.zeros((0, len(self.sum)))
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))``, via symmetric eigendecompositions.
+
+    ``tr((S1 S2)^(1/2)) = tr((S1^(1/2) S2 S1^(1/2))^(1/2))``, whose argument is symmetric PSD, so
+    the result stays real and finite for the rank-deficient covariances of small sets (where
+    ``scipy.linalg.sqrtm``, as clean-fid calls it, returns large imaginary parts and clean-fid raises).
+    """
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    ev = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    tr_covmean = float(np.sqrt(np.clip(ev, 0, None)).sum())
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+def fid_from_stats(a: FeatureStats, b: FeatureStats) -> float:
+    mu1, s1 = a.mean_cov()
+    mu2, s2 = b.mean_cov()
+    return frechet_distance(mu1, s1, mu2, s2)
+
+
+def kid_from_features(f1: np.ndarray, f2: np.ndarray, seed: int = 0) -> float:
+    from cleanfid.fid import kernel_distance
+
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        return float(kernel_distance(f1.astype(np.float64), f2.astype(np.float64)))
+    finally:
+        np.random.set_state(state)
+
+
+def patches(img: np.ndarray, size: int = 256) -> list[np.ndarray]:
+    """Non-overlapping ``size`` x ``size`` patches in raster order (the remainder is dropped)."""
+    h, w = img.shape[:2]
+    return [img[y:y + size, x:x + size] for y in range(0, h - size + 1, size)
+            for x in range(0, w - size + 1, size)]
+
+
+def inception_dir() -> Path:
+    """Where clean-fid's Inception lives: ``$QBENCH_INCEPTION_DIR`` or clean-fid's ``/tmp``."""
+    from ..weights import root_dir
+
+    return root_dir("cleanfid")
+
+
+class InceptionExtractor:
+    """clean-fid's Inception-v3 wrapper on a verified local file (no download)."""
+
+    def __init__(self, device: str = "cpu", batch_size: int = 16):
+        from ..weights import verify
+        from .weights import INCEPTION
+
+        path = inception_dir() / INCEPTION.filename
+        verify(INCEPTION, path)
+        from cleanfid.inception_torchscript import InceptionV3W
+        from cleanfid.resize import build_resizer
+
+        self.model = InceptionV3W(str(path.parent), download=False, resize_inside=False).to(device).eval()
+        self.resize = build_resizer("clean")
+        self.device = device
+        self.batch_size = batch_size
+
+    def __call__(self, imgs: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        out = []
+        for i in range(0, len(imgs), self.batch_size):
+            batch = []
+            for img in imgs[i:i + self.batch_size]:
+                rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+                batch.append(self.resize(np.ascontiguousarray(rgb)).transpose(2, 0, 1))
+            t = torch.from_numpy(np.stack(batch).astype(np.float32)).to(self.device)
+            with torch.inference_mode():
+                out.append(self.model(t).cpu().numpy().astype(np.float64))
+        return np.concatenate(out) if out else np.zeros((0, FEATURE_DIM))
+
+
+class DistributionMetric(Metric):
+    """FID or KID between the pristine set and a solver x codec point's outputs."""
+
+    kind = "distribution"
+
+    def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
+        super().__init__(name, preset, crop_border)
+        if self.preset.get("type") not in ("fid", "kid"):
+            raise ConfigError(f"metric {name!r}: type must be fid or kid")
+        self.patch = int(self.preset.get("patch", 0))
+        from ..weights import verify
+        from .weights import INCEPTION
+
+        verify(INCEPTION, inception_dir() / INCEPTION.filename)   # missing -> skipped, with the reason
+
+    def samples(self, img: np.ndarray) -> list[np.ndarray]:
+        if self.crop_border:
+            b = self.crop_border
+            img = img[b:-b, b:-b]
+        return patches(img, self.patch) if self.patch else [img]
+
+    def value(self, ref: FeatureStats, test: FeatureStats, seed: int) -> float:
+        if self.preset["type"] == "fid":
+            return fid_from_stats(ref, test)
+        return kid_from_features(ref.features(), test.features(), seed)

@@ -1,0 +1,145 @@
+"""FID/KID: math against closed forms, and end to end on a random-weight Inception-v3."""
+
+import numpy as np
+import pytest
+
+from qbench.metrics.distribution import FeatureStats, fid_from_stats, kid_from_features, patches
+
+from .conftest import basic_suite, save, smooth_image
+
+
+def stats_with(mu: np.ndarray, cov: np.ndarray, n: int = 1000) -> FeatureStats:
+    st = FeatureStats(dim=len(mu))
+    st.n = n
+    st.sum = n * mu
+    st.outer = (n - 1) * cov + n * np.outer(mu, mu)
+    return st
+
+
+def test_running_stats_equal_numpy_mean_and_cov():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 12)) @ rng.normal(size=(12, 12))
+    st = FeatureStats(dim=12)
+    for chunk in np.array_split(x, 7):
+        st.update(chunk)
+    mu, cov = st.mean_cov()
+    assert np.allclose(mu, x.mean(0)) and np.allclose(cov, np.cov(x, rowvar=False))
+
+
+def test_fid_equals_closed_form_frechet_distance_of_gaussians():
+    rng = np.random.default_rng(1)
+    d = 16
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))        # shared eigenbasis: covariances commute
+    d1, d2 = rng.uniform(0.2, 3.0, d), rng.uniform(0.2, 3.0, d)
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    c1, c2 = q @ np.diag(d1) @ q.T, q @ np.diag(d2) @ q.T
+    closed = np.sum((mu1 - mu2) ** 2) + np.sum(d1 + d2 - 2 * np.sqrt(d1 * d2))
+    assert fid_from_stats(stats_with(mu1, c1), stats_with(mu2, c2)) == pytest.approx(closed, rel=1e-6)
+    assert fid_from_stats(stats_with(mu1, c1), stats_with(mu1, c1)) == pytest.approx(0, abs=1e-6)
+
+
+def test_kid_equals_direct_unbiased_mmd():
+    rng = np.random.default_rng(2)
+    f1 = rng.normal(size=(60, 32))
+    f2 = rng.normal(0.3, 1.2, size=(60, 32))
+    d = f1.shape[1]
+
+    def k(a, b):
+        return (a @ b.T / d + 1) ** 3
+
+    m = len(f1)
+    kxx, kyy, kxy = k(f1, f1), k(f2, f2), k(f1, f2)
+    mmd = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.mean()
+    assert kid_from_features(f1, f2) == pytest.approx(mmd, rel=1e-9)
+
+
+def test_patches_are_non_overlapping_tiles():
+    img = np.arange(600 * 520 * 3, dtype=np.uint32).reshape(600, 520, 3).astype(np.uint8)
+    ps = patches(img, 256)
+    assert len(ps) == 4 and all(p.shape == (256, 256, 3) for p in ps)
+    assert np.array_equal(ps[1], img[0:256, 256:512])
+
+
+def make_random_inception(folder):
+    """clean-fid's TorchScript layout (a module with ``.layers``) around torchvision's Inception-v3
+    trunk with random weights: the real architecture, no pretrained values."""
+    import torch
+    from torchvision.models import inception_v3
+
+    torch.manual_seed(0)
+    net = inception_v3(weights=None, aux_logits=False, init_weights=True).eval()
+    trunk = torch.nn.Sequential(
+        net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1, net.Conv2d_3b_1x1,
+        net.Conv2d_4a_3x3, net.maxpool2, net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a,
+        net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e, net.Mixed_7a, net.Mixed_7b, net.Mixed_7c,
+        net.avgpool)
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = trunk
+
+        def forward(self, x):
+            return self.layers(x)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(Wrapper()).save(str(folder / "inception-2015-12-05.pt"))
+
+
+def test_fid_kid_end_to_end_and_resume(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from qbench.report import write_reports
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    make_random_inception(tmp_path / "inception")
+    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "inception"))
+    folder = tmp_path / "imgs"
+    for i in range(3):
+        save(smooth_image(20 + i, 260, 300), folder / f"{i}.png")
+    data = basic_suite(folder, metrics=["psnr_rgb", "fid", "kid", "fid_patch256"],
+                       codecs=[{"name": "jpeg", "qualities": [5, 90]}])
+    out = tmp_path / "out"
+    res = Runner(parse_suite(data), out, workers=0, progress=False).run()
+    assert not res.failures and not res.skipped_metrics
+    write_reports(out)
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"fid", "kid", "fid_patch256"} <= set(summary.columns)
+    low, high = summary.set_index("quality").loc[5.0], summary.set_index("quality").loc[90.0]
+    assert np.isfinite(summary[["fid", "kid", "fid_patch256"]].to_numpy()).all()
+    assert low["fid"] > high["fid"] >= -1e-6          # heavier compression is further from the originals
+    again = Runner(parse_suite(data), out, workers=0, progress=False).run()
+    assert not again.computed_anything                 # set metrics are cached too
+
+
+def test_missing_weights_skip_the_metric_and_finish_the_rest(image_folder, tmp_path, monkeypatch):
+    from qbench.report import write_reports
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "no_inception"))
+    data = basic_suite(image_folder, metrics=["psnr_y", "lpips", "fid"])
+    out = tmp_path / "out"
+    res = Runner(parse_suite(data), out, workers=0, progress=False).run()
+    assert set(res.skipped_metrics) == {"lpips", "fid"} and not res.failures
+    write_reports(out)
+    md = (out / "leaderboard.md").read_text()
+    assert "## Skipped metrics" in md and "`lpips`" in md and "alexnet-owt-7be5be79.pth" in md
+    assert "inception-2015-12-05.pt" in md
+    import pandas as pd
+
+    summary = pd.read_csv(out / "summary.csv")
+    assert "psnr_y" in summary.columns and summary["psnr_y"].notna().all()
+
+
+def test_frechet_matches_clean_fid_on_well_posed_covariances():
+    from cleanfid.fid import frechet_distance as clean
+
+    from qbench.metrics.distribution import frechet_distance
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(400, 24)), rng.normal(0.2, 1.1, size=(400, 24)) @ rng.normal(size=(24, 24))
+    args = (a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    assert frechet_distance(*args) == pytest.approx(clean(*args), rel=1e-6)
