@@ -39,6 +39,7 @@ class Metric:
         if crop_border is not None:
             self.preset["crop_border"] = int(crop_border)
         self.crop_border = int(self.preset.get("crop_border", 0))
+        self.device = "cpu"          # the runner sets its device; values do not depend on it
         self.info = MetricInfo(name=name, higher_is_better=bool(self.preset.get("higher_is_better", True)),
                                unit=str(self.preset.get("unit", "")),
                                description=str(self.preset.get("description", "")), kind=self.kind)
@@ -86,7 +87,7 @@ class FullReferenceMetric(Metric):
 
         def stack(imgs):
             arr = np.stack([as_hwc(i) for i in imgs]).astype(np.float64)
-            return torch.from_numpy(arr).permute(0, 3, 1, 2)
+            return torch.from_numpy(arr).permute(0, 3, 1, 2).to(self.device)
 
         x, y = stack(refs), stack(outs)
         if x.shape != y.shape:

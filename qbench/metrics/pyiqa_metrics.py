@@ -60,7 +60,6 @@ class PyiqaMetric(Metric):
         if kind not in (*NO_WEIGHTS, "lpips", "dists"):
             raise ConfigError(f"metric {name!r}: unsupported pyiqa type {kind!r}")
         self._net = None
-        self.device = "cpu"
         self.check_weights()
 
     def weight_files(self):

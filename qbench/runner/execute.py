@@ -126,7 +126,9 @@ class Runner:
         store.clear_skipped_metrics(result.suite_hash)
         for m in s.metrics:
             try:
-                metrics.append(metric_mod.build(m.name, crop_border=m.crop_border))
+                metric = metric_mod.build(m.name, crop_border=m.crop_border)
+                metric.device = self.device
+                metrics.append(metric)
             except QbenchError as exc:
                 result.skipped_metrics[m.key] = str(exc)
                 store.put_skipped_metric(result.suite_hash, m.key, str(exc), result.run_id)
