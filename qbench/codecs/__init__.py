@@ -13,6 +13,12 @@ from .base import Codec, Encoded
 
 REGISTRY: Registry[type[Codec]] = Registry("codec", group="qbench.codecs")
 REGISTRY.register("jpeg", "qbench.codecs.jpeg:PillowJPEG")
+REGISTRY.register("webp", "qbench.codecs.webp:WebP")
+REGISTRY.register("avif", "qbench.codecs.avif:AVIF")
+REGISTRY.register("jxl", "qbench.codecs.jxl:JPEGXL")
+REGISTRY.register("heif", "qbench.codecs.heif:HEIF")
+REGISTRY.register("j2k", "qbench.codecs.j2k:JPEG2000")
+REGISTRY.register("external", "qbench.codecs.external:ExternalCodec")
 
 
 def build(name: str, params: dict[str, Any] | None = None,

@@ -62,8 +62,9 @@ class Codec(ABC):
         """Compress an ``(H, W, C)`` uint8 image."""
 
     @abstractmethod
-    def decode(self, data: bytes) -> np.ndarray:
-        """Decompress to ``(H, W, C)`` uint8 with the channel count that was encoded."""
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """Decompress to ``(H, W, C)`` uint8; ``channels`` is the encoded image's channel count
+        (formats without a gray mode carry gray as RGB and convert back)."""
 
     def spec(self) -> dict[str, Any]:
         """What determines this codec's output: name, parameters and library versions."""

@@ -20,31 +20,69 @@ class PillowJPEG(Codec):
     ``subsampling`` is the chroma subsampling of RGB images (ignored for gray). Pillow's default
     for quality < 95 is 4:2:0, which is also what ``cv2.imwrite`` and most papers use.
     ``optimize`` turns on optimised Huffman tables (smaller files, same pixels).
+    ``qtables``: custom quantisation tables (a list of one table for luma, optionally a second for
+    chroma, each 64 integers in natural order), scaled by ``quality`` with libjpeg's IJG rule.
+    ``backend: opencv`` encodes and decodes with ``cv2.imencode``/``cv2.imdecode`` (OpenCV's own
+    libjpeg build, 4:2:0, its defaults), for numbers that match papers using OpenCV.
     """
 
     name = "jpeg"
     family = "jpeg"
     quality_range = (1, 100)
-    defaults: dict[str, Any] = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
+    defaults: dict[str, Any] = {"subsampling": "4:2:0", "optimize": False, "progressive": False,
+                                "qtables": None, "backend": "pillow"}
 
     def validate_params(self) -> None:
         if self.params["subsampling"] not in SUBSAMPLING:
             raise ConfigError(f"jpeg: subsampling must be one of {sorted(SUBSAMPLING)}, "
                               f"got {self.params['subsampling']!r}")
+        if self.params["backend"] not in ("pillow", "opencv"):
+            raise ConfigError("jpeg: backend must be 'pillow' or 'opencv'")
+        tables = self.params["qtables"]
+        if tables is not None:
+            ok = (isinstance(tables, list) and 1 <= len(tables) <= 4 and all(
+                isinstance(t, list) and len(t) == 64 and all(isinstance(v, int) and 1 <= v <= 255 for v in t)
+                for t in tables))
+            if not ok:
+                raise ConfigError("jpeg: qtables must be 1-4 lists of 64 integers in 1..255")
+            if self.params["backend"] == "opencv":
+                raise ConfigError("jpeg: custom qtables need backend 'pillow'")
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
         import PIL
 
-        return {"pillow": PIL.__version__, "libjpeg": libjpeg_version()}
+        versions = {"pillow": PIL.__version__, "libjpeg": libjpeg_version()}
+        return versions
+
+    def spec(self) -> dict[str, Any]:
+        spec = super().spec()
+        if self.params["backend"] == "opencv":
+            import cv2
+
+            spec["versions"]["opencv"] = cv2.__version__
+        return spec
+
+    def _scaled_tables(self, quality: int) -> list[list[int]]:
+        """libjpeg's jpeg_quality_scaling applied to the custom base tables."""
+        scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+        return [[min(255, max(1, (v * scale + 50) // 100)) for v in t] for t in self.params["qtables"]]
 
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
         self.check_quality(quality)
         if int(quality) != quality:
             raise ConfigError(f"jpeg: quality must be an integer, got {quality}")
-        im = to_pil(as_hwc(img))
-        kwargs: dict[str, Any] = {"quality": int(quality), "optimize": bool(self.params["optimize"]),
+        img = as_hwc(img)
+        if self.params["backend"] == "opencv":
+            data = _cv2_encode(img, int(quality))
+            return Encoded(data, {"qtables": quantization_tables(data)})
+        im = to_pil(img)
+        kwargs: dict[str, Any] = {"optimize": bool(self.params["optimize"]),
                                   "progressive": bool(self.params["progressive"])}
+        if self.params["qtables"] is not None:
+            kwargs["qtables"] = self._scaled_tables(int(quality))
+        else:
+            kwargs["quality"] = int(quality)
         if im.mode == "RGB":
             kwargs["subsampling"] = SUBSAMPLING[self.params["subsampling"]]
         buf = io.BytesIO()
@@ -55,8 +93,30 @@ class PillowJPEG(Codec):
         data = buf.getvalue()
         return Encoded(data, {"qtables": quantization_tables(data)})
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        if self.params["backend"] == "opencv":
+            return _cv2_decode(data, channels)
         return decode_bytes(data, policy="auto")
+
+
+def _cv2_encode(img: np.ndarray, quality: int) -> bytes:
+    import cv2
+
+    arr = img[:, :, 0] if img.shape[2] == 1 else img[:, :, ::-1]
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(arr), [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+    if not ok:
+        raise CodecError("cv2.imencode failed")
+    return buf.tobytes()
+
+
+def _cv2_decode(data: bytes, channels: int | None) -> np.ndarray:
+    import cv2
+
+    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    out = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if out is None:
+        raise CodecError("cv2.imdecode failed")
+    return as_hwc(out if out.ndim == 2 else np.ascontiguousarray(out[:, :, ::-1]))
 
 
 def libjpeg_version() -> str:

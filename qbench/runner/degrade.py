@@ -45,7 +45,7 @@ def run_encode(job: EncodeJob) -> tuple[EncodingRow, np.ndarray]:
     codec = codecs.build(job.codec_name, job.codec_params)
     img = job.array if job.array is not None else read_image(job.source_path, job.mode)  # type: ignore[arg-type]
     enc = codec.encode(img, job.quality)
-    decoded = codec.decode(enc.data)
+    decoded = codec.decode(enc.data, channels=int(img.shape[2]))
     if decoded.shape != img.shape:
         from ..errors import CodecError
         raise CodecError(f"{job.codec_name} decoded shape {decoded.shape} != input {img.shape}")

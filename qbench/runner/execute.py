@@ -210,7 +210,7 @@ class Runner:
                     decoded = read_image(cached.decoded_path, "auto")
                 elif not isinstance(solver, LearnedCodec):
                     codec = codec_by_label[first.codec]
-                    decoded = codec.decode(Path(cached.bytes_path).read_bytes())
+                    decoded = codec.decode(Path(cached.bytes_path).read_bytes(), channels=first.image.shape[2])
                 finish(cached, decoded, group)
                 continue
             if isinstance(solver, LearnedCodec):

@@ -1,0 +1,94 @@
+"""Codecs that run external programs (bpgenc/bpgdec, VTM, ...), never through a shell.
+
+Commands are argument lists with placeholders ``{input}``, ``{output}``, ``{quality}`` (and
+``{width}``, ``{height}``); each call runs in a fresh temporary folder. The source image is
+written as ``input_format`` (PNG by default), the decoder must write ``decoded_format``::
+
+    codecs:
+      - name: external
+        params:
+          encode: [bpgenc, -q, "{quality}", -o, "{output}", "{input}"]
+          decode: [bpgdec, -o, "{output}", "{input}"]
+          suffix: .bpg
+          label_version: "bpg 0.9.8"
+        qualities: [28, 32, 36, 40]
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CodecError, ConfigError
+from ..images import as_hwc, read_image, write_png
+from .base import Codec, Encoded
+
+
+class ExternalCodec(Codec):
+    name = "external"
+    family = "external"
+    quality_range = (-1e9, 1e9)
+    defaults: dict[str, Any] = {"encode": None, "decode": None, "suffix": ".bin", "timeout": 600,
+                                "label_version": "", "decoded_format": ".png"}
+
+    def validate_params(self) -> None:
+        for key in ("encode", "decode"):
+            cmd = self.params[key]
+            if not (isinstance(cmd, list) and cmd and all(isinstance(a, (str, int, float)) for a in cmd)):
+                raise ConfigError(f"external: '{key}' must be a non-empty list of arguments (no shell string)")
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        spec = super().spec()
+        spec["versions"] = {"program": str(self.params["label_version"] or self.params["encode"][0])}
+        return spec
+
+    def _run(self, key: str, mapping: dict[str, str], cwd: Path) -> None:
+        args = [str(a).format(**mapping) for a in self.params[key]]
+        if shutil.which(args[0]) is None and not Path(args[0]).is_file():
+            raise CodecError(f"external codec: program {args[0]!r} not found (install it or give its full path)")
+        try:
+            proc = subprocess.run(args, cwd=cwd, capture_output=True, timeout=float(self.params["timeout"]),
+                                  check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise CodecError(f"external codec: {args[0]} timed out after {exc.timeout} s") from None
+        if proc.returncode != 0:
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            raise CodecError(f"external codec: {args[0]} exited {proc.returncode}: {' | '.join(tail)}")
+
+    def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        img = as_hwc(img)
+        with tempfile.TemporaryDirectory(prefix="qbench-ext-") as tmp:
+            t = Path(tmp)
+            src, out = t / "input.png", t / f"output{self.params['suffix']}"
+            write_png(img, src)
+            q = int(quality) if float(quality).is_integer() else quality
+            self._run("encode", {"input": str(src), "output": str(out), "quality": str(q),
+                                 "width": str(img.shape[1]), "height": str(img.shape[0])}, t)
+            if not out.is_file():
+                raise CodecError(f"external codec: encoder wrote no {out.name}")
+            return Encoded(out.read_bytes(), {"channels": int(img.shape[2])})
+
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        with tempfile.TemporaryDirectory(prefix="qbench-ext-") as tmp:
+            t = Path(tmp)
+            src, out = t / f"input{self.params['suffix']}", t / f"decoded{self.params['decoded_format']}"
+            src.write_bytes(data)
+            self._run("decode", {"input": str(src), "output": str(out), "quality": "", "width": "",
+                                 "height": ""}, t)
+            if not out.is_file():
+                raise CodecError(f"external codec: decoder wrote no {out.name}")
+            img = read_image(out, "auto")
+            if channels == 1 and img.shape[2] == 3:
+                from ..images import rgb_to_gray_u8
+
+                img = rgb_to_gray_u8(img)
+            return img

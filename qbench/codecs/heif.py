@@ -1,0 +1,51 @@
+"""HEIF / HEVC intra through pillow-heif (libheif + x265 encoder, libde265 decoder).
+
+This is the closest available stand-in for BPG (which is also HEVC intra, via x265 or JCTVC-HM):
+results are close to, but not identical with, ``bpgenc``; use the external codec type to run
+``bpgenc``/``bpgdec`` themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Codec, Encoded
+from .pillow_common import pil_decode, pil_encode
+
+
+def _register() -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
+class HEIF(Codec):
+    name = "heif"
+    family = "hevc"
+    quality_range = (0, 100)
+    defaults: dict[str, Any] = {"chroma": "420"}
+
+    def validate_params(self) -> None:
+        if str(self.params["chroma"]) not in ("420", "422", "444"):
+            raise ConfigError("heif: chroma must be 420, 422 or 444")
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        import pillow_heif
+
+        info = pillow_heif.libheif_info()
+        return {"pillow_heif": pillow_heif.__version__, "libheif": str(info.get("libheif")),
+                "encoder": str(info.get("HEIF"))}
+
+    def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        self.check_quality(quality)
+        _register()
+        data = pil_encode(img, "HEIF", quality=int(quality), chroma=int(self.params["chroma"]))
+        return Encoded(data, {"channels": int(img.shape[2])})
+
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        _register()
+        return pil_decode(data, channels)

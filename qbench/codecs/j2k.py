@@ -1,0 +1,42 @@
+"""JPEG 2000 through Pillow's OpenJPEG binding (irreversible 9/7 wavelet).
+
+``mode: rates`` (default): the quality knob is the compression ratio (e.g. 40 means 40:1; higher
+is smaller and worse). ``mode: dB``: the knob is the target PSNR in dB (higher is better).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Codec, Encoded
+from .pillow_common import pil_decode, pil_encode
+
+
+class JPEG2000(Codec):
+    name = "j2k"
+    family = "jpeg2000"
+    quality_range = (1.0, 1000.0)
+    defaults: dict[str, Any] = {"mode": "rates"}
+
+    def validate_params(self) -> None:
+        if self.params["mode"] not in ("rates", "dB"):
+            raise ConfigError("j2k: mode must be 'rates' or 'dB'")
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        import PIL
+        from PIL import features
+
+        return {"pillow": PIL.__version__, "openjpeg": str(features.version("jpg_2000"))}
+
+    def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        self.check_quality(quality)
+        data = pil_encode(img, "JPEG2000", quality_mode=self.params["mode"],
+                          quality_layers=[float(quality)], irreversible=True)
+        return Encoded(data, {"channels": int(img.shape[2])})
+
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        return pil_decode(data, channels)

@@ -1,0 +1,89 @@
+"""Every codec roundtrips gray and RGB odd-size images; rate falls with quality; errors are clear."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from qbench.codecs import REGISTRY, build
+from qbench.errors import CodecError, ConfigError
+
+from .conftest import smooth_image
+
+# codec -> (params, low-quality setting, high-quality setting)
+LADDERS = {
+    "jpeg": ({}, 10, 90),
+    "webp": ({}, 10, 90),
+    "avif": ({"speed": 9}, 10, 90),
+    "jxl": ({"effort": 3}, 8.0, 1.0),
+    "heif": ({}, 10, 90),
+    "j2k": ({"mode": "rates"}, 80, 5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LADDERS))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_roundtrip_odd_size_and_rate_order(name, channels):
+    params, low, high = LADDERS[name]
+    codec = build(name, params)
+    img = smooth_image(7, 61, 83, channels)
+    small, big = codec.encode(img, low), codec.encode(img, high)
+    for enc in (small, big):
+        out = codec.decode(enc.data, channels=channels)
+        assert out.shape == img.shape and out.dtype == np.uint8
+    assert len(small.data) < len(big.data)
+    err_low = np.abs(codec.decode(small.data, channels).astype(int) - img).mean()
+    err_high = np.abs(codec.decode(big.data, channels).astype(int) - img).mean()
+    assert err_high < err_low
+    assert codec.spec()["versions"]  # library versions enter the cache key
+
+
+def test_all_builtin_codecs_registered():
+    assert {"jpeg", "webp", "avif", "jxl", "heif", "j2k", "external"} <= set(REGISTRY.names())
+
+
+def test_j2k_db_mode_targets_psnr():
+    from qbench.metrics import build as metric
+
+    codec = build("j2k", {"mode": "dB"})
+    img = smooth_image(8, 96, 96)
+    psnr = [metric("psnr_rgb").compute(img, codec.decode(codec.encode(img, q).data)) for q in (28, 36)]
+    assert psnr[0] < psnr[1]
+
+
+def test_jpeg_opencv_backend_and_custom_tables():
+    img = smooth_image(9, 64, 80)
+    cv = build("jpeg", {"backend": "opencv"})
+    enc = cv.encode(img, 30)
+    assert cv.decode(enc.data, 3).shape == img.shape and enc.side_info["qtables"]
+    flat = [[16] * 64, [16] * 64]
+    custom = build("jpeg", {"qtables": flat})
+    enc50 = custom.encode(img, 50)     # quality 50 keeps the base tables unscaled
+    assert enc50.side_info["qtables"][0] == [16] * 64
+    with pytest.raises(ConfigError, match="qtables"):
+        build("jpeg", {"qtables": [[0] * 64]})
+
+
+def test_jpeg_side_info_has_the_standard_tables():
+    enc = build("jpeg").encode(smooth_image(1, 32, 32), 50)
+    assert enc.side_info["qtables"][0][0] == 16  # IJG luminance table at quality 50
+
+
+def test_external_codec_runs_argument_lists(tmp_path):
+    # a tiny "codec" program: copies PNG bytes through, as a stand-in for bpgenc/bpgdec
+    prog = tmp_path / "copycodec.py"
+    prog.write_text("import shutil, sys\nshutil.copyfile(sys.argv[1], sys.argv[2])\n")
+    codec = build("external", {"encode": [sys.executable, str(prog), "{input}", "{output}"],
+                               "decode": [sys.executable, str(prog), "{input}", "{output}"],
+                               "suffix": ".png"})
+    img = smooth_image(2, 31, 45)
+    enc = codec.encode(img, 1)
+    assert np.array_equal(codec.decode(enc.data, 3), img)
+
+
+def test_external_codec_missing_binary_is_a_clear_error():
+    codec = build("external", {"encode": ["no-such-bpgenc", "{input}"], "decode": ["no-such-bpgdec"]})
+    with pytest.raises(CodecError, match="no-such-bpgenc.*not found"):
+        codec.encode(smooth_image(3, 16, 16), 30)
+    with pytest.raises(ConfigError, match="list of arguments"):
+        build("external", {"encode": "bpgenc -q 30 in.png", "decode": ["x"]})
