@@ -109,14 +109,14 @@ def ls_cmd(what: str) -> None:
 
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "formats", multiple=True, type=click.Choice(["md", "csv", "json", "html"]),
+@click.option("--format", "formats", multiple=True, type=click.Choice(["md", "csv", "json", "html", "plots"]),
               help="formats to write (repeatable; default all)")
 @_handle_errors
 def report(out_dir: Path, formats: tuple[str, ...]) -> None:
     """Rebuild the leaderboard and tables in OUT_DIR from its results store."""
     from .report import write_reports
 
-    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html"))
+    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"))
     for f in files:
         click.echo(str(f))
 

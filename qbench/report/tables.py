@@ -200,7 +200,8 @@ def leaderboard_markdown(data: ReportData, summary, ci) -> str:
     return "\n".join(lines)
 
 
-def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json", "html")) -> list[Path]:
+def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json", "html", "plots")
+                  ) -> list[Path]:
     """Rebuild the reports in ``out_dir`` from its store; returns the files written."""
     out_dir = Path(out_dir)
     data = load_report_data(out_dir)
@@ -210,14 +211,31 @@ def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json"
         summary.to_csv(out_dir / "summary.csv", index=False)
         data.per_image.drop(columns=["ordinal", "task"]).to_csv(out_dir / "per_image.csv", index=False)
         written += [out_dir / "summary.csv", out_dir / "per_image.csv"]
+    from .bd import bd_markdown, bd_table
+
+    bd = bd_table(data)
+    if "csv" in formats and not bd.empty:
+        bd.to_csv(out_dir / "bd.csv", index=False)
+        written.append(out_dir / "bd.csv")
     if "md" in formats:
-        (out_dir / "leaderboard.md").write_text(leaderboard_markdown(data, summary, ci), encoding="utf-8")
+        text = leaderboard_markdown(data, summary, ci)
+        section = bd_markdown(data, bd)
+        if section:
+            marker = "\n## Skipped metrics" if "\n## Skipped metrics" in text else (
+                "\n## Failures" if "\n## Failures" in text else None)
+            text = (text.replace(marker, "\n" + "\n".join(section) + marker, 1) if marker
+                    else text + "\n" + "\n".join(section))
+        (out_dir / "leaderboard.md").write_text(text, encoding="utf-8")
         written.append(out_dir / "leaderboard.md")
     if "html" in formats:
         from .html import leaderboard_html
 
         (out_dir / "leaderboard.html").write_text(leaderboard_html(data, summary, ci), encoding="utf-8")
         written.append(out_dir / "leaderboard.html")
+    if "plots" in formats:
+        from .plots import write_rd_plots
+
+        written += write_rd_plots(data, summary, out_dir)
     if "json" in formats:
         payload = {
             "suite": data.suite, "suite_hash": data.suite_hash, "run": {
@@ -229,6 +247,7 @@ def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json"
                  "ci95": {m: list(ci[tuple(r[k] for k in KEYS)][m]) for m in data.all_metric_names}}
                 for r in summary.to_dict(orient="records")],
             "failures": data.failures.to_dict(orient="records"),
+            "bd": bd.to_dict(orient="records"),
         }
         payload["run"].pop("env_json", None)
         (out_dir / "results.json").write_text(json.dumps(payload, indent=1, default=str, allow_nan=True))

@@ -1,0 +1,91 @@
+"""BD-rate / BD-PSNR equal the bjontegaard package; bootstrap CI behaves."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from qbench.rd import OverlapWarning, bd_psnr, bd_rate, bd_with_ci
+
+bd = pytest.importorskip("bjontegaard")
+
+
+def random_curves(rng, n=5):
+    rate_a = np.sort(rng.uniform(0.1, 2.0, n))
+    dist_a = np.sort(rng.uniform(26, 40, n))
+    rate_t = np.sort(rate_a * rng.uniform(0.7, 1.2, n))
+    dist_t = np.sort(dist_a + rng.uniform(-0.8, 0.8, n))
+    return rate_a, dist_a, rate_t, dist_t
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic", "akima"])
+def test_equal_to_bjontegaard_package(method):
+    rng = np.random.default_rng(123)
+    checked = 0
+    for _ in range(40):
+        ra, da, rt, dt = random_curves(rng)
+        if np.any(np.diff(dt) <= 0) or np.any(np.diff(rt) <= 0):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours_r, ref_r = bd_rate(ra, da, rt, dt, method), bd.bd_rate(ra, da, rt, dt, method=method)
+            ours_p, ref_p = bd_psnr(ra, da, rt, dt, method), bd.bd_psnr(ra, da, rt, dt, method=method)
+        if np.isnan(ref_r):
+            assert np.isnan(ours_r)
+            continue
+        assert ours_r == pytest.approx(ref_r, abs=1e-6)
+        assert ours_p == pytest.approx(ref_p, abs=1e-6)
+        checked += 1
+    assert checked >= 20
+
+
+def test_identical_curves_give_zero_and_sign_convention():
+    r, d = np.array([0.2, 0.4, 0.8, 1.6]), np.array([28.0, 31.0, 34.0, 37.0])
+    assert bd_rate(r, d, r, d) == pytest.approx(0, abs=1e-12)
+    assert bd_rate(r, d, r * 0.8, d) == pytest.approx(-20.0, abs=1e-9)   # 20% fewer bits everywhere
+    assert bd_psnr(r, d, r, d + 0.5) == pytest.approx(0.5, abs=1e-12)
+
+
+def test_overlap_warning():
+    r, d = np.array([0.2, 0.4, 0.8, 1.6]), np.array([28.0, 31.0, 34.0, 37.0])
+    with pytest.warns(OverlapWarning):
+        bd_rate(r, d, r, d + 8.0)
+    with pytest.warns(OverlapWarning, match="do not overlap"):
+        assert np.isnan(bd_rate(r, d, r, d + 20.0))
+
+
+def test_bootstrap_ci_brackets_the_value_and_is_seeded():
+    rng = np.random.default_rng(5)
+    n_img, pts = 12, 4
+    base_r = np.array([0.2, 0.4, 0.8, 1.6])
+    ra = base_r * rng.uniform(0.8, 1.2, (n_img, pts))
+    da = np.array([28.0, 31.0, 34.0, 37.0]) + rng.normal(0, 1, (n_img, pts))
+    rt, dt = ra * 0.9, da + rng.normal(0.1, 0.05, (n_img, pts))
+    res = bd_with_ci(ra, da, rt, dt, n_boot=300, seed=1)
+    assert res.ci_low <= res.value <= res.ci_high and res.value < 0
+    assert bd_with_ci(ra, da, rt, dt, n_boot=300, seed=1) == res
+
+
+def test_leaderboard_bd_section_and_plots(image_folder, tmp_path):
+    import pandas as pd
+
+    from qbench.report import write_reports
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    from .conftest import basic_suite
+
+    data = basic_suite(image_folder, codecs=[{"name": "jpeg", "qualities": [10, 30, 50, 70]},
+                                             {"name": "webp", "qualities": [10, 30, 50, 70]}],
+                       anchor="jpeg", metrics=["psnr_rgb", "ssim_y"])
+    out = tmp_path / "out"
+    Runner(parse_suite(data), out, workers=0, progress=False).run()
+    files = write_reports(out)
+    bd_csv = pd.read_csv(out / "bd.csv")
+    assert set(bd_csv.codec) == {"webp"} and set(bd_csv.metric) == {"psnr_rgb", "ssim_y"}
+    row = bd_csv[bd_csv.metric == "psnr_rgb"].iloc[0]
+    assert row.n_images == 4 and row.bd_rate_ci_low <= row.bd_rate <= row.bd_rate_ci_high
+    md = (out / "leaderboard.md").read_text()
+    assert "## BD-rate against jpeg + identity" in md
+    assert (out / "rd_imgs_psnr_rgb.png").is_file() and (out / "rd_imgs_psnr_rgb.svg").is_file()
+    assert out / "bd.csv" in files
