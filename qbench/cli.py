@@ -90,7 +90,7 @@ def validate(suite_file: Path) -> None:
 
     suite = load_suite(suite_file)
     resolve_suite(suite, str(suite_file))
-    n_points = sum(len(c.qualities) for c in suite.codecs)
+    n_points = sum(len(c.points) for c in suite.codecs)
     click.echo(f"{suite_file}: ok — suite {suite.name} ({suite.hash()}): {len(suite.datasets)} dataset(s), "
                f"{n_points} codec point(s), {len(suite.solvers)} solver(s), {len(suite.metrics)} metric(s)")
 

@@ -50,12 +50,27 @@ class CodecSpec(_Strict):
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
-    qualities: list[Number] = Field(min_length=1)
+    qualities: list[Number] | None = Field(default=None, min_length=1)
+    target_bpp: list[float] | None = Field(
+        default=None, min_length=1, description="per-image rate targets instead of a quality ladder")
     label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_ladder(self) -> "CodecSpec":
+        if (self.qualities is None) == (self.target_bpp is None):
+            raise ValueError("give exactly one of 'qualities' (a quality ladder) or 'target_bpp' (rate targets)")
+        if self.target_bpp is not None and any(t <= 0 for t in self.target_bpp):
+            raise ValueError("target_bpp values must be positive")
+        return self
 
     @property
     def key(self) -> str:
         return self.label or self.name
+
+    @property
+    def points(self) -> list[float]:
+        """The ladder: qualities, or target bpp values in target mode."""
+        return [float(v) for v in (self.qualities if self.qualities is not None else self.target_bpp)]
 
 
 class SolverSpec(_Strict):

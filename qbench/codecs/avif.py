@@ -19,6 +19,7 @@ class AVIF(Codec):
     name = "avif"
     family = "avif"
     quality_range = (0, 100)
+    integer_quality = True
     defaults: dict[str, Any] = {"speed": 6, "subsampling": "4:2:0"}
 
     def validate_params(self) -> None:

@@ -33,6 +33,8 @@ class Codec(ABC):
     quality_name: ClassVar[str] = "quality"
     quality_range: ClassVar[tuple[float, float]] = (0, 100)
     higher_quality_is_better: ClassVar[bool] = True
+    #: quality settings are integers (searched exactly by rate control)
+    integer_quality: ClassVar[bool] = False
     #: parameter name -> default value; anything else is rejected
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -51,6 +53,14 @@ class Codec(ABC):
         lo, hi = self.quality_range
         if not (lo <= quality <= hi):
             raise ConfigError(f"codec {self.name!r}: {self.quality_name} {quality} outside [{lo}, {hi}]")
+
+    def rate_increases_with_quality(self) -> bool:
+        """Whether a larger quality value gives more bytes (used by rate control)."""
+        return self.higher_quality_is_better
+
+    def search_range(self) -> tuple[float, float]:
+        """The quality range rate control searches (a practical sub-range of ``quality_range``)."""
+        return float(self.quality_range[0]), float(self.quality_range[1])
 
     @classmethod
     @abstractmethod

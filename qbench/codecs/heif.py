@@ -26,6 +26,7 @@ class HEIF(Codec):
     name = "heif"
     family = "hevc"
     quality_range = (0, 100)
+    integer_quality = True
     defaults: dict[str, Any] = {"chroma": "420"}
 
     def validate_params(self) -> None:

@@ -25,6 +25,12 @@ class JPEG2000(Codec):
         if self.params["mode"] not in ("rates", "dB"):
             raise ConfigError("j2k: mode must be 'rates' or 'dB'")
 
+    def rate_increases_with_quality(self) -> bool:
+        return self.params["mode"] == "dB"     # a higher ratio means fewer bytes
+
+    def search_range(self) -> tuple[float, float]:
+        return (2.0, 400.0) if self.params["mode"] == "rates" else (20.0, 60.0)
+
     @classmethod
     def library_versions(cls) -> dict[str, str]:
         import PIL

@@ -24,6 +24,9 @@ class JPEGXL(Codec):
         if self.params["effort"] not in range(1, 10):
             raise ConfigError("jxl: effort must be an integer 1..9")
 
+    def search_range(self) -> tuple[float, float]:
+        return 0.1, 15.0
+
     @classmethod
     def library_versions(cls) -> dict[str, str]:
         import imagecodecs

@@ -19,6 +19,7 @@ class WebP(Codec):
     name = "webp"
     family = "webp"
     quality_range = (0, 100)
+    integer_quality = True
     defaults: dict[str, Any] = {"method": 4}
 
     def validate_params(self) -> None:

@@ -60,7 +60,7 @@ def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData
         h = run["suite_hash"]
         cols, rows = store.query(
             "SELECT p.dataset, p.image, p.solver, p.codec, p.quality, p.task, p.ordinal, e.bpp, e.nbytes, "
-            "m.metric, m.value FROM plan p JOIN encodings e ON e.enc_key = p.enc_key "
+            "e.side_info, m.metric, m.value FROM plan p JOIN encodings e ON e.enc_key = p.enc_key "
             "JOIN outputs o ON o.out_key = p.out_key "
             "LEFT JOIN metrics m ON m.out_key = p.out_key WHERE p.suite_hash=?", (h,))
         long = pd.DataFrame(rows, columns=cols)
@@ -83,6 +83,13 @@ def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData
         (set_names if kind == "distribution" else metric_names).append(key)
         hib[key] = higher
     index = ["dataset", "image", "solver", "codec", "quality", "task", "ordinal", "bpp", "nbytes"]
+    if not long.empty:
+        chosen = long.pop("side_info").map(lambda s: json.loads(s).get("chosen_quality") if s else None)
+        if chosen.notna().any():       # rate-control mode: the codec setting found per image
+            long["chosen_quality"] = chosen
+            index.append("chosen_quality")
+    else:
+        long = long.drop(columns=["side_info"])
     if long.empty:
         per_image = pd.DataFrame(columns=index + metric_names)
     else:

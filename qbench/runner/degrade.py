@@ -30,6 +30,7 @@ class EncodeJob:
     pixels: int                      # H * W of the pristine image: the bpp denominator
     cache_dir: str
     keep_images: bool = True
+    target_bpp: float | None = None  # rate control: search the setting closest to this bpp
 
 
 def cache_paths(cache_dir: str | Path, enc_key: str) -> tuple[Path, Path]:
@@ -44,7 +45,13 @@ def run_encode(job: EncodeJob) -> tuple[EncodingRow, np.ndarray]:
     t0 = time.perf_counter()
     codec = codecs.build(job.codec_name, job.codec_params)
     img = job.array if job.array is not None else read_image(job.source_path, job.mode)  # type: ignore[arg-type]
-    enc = codec.encode(img, job.quality)
+    if job.target_bpp is not None:
+        from ..codecs.rate import find_quality
+
+        chosen, enc = find_quality(codec, img, job.target_bpp, job.pixels)
+        enc.side_info.update({"target_bpp": job.target_bpp, "chosen_quality": chosen})
+    else:
+        enc = codec.encode(img, job.quality)
     decoded = codec.decode(enc.data, channels=int(img.shape[2]))
     if decoded.shape != img.shape:
         from ..errors import CodecError

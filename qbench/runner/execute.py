@@ -113,7 +113,7 @@ class Runner:
 
     def _build_components(self, store: Store, result: RunResult):
         s = self.suite
-        codecs = [(c.key, codec_mod.build(c.name, c.params, c.qualities), [float(q) for q in c.qualities])
+        codecs = [(c.key, codec_mod.build(c.name, c.params, c.qualities), c.points, c.target_bpp is not None)
                   for c in s.codecs]
         solvers: list[tuple[str, Solver, list[float] | None]] = []
         for spec in s.solvers:
@@ -168,7 +168,7 @@ class Runner:
                  result: RunResult) -> None:
         from tqdm import tqdm
 
-        codec_by_label = {label: codec for label, codec, _ in codecs}
+        codec_by_label = {label: codec for label, codec, *_ in codecs}
         solver_by_label = {label: solver for label, solver, _ in solvers}
         by_enc: dict[str, list[Sample]] = defaultdict(list)
         for s in todo:
@@ -233,7 +233,8 @@ class Runner:
             h, w, _ = first.image.shape
             jobs.append((EncodeJob(enc_key, first.image.pixel_hash, first.codec, codec.name, codec.params,
                                    first.quality, first.image.path, first.image.mode, array, h * w,
-                                   str(self.cache_dir), self.suite.output.keep_images), group))
+                                   str(self.cache_dir), self.suite.output.keep_images,
+                                   first.quality if first.target else None), group))
 
         def on_encoded(job: EncodeJob, group: list[Sample], fut_result=None, exc=None) -> None:
             if exc is not None:

@@ -51,6 +51,7 @@ class Sample:
     task: str
     enc_key: str
     out_key: str
+    target: bool = False  # quality holds a target bpp (rate-control mode)
 
 
 def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, Exception], None]
@@ -74,30 +75,36 @@ def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, 
     return refs
 
 
-def enc_key_for(image: ImageRef, codec: Codec | None, quality: float, solver: Solver) -> str:
+def enc_key_for(image: ImageRef, codec: Codec | None, quality: float, solver: Solver,
+                target: bool = False) -> str:
     if isinstance(solver, LearnedCodec):
         return content_key("lcodec", image.pixel_hash, solver.spec(), quality)
     pre = solver.spec() if isinstance(solver, Rescaler) else None
-    return content_key("enc", image.pixel_hash, codec.spec() if codec else None, quality, pre)
+    point = {"target_bpp": quality} if target else quality
+    return content_key("enc", image.pixel_hash, codec.spec() if codec else None, point, pre)
 
 
 def out_key_for(enc_key: str, solver: Solver, quantize: bool) -> str:
     return content_key("out", enc_key, solver.spec(), quantize)
 
 
-def plan_samples(images: list[ImageRef], codecs: list[tuple[str, Codec, list[float]]],
+def plan_samples(images: list[ImageRef], codecs: list[tuple[str, Codec, list[float], bool]],
                  solvers: list[tuple[str, Solver, list[float] | None]], quantize: bool) -> list[Sample]:
-    """Every (image, codec point, solver) combination. Learned codecs use their own ladders."""
+    """Every (image, codec point, solver) combination. Learned codecs use their own ladders.
+
+    ``codecs`` entries are (label, codec, ladder, target): with ``target`` the ladder holds bpp
+    targets, and the codec setting is searched per image.
+    """
     samples = []
     for img in images:
         for s_label, solver, s_qualities in solvers:
             if isinstance(solver, LearnedCodec):
-                points = [(s_label, None, q) for q in (s_qualities or type(solver).qualities)]
+                points = [(s_label, None, q, False) for q in (s_qualities or type(solver).qualities)]
             else:
-                points = [(c_label, codec, q) for c_label, codec, qs in codecs for q in qs]
-            for c_label, codec, q in points:
-                enc = enc_key_for(img, codec, q, solver)
+                points = [(c_label, codec, q, target) for c_label, codec, qs, target in codecs for q in qs]
+            for c_label, codec, q, target in points:
+                enc = enc_key_for(img, codec, q, solver, target)
                 out = out_key_for(enc, solver, quantize)
-                sid = content_key(img.dataset, img.name, c_label, q, s_label)
-                samples.append(Sample(sid, img, c_label, float(q), s_label, solver.card.task, enc, out))
+                sid = content_key(img.dataset, img.name, c_label, {"target_bpp": q} if target else q, s_label)
+                samples.append(Sample(sid, img, c_label, float(q), s_label, solver.card.task, enc, out, target))
     return samples
