@@ -13,6 +13,7 @@ channel, product over scales per channel, then the mean over channels — the pr
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +27,19 @@ def gaussian_1d(size: int = 11, sigma: float = 1.5, dtype=torch.float64, device=
 
 
 def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable 'valid' Gaussian filtering, per channel."""
+    """Separable 'valid' Gaussian filtering, per channel.
+
+    On the CPU in float64 this uses scipy's ``correlate1d`` (several times faster than torch's
+    float64 convolution there); elsewhere ``conv2d``. Both compute the same sums.
+    """
+    if x.device.type == "cpu" and x.dtype == torch.float64:
+        from scipy.ndimage import correlate1d
+
+        r = (g.numel() - 1) // 2
+        w = g.numpy()
+        a = correlate1d(x.numpy(), w, axis=2, mode="constant")[:, :, r:x.shape[2] - r]
+        a = correlate1d(a, w, axis=3, mode="constant")[:, :, :, r:x.shape[3] - r]
+        return torch.from_numpy(np.ascontiguousarray(a))
     c = x.shape[1]
     kh = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
     kw = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
