@@ -109,9 +109,25 @@ def np_ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(vals))
 
 
-def test_ms_ssim_rgb_matches_numpy_oracle_with_odd_sizes():
+def test_ms_ssim_math_matches_numpy_oracle_with_odd_sizes():
+    import torch
+
+    from qbench.metrics.functional import ms_ssim
+
     x, y = pair(5, h=181, w=203)
-    assert abs(build("ms_ssim_rgb").compute(x, y) - np_ms_ssim(x, y)) < 1e-9
+    t = [torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None] for a in (x, y)]
+    got = float(ms_ssim(*t, window_dtype=torch.float64))      # float64 window: pure math check
+    assert abs(got - np_ms_ssim(x, y)) < 1e-9
+    # the preset builds the window in float32, as pytorch_msssim does: a ~1e-6 effect
+    assert abs(build("ms_ssim_rgb").compute(x, y) - got) < 1e-5
+
+
+def test_ms_ssim_rgb_equals_pytorch_msssim():
+    torch = pytest.importorskip("torch")
+    pm = pytest.importorskip("pytorch_msssim")
+    x, y = pair(6, h=181, w=203)
+    t = [torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None] for a in (x, y)]
+    assert abs(build("ms_ssim_rgb").compute(x, y) - float(pm.ms_ssim(*t, data_range=255))) < 1e-9
 
 
 def test_ms_ssim_rejects_too_small_images():

@@ -8,7 +8,9 @@ mean over channels.
 MS-SSIM: five scales with weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), 2x2 average
 pooling between scales (padding odd sizes), contrast-structure terms clamped at zero per
 channel, product over scales per channel, then the mean over channels — the protocol of
-``pytorch_msssim.ms_ssim`` that CompressAI uses for its RD results.
+``pytorch_msssim.ms_ssim`` that CompressAI uses for its RD results. Like pytorch_msssim, the
+Gaussian window is built in float32 (then used in float64): that detail alone moves MS-SSIM by up
+to ~1e-6, so it is part of the protocol.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.conv2d(x, kh, groups=c), kw, groups=c)
 
 
-def _ssim_cs(x: torch.Tensor, y: torch.Tensor, data_range: float, win: int, sigma: float):
+def _ssim_cs(x: torch.Tensor, y: torch.Tensor, data_range: float, win: int, sigma: float,
+             window_dtype=torch.float64):
     """Per-channel mean SSIM and mean contrast-structure term, each ``(N, C)``."""
     if min(x.shape[-2:]) < win:
         raise ValueError(f"image {tuple(x.shape[-2:])} is smaller than the {win}x{win} SSIM window")
-    g = gaussian_1d(win, sigma, x.dtype, x.device)
+    g = gaussian_1d(win, sigma, window_dtype, x.device).to(x.dtype)
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
     mu_x, mu_y = _filter(x, g), _filter(y, g)
@@ -72,7 +75,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, win: int =
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, win: int = 11,
-            sigma: float = 1.5, weights=MS_SSIM_WEIGHTS) -> torch.Tensor:
+            sigma: float = 1.5, weights=MS_SSIM_WEIGHTS, window_dtype=torch.float32) -> torch.Tensor:
     """MS-SSIM per image ``(N,)``; the smaller side must exceed ``(win - 1) * 2**(levels - 1)``."""
     if x.shape != y.shape:
         raise ValueError(f"shape mismatch {tuple(x.shape)} vs {tuple(y.shape)}")
@@ -86,7 +89,7 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, win: in
     w = torch.tensor(weights, dtype=torch.float64, device=x.device)
     mcs = []
     for i in range(levels):
-        s, cs = _ssim_cs(x, y, data_range, win, sigma)
+        s, cs = _ssim_cs(x, y, data_range, win, sigma, window_dtype=window_dtype)
         if i < levels - 1:
             mcs.append(torch.relu(cs))
             pad = (x.shape[2] % 2, x.shape[3] % 2)
