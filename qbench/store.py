@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS set_metrics (
   quality REAL, metric TEXT NOT NULL, version TEXT NOT NULL, set_key TEXT NOT NULL, value REAL,
   n_images INTEGER, n_features INTEGER, run_id INTEGER,
   PRIMARY KEY (suite_hash, dataset, solver, codec, quality, metric, version));
+CREATE TABLE IF NOT EXISTS solver_costs (
+  spec_hash TEXT NOT NULL, device TEXT NOT NULL, solver TEXT NOT NULL, params INTEGER,
+  flops_per_mp REAL, seconds_per_mp REAL, peak_mem_mb REAL, run_id INTEGER,
+  PRIMARY KEY (spec_hash, device));
 CREATE TABLE IF NOT EXISTS skipped_metrics (
   suite_hash TEXT NOT NULL, metric TEXT NOT NULL, reason TEXT NOT NULL, run_id INTEGER,
   PRIMARY KEY (suite_hash, metric));
@@ -194,6 +198,15 @@ class Store:
                        value: float, n_images: int, n_features: int, run_id: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO set_metrics VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         (suite_hash, *group, metric, version, set_key, value, n_images, n_features, run_id))
+
+    def get_cost(self, spec_hash: str, device: str):
+        return self.db.execute("SELECT params, flops_per_mp, seconds_per_mp, peak_mem_mb FROM solver_costs "
+                               "WHERE spec_hash=? AND device=?", (spec_hash, device)).fetchone()
+
+    def put_cost(self, solver: str, spec_hash: str, device: str, cost, run_id: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO solver_costs VALUES (?,?,?,?,?,?,?,?)",
+                        (spec_hash, device, solver, cost.params, cost.flops_per_mp, cost.seconds_per_mp,
+                         cost.peak_mem_mb, run_id))
 
     def query(self, sql: str, params: tuple = ()):
         """Run a read query and return (column names, rows)."""

@@ -104,6 +104,7 @@ class OutputSpec(_Strict):
     dir: str | None = None
     quantize: bool = Field(default=True, description="clamp to [0,1] and round to uint8 before metrics")
     bootstrap: int = Field(default=1000, ge=0, description="bootstrap resamples for confidence intervals")
+    bd_bootstrap: int = Field(default=200, ge=0, description="bootstrap resamples for BD-rate intervals")
     keep_images: bool = Field(default=True, description="keep decoded and restored images in the cache")
 
 

@@ -44,7 +44,7 @@ def bd_table(data, method: str = "pchip", n_boot: int | None = None, seed: int |
     df = data.per_image
     if anchor is None or df.empty:
         return pd.DataFrame(columns=cols)
-    n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
+    n_boot = data.suite.get("output", {}).get("bd_bootstrap", 200) if n_boot is None else n_boot
     seed = data.suite.get("seed", 0) if seed is None else seed
     rows = []
     for dataset, dsub in df.groupby("dataset", sort=False):

@@ -32,6 +32,8 @@ class ReportData:
     set_metric_names: list[str] = field(default_factory=list)       # FID/KID: one value per group
     set_values: dict[tuple, tuple[float, int]] = field(default_factory=dict)  # (group..., metric) -> (value, n)
 
+    costs: dict[str, tuple] = field(default_factory=dict)   # solver -> (params, flops/MP, s/MP, MB, device)
+
     @property
     def all_metric_names(self) -> list[str]:
         return self.metric_names + self.set_metric_names
@@ -69,6 +71,8 @@ def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData
             "ORDER BY f.created", (run["run_id"],))
         failures = pd.DataFrame(frows, columns=fcols)
         _, srows = store.query("SELECT metric, reason FROM skipped_metrics WHERE suite_hash=?", (h,))
+        _, costrows = store.query("SELECT solver, params, flops_per_mp, seconds_per_mp, peak_mem_mb, device "
+                                  "FROM solver_costs ORDER BY run_id")
         _, setrows = store.query("SELECT dataset, solver, codec, quality, metric, value, n_features "
                                  "FROM set_metrics WHERE suite_hash=?", (h,))
     metric_specs = suite["metrics"]
@@ -104,7 +108,10 @@ def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData
         per_image = base.reset_index().sort_values("ordinal")[index + metric_names].reset_index(drop=True)
     per_image.columns.name = None
     set_values = {(r[0], r[1], r[2], float(r[3]), r[4]): (r[5], r[6]) for r in setrows}
-    return ReportData(suite, h, run, per_image, metric_names, hib, failures, dict(srows), set_names, set_values)
+    labels = {s.get("label") or s["name"] for s in suite["solvers"]}
+    costs = {r[0]: r[1:] for r in costrows if r[0] in labels}
+    return ReportData(suite, h, run, per_image, metric_names, hib, failures, dict(srows), set_names, set_values,
+                      costs)
 
 
 def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -193,6 +200,7 @@ def leaderboard_markdown(data: ReportData, summary, ci) -> str:
         headers = ["solver", "codec", "quality", "images", "bpp ↓"] + [f"{m} {arrows[m]}" for m in data.all_metric_names]
         lines += [f"## {dataset}", "", tabulate(table, headers=headers, tablefmt="github",
                                                  disable_numparse=True), ""]
+    lines += cost_markdown(data)
     if data.skipped_metrics:
         lines += ["## Skipped metrics", ""]
         lines += [f"- `{m}`: {reason}" for m, reason in sorted(data.skipped_metrics.items())] + [""]
@@ -205,6 +213,38 @@ def leaderboard_markdown(data: ReportData, summary, ci) -> str:
             lines.append(f"- … and {len(data.failures) - 50} more (see the `failures` table)")
         lines.append("")
     return "\n".join(lines)
+
+
+def cost_markdown(data: ReportData) -> list[str]:
+    """The solver card and cost table: blind or not, parameters, FLOPs and latency per megapixel."""
+    from tabulate import tabulate
+
+    from .. import solvers as solver_mod
+
+    rows = []
+    for s in data.suite["solvers"]:
+        label = s.get("label") or s["name"]
+        try:
+            card = solver_mod.resolve(s["name"]).card
+            blind = "blind" if card.blind else "non-blind"
+        except Exception:
+            blind = "?"
+        c = data.costs.get(label)
+        if c is None:
+            rows.append([label, blind, "–", "–", "–", "–"])
+            continue
+        params, flops, spm, mem, device = c
+        rows.append([label, blind, f"{params / 1e6:.2f} M" if params else "0",
+                     f"{flops / 1e9:.1f}" if flops else "–", f"{spm:.3f} ({device})",
+                     f"{mem:.0f}" if mem else "–"])
+    if not rows:
+        return []
+    return ["## Solvers and cost", "",
+            "Non-blind methods use the codec setting (per-quality weights or the bitstream's tables). "
+            "Cost measured on a 128x128 probe: FLOPs by torch's FLOP counter, latency per megapixel "
+            "on the run's device.", "",
+            tabulate(rows, headers=["solver", "blind", "params", "GFLOPs/MP", "s/MP", "peak MB"],
+                     tablefmt="github", disable_numparse=True), ""]
 
 
 def write_reports(out_dir: Path, formats: tuple[str, ...] = ("md", "csv", "json", "html", "plots")

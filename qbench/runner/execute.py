@@ -185,6 +185,8 @@ class Runner:
                     ready_solvers[label] = solver
                 except Exception as exc:  # missing weights, bad file: fail this solver only
                     ready_solvers[label] = exc
+                else:
+                    self._record_cost(label, solver, store, result)
             got = ready_solvers[label]
             if isinstance(got, BaseException):
                 raise got
@@ -265,6 +267,17 @@ class Runner:
                     exc = fut.exception()
                     on_encoded(job, group, None if exc else fut.result(), exc)
         bar.close()
+
+    def _record_cost(self, label: str, solver: Solver, store: Store, result: RunResult) -> None:
+        """Measure and store the solver's cost once per solver spec and device."""
+        from ..solvers.cost import measure_solver_cost
+
+        key = (solver.spec_hash(), self.device)
+        if store.get_cost(*key) is not None:
+            return
+        cost = measure_solver_cost(solver, self.device)
+        if cost is not None:
+            store.put_cost(label, *key, cost, result.run_id)
 
     def _fail_group(self, result: RunResult, store: Store, enc_key: str, group: list[Sample],
                     exc: BaseException) -> None:

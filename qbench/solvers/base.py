@@ -67,6 +67,10 @@ class Solver(ABC):
         """Load weights and move to ``device``; called once before the first batch."""
         self.device = device
 
+    def modules(self) -> list:
+        """The torch modules this solver runs (for parameter counts); empty for classical ones."""
+        return []
+
     def weights_sha256(self) -> list[str]:
         """sha256 of every weight file this instance uses (part of cache keys)."""
         return [w.sha256 for w in self.card.weights if getattr(w, "sha256", None)]

@@ -1,0 +1,112 @@
+"""Learned baselines load test-made weight files of their official architectures through spandrel."""
+
+import numpy as np
+import pytest
+import torch
+
+from qbench.errors import WeightsError
+from qbench.solvers import Context, build
+from qbench.weights import local_path
+
+from .conftest import basic_suite
+
+
+def esrgan():
+    from spandrel.architectures.ESRGAN import ESRGAN
+    return ESRGAN(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4)          # RealESRGAN_x4plus
+
+
+def compact():
+    from spandrel.architectures.Compact import Compact
+    return Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4, act_type="prelu")
+
+
+def fbcnn(c):
+    from spandrel.architectures.FBCNN import FBCNN
+    return FBCNN(in_nc=c, out_nc=c, nc=[64, 128, 256, 512], nb=4)
+
+
+def dncnn3():
+    from spandrel.architectures.DnCNN import DnCNN
+    return DnCNN(in_nc=1, out_nc=1, nc=64, nb=20, act_mode="R")
+
+
+def swinir_car(c):
+    from spandrel.architectures.SwinIR import SwinIR
+    return SwinIR(upscale=1, in_chans=c, img_size=126, window_size=7, img_range=255.0, depths=[6] * 6,
+                  embed_dim=180, num_heads=[6] * 6, mlp_ratio=2, upsampler="", resi_connection="1conv")
+
+
+# solver -> (official architecture, channels, probe side)
+CASES = {
+    "realesrgan_x4plus": (esrgan, 3, 16),
+    "realesr_general_x4v3": (compact, 3, 16),
+    "fbcnn_color": (lambda: fbcnn(3), 3, 32),
+    "fbcnn_gray": (lambda: fbcnn(1), 1, 32),
+    "dncnn3": (dncnn3, 1, 24),
+    "swinir_car_gray": (lambda: swinir_car(1), 1, 28),
+}
+
+
+def place_weights(solver, make, which=0):
+    torch.manual_seed(0)
+    wf = solver.card.weights[which]
+    path = local_path(wf)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(make().state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_loads_official_architecture_and_restores(name):
+    make, channels, side = CASES[name]
+    solver = build(name)
+    with pytest.raises(WeightsError, match=solver.card.weights[0].filename):
+        solver.setup("cpu")                       # offline and absent: says which file, where
+    path = place_weights(solver, make)
+    solver = build(name)
+    solver.setup("cpu")
+    assert solver.modules() and solver.weights_sha256()[0] not in ("", None)
+    x = torch.rand(2, channels, side, side + 8)
+    ctx = Context(codec="jpeg", quality=10.0)
+    y = solver.enhance(x, ctx)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    # a truncated file is a clear error, not a crash
+    path.write_bytes(path.read_bytes()[: 4096])
+    with pytest.raises(WeightsError, match="cannot load"):
+        build(name).setup("cpu")
+
+
+def test_wrong_architecture_is_rejected():
+    solver = build("fbcnn_color")
+    place_weights(solver, dncnn3)
+    with pytest.raises(WeightsError, match="holds a DnCNN network, expected FBCNN"):
+        solver.setup("cpu")
+
+
+def test_swinir_picks_weights_by_quality_and_is_non_blind():
+    solver = build("swinir_car_gray")
+    assert not solver.card.blind
+    assert solver.weight_for(Context(quality=30.0)).filename.endswith("jpeg30.pth")
+    assert solver.weight_for(Context(quality=35.0)).filename.endswith("jpeg40.pth") or \
+        solver.weight_for(Context(quality=35.0)).filename.endswith("jpeg30.pth")
+    place_weights(solver, lambda: swinir_car(1), which=0)
+    solver.setup("cpu")
+    with pytest.raises(WeightsError, match="jpeg40.pth"):
+        solver.enhance(torch.rand(1, 1, 28, 28), Context(quality=40.0))
+
+
+def test_missing_weights_fail_that_solver_only(image_folder, tmp_path):
+    from qbench.report import write_reports
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    import pandas as pd
+
+    out = tmp_path / "out"
+    res = Runner(parse_suite(basic_suite(image_folder, solvers=["identity", "fbcnn_color"])), out,
+                 workers=0, progress=False).run()
+    assert res.failures and all("fbcnn_color.pth" in err for _, _, err in res.failures)
+    write_reports(out)
+    assert set(pd.read_csv(out / "summary.csv")["solver"]) == {"identity"}
+    assert "fbcnn_color.pth" in (out / "leaderboard.md").read_text()
