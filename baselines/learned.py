@@ -25,7 +25,7 @@ class SpandrelEnhancer(Enhancer):
     """Base: one weight file (or one per quality), an expected spandrel architecture id."""
 
     architecture: ClassVar[str] = ""
-    defaults: dict[str, Any] = {"tile": None, "overlap": 32, "amp": None}
+    defaults: dict[str, Any] = {"tile": None, "overlap": 32, "amp": None, "batch_size": 1}
 
     def __init__(self, **params: Any):
         super().__init__(**params)

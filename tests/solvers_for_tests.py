@@ -47,3 +47,19 @@ class Slow(Enhancer):
     def enhance(self, batch, ctx: Context):
         time.sleep(float(os.environ.get("QBENCH_TEST_SLEEP", "0.15")))
         return batch
+
+
+class Batched(Enhancer):
+    """Records the batch sizes it is called with; NaN for the image named in ``poison``."""
+
+    card = SolverCard(name="batched", task="enhance")
+    defaults = {"batch_size": 4, "poison": ""}
+    calls: list = []
+
+    def enhance(self, batch, ctx: Context):
+        type(self).calls.append(batch.shape[0])
+        out = batch.clone()
+        for i, name in enumerate(ctx.image_names):
+            if name == self.params["poison"]:
+                out[i] = float("nan")
+        return out

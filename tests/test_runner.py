@@ -194,3 +194,24 @@ def test_store_records_versions_suite_hash_and_device(image_folder, tmp_path):
     for key in ("qbench", "torch", "pyiqa", "pillow", "libjpeg", "device", "git_commit"):
         assert key in env
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_same_size_images_are_batched_and_a_bad_item_fails_alone(tmp_path):
+    from .conftest import save, smooth_image
+    from .solvers_for_tests import Batched
+
+    folder = tmp_path / "same"
+    for i in range(5):
+        save(smooth_image(30 + i, 48, 64), folder / f"{i}.png")
+    Batched.calls.clear()
+    data = basic_suite(folder, solvers=["identity", {"name": "tests.solvers_for_tests:Batched", "label": "b",
+                                                     "params": {"batch_size": 4, "poison": "2"}}])
+    out = tmp_path / "out"
+    res = run(data, out, workers=2)
+    # the first three calls are the cost probe (1 image each); then 5 images per quality: 4 + 1
+    assert Batched.calls[:3] == [1, 1, 1] and sorted(Batched.calls[3:]) == [1, 1, 4, 4]
+    assert len(res.failures) == 2 and all("non-finite" in e for _, _, e in res.failures)
+    per = pd.read_csv(out / "per_image.csv")
+    ident = per[per.solver == "identity"].set_index(["image", "quality"])["psnr_y"]
+    batched = per[per.solver == "b"].set_index(["image", "quality"])["psnr_y"]
+    assert len(batched) == 8 and (batched == ident.loc[batched.index]).all()

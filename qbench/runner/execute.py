@@ -192,8 +192,36 @@ class Runner:
                 raise got
             return got
 
+        pending: dict[tuple, list[tuple[Sample, EncodingRow, np.ndarray]]] = defaultdict(list)
+
+        def flush(key: tuple) -> None:
+            items = pending.pop(key, [])
+            if not items:
+                return
+            try:
+                outs = self._restore_batch(items, solver_ready(key[0]))
+            except Exception as exc:
+                outs = [exc] * len(items)
+            for (s, enc, _), out in zip(items, outs):
+                try:
+                    if isinstance(out, BaseException):
+                        raise out
+                    self._restore_and_measure(s, enc, None, solver_ready, metrics, refs, store, result,
+                                              computed=out)
+                except Exception as exc:
+                    self._fail(result, store, s.out_key, "solve", f"{s.image.dataset}/{s.image.name} "
+                               f"{s.codec}@{s.quality:g} {s.solver}", exc)
+                bar.update(1)
+
         def finish(enc: EncodingRow | None, decoded: np.ndarray | None, group: list[Sample]) -> None:
             for s in group:
+                size = _batch_size(solver_by_label[s.solver])
+                if size > 1 and enc is not None and decoded is not None and store.get_output(s.out_key) is None:
+                    key = (s.solver, s.codec, s.quality, decoded.shape)
+                    pending[key].append((s, enc, decoded))
+                    if len(pending[key]) >= size:
+                        flush(key)
+                    continue
                 try:
                     self._restore_and_measure(s, enc, decoded, solver_ready, metrics, refs, store, result)
                 except Exception as exc:
@@ -266,6 +294,8 @@ class Runner:
                     job, group = futures[fut]
                     exc = fut.exception()
                     on_encoded(job, group, None if exc else fut.result(), exc)
+        for key in list(pending):
+            flush(key)
         bar.close()
 
     def _record_cost(self, label: str, solver: Solver, store: Store, result: RunResult) -> None:
@@ -343,9 +373,38 @@ class Runner:
         _check_finite(out, s.solver, "output")
         return out
 
+    def _restore_batch(self, items: list[tuple[Sample, EncodingRow, np.ndarray]], solver: Solver) -> list:
+        """Run an enhancer on same-size images at one codec point; per-item outputs or errors."""
+        import torch
+
+        from ..images import to_tensor
+
+        first = items[0][0]
+        qts = tuple(tuple(tuple(t) for t in enc.side_info.get("qtables", [])) for _, enc, _ in items)
+        ctx = Context(codec=first.codec, quality=first.quality, bpp=tuple(enc.bpp for _, enc, _ in items),
+                      qtables=qts if any(qts) else (), image_names=tuple(s.image.name for s, _, _ in items),
+                      original_size=first.image.shape[:2], device=self.device)
+        batch = to_tensor([d for _, _, d in items], self.device)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = solver.enhance(batch, ctx)
+        seconds = (time.perf_counter() - t0) / len(items)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(batch.shape):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise SolverError(f"{first.solver} returned {shape}, expected {tuple(batch.shape)}")
+        results: list = []
+        for i in range(len(items)):
+            one = out[i:i + 1]
+            try:
+                _check_finite(one, first.solver, "output")
+                results.append((one, seconds))
+            except SolverError as exc:
+                results.append(exc)
+        return results
+
     def _restore_and_measure(self, s: Sample, enc: EncodingRow | None, decoded: np.ndarray | None,
                              solver_ready, metrics: list[Metric], refs: "_RefCache", store: Store,
-                             result: RunResult) -> None:
+                             result: RunResult, computed=None) -> None:
         from ..images import quantize
 
         if enc is None:
@@ -357,10 +416,13 @@ class Runner:
         if cached is not None and cached[0] and Path(cached[0]).is_file():
             out_img = (read_image(cached[0], "auto") if self.quantize else np.load(cached[0]))
         if out_img is None:
-            solver = solver_ready(s.solver)
-            t0 = time.perf_counter()
-            out = self._restore(s, solver, enc, decoded, ref.shape)
-            seconds = time.perf_counter() - t0
+            if computed is not None:       # produced in a batch
+                out, seconds = computed
+            else:
+                solver = solver_ready(s.solver)
+                t0 = time.perf_counter()
+                out = self._restore(s, solver, enc, decoded, ref.shape)
+                seconds = time.perf_counter() - t0
             if self.quantize:
                 out_img = quantize(out)[0]
                 write_png(out_img, out_path)
@@ -386,6 +448,13 @@ class Runner:
         if values:
             store.put_metrics(s.out_key, values, result.run_id)
             result.metric_values_computed += len(values)
+
+
+def _batch_size(solver: Solver) -> int:
+    """Images per solver call: an Enhancer's ``batch_size`` parameter (1 when it has none)."""
+    if not isinstance(solver, Enhancer):
+        return 1
+    return max(1, int(solver.params.get("batch_size", 1) or 1))
 
 
 def _check_finite(t, solver: str, what: str) -> None:
