@@ -11,10 +11,13 @@ from .conftest import REPO, basic_suite
 
 
 def test_installed_plugin_is_discovered_and_runs_in_a_suite(image_folder, tmp_path):
+    import shutil
+
+    source = tmp_path / "plugin_src"          # build outside the repository
+    shutil.copytree(REPO / "tests" / "plugin_example", source)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(REPO / "tests" / "plugin_example")], check=True,
-                   capture_output=True)
+                    "--target", str(target), str(source)], check=True, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(target)}
     ls = subprocess.run([sys.executable, "-m", "qbench.cli", "ls", "solvers"], capture_output=True, text=True,
                         env=env)

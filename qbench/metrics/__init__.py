@@ -19,28 +19,19 @@ for _name, _preset in PRESETS.items():
     REGISTRY.register(_name, functools.partial(FullReferenceMetric, _name, _preset))
 
 
-def _pyiqa_factory(name: str):
+def _lazy_factory(module: str, cls: str, presets: dict, name: str):
+    """A factory that imports the metric class (and its heavy dependencies) only when built."""
     def make(crop_border: int | None = None) -> Metric:
-        from .pyiqa_metrics import PyiqaMetric
+        from importlib import import_module
 
-        return PyiqaMetric(name, PYIQA_PRESETS[name], crop_border)
+        return getattr(import_module(module, __name__), cls)(name, presets[name], crop_border)
     return make
 
 
 for _name in PYIQA_PRESETS:
-    REGISTRY.register(_name, _pyiqa_factory(_name))
-
-
-def _distribution_factory(name: str):
-    def make(crop_border: int | None = None) -> Metric:
-        from .distribution import DistributionMetric
-
-        return DistributionMetric(name, DISTRIBUTION_PRESETS[name], crop_border)
-    return make
-
-
+    REGISTRY.register(_name, _lazy_factory(".pyiqa_metrics", "PyiqaMetric", PYIQA_PRESETS, _name))
 for _name in DISTRIBUTION_PRESETS:
-    REGISTRY.register(_name, _distribution_factory(_name))
+    REGISTRY.register(_name, _lazy_factory(".distribution", "DistributionMetric", DISTRIBUTION_PRESETS, _name))
 
 
 def build(name: str, crop_border: int | None = None) -> Metric:
