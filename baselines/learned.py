@@ -116,7 +116,6 @@ class RealESRGAN(SpandrelEnhancer):
 
     def enhance(self, batch, ctx: Context):
         import cv2
-        import numpy as np
         import torch
 
         from qbench.images import quantize, to_tensor

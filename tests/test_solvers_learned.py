@@ -1,6 +1,5 @@
 """Learned baselines load test-made weight files of their official architectures through spandrel."""
 
-import numpy as np
 import pytest
 import torch
 
