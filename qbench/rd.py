@@ -9,14 +9,16 @@ the test is better at the same rate) — for any metric, not only PSNR. Interpol
 * ``cubic``: a cubic polynomial fit (VCEG-M33, Bjontegaard's original);
 * ``akima``: Akima spline (linear for two points).
 
-``bd_*_ci`` resample *images* with replacement, rebuild both curves from the resampled images
-(mean rate and mean distortion per point) and return the percentile interval.
+``bd_with_ci`` resamples *images* with replacement, rebuilds both curves from the resampled images
+(mean rate and mean distortion per point) and returns the percentile interval.
+``curves_from_rows`` turns per-image result rows (``per_image.csv``) into per-image RD matrices.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +37,49 @@ class BDResult:
     ci_low: float = float("nan")
     ci_high: float = float("nan")
     overlap: float = float("nan")
+
+
+@dataclass(frozen=True)
+class RDCurve:
+    """Per-image RD matrices of one curve: ``rates``/``dists`` are ``(n_images, n_points)``."""
+
+    images: tuple[str, ...]
+    settings: tuple[float, ...]
+    rates: np.ndarray
+    dists: np.ndarray
+
+    def mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """The curve as usually plotted: mean bpp and mean metric per setting."""
+        return self.rates.mean(0), self.dists.mean(0)
+
+    def subset(self, images) -> "RDCurve":
+        """The same curve restricted to (and ordered by) ``images``."""
+        pos = {name: i for i, name in enumerate(self.images)}
+        idx = [pos[name] for name in images]
+        return RDCurve(tuple(images), self.settings, self.rates[idx], self.dists[idx])
+
+
+def curves_from_rows(rows: Any, metric: str, by: tuple[str, ...] = ("dataset", "solver", "codec"),
+                     rate: str = "bpp", setting: str = "quality") -> dict[tuple, RDCurve]:
+    """One :class:`RDCurve` per ``by`` group of a per-image DataFrame (image, setting, bpp, metric).
+
+    Images lacking any setting of their group (a failed encode, a missing metric) are dropped, so
+    every point of a curve averages the same images.
+    """
+    out: dict[tuple, RDCurve] = {}
+    if rows.empty or metric not in rows.columns:
+        return out
+    for key, group in rows.groupby(list(by), sort=False):
+        r = group.pivot_table(index="image", columns=setting, values=rate, aggfunc="first")
+        d = group.pivot_table(index="image", columns=setting, values=metric, aggfunc="first")
+        d = d.reindex(index=r.index, columns=r.columns)
+        keep = r.notna().all(axis=1) & d.notna().all(axis=1)
+        if not keep.any():
+            continue
+        out[key if isinstance(key, tuple) else (key,)] = RDCurve(
+            tuple(map(str, r.index[keep])), tuple(float(c) for c in r.columns),
+            r[keep].to_numpy(np.float64), d[keep].to_numpy(np.float64))
+    return out
 
 
 class _Poly3:

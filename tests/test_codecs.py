@@ -64,6 +64,25 @@ def test_jpeg_opencv_backend_and_custom_tables():
         build("jpeg", {"qtables": [[0] * 64]})
 
 
+def test_jpeg_custom_tables_natural_order_and_ijg_scaling():
+    base = [[8 + (i % 8) + 2 * (i // 8) for i in range(64)]]   # asymmetric: transposition would show
+    codec = build("jpeg", {"qtables": base})
+    tables = codec.encode(smooth_image(4, 40, 48, 1), 25).side_info["qtables"]
+    assert tables[0] == [min(255, (v * 200 + 50) // 100) for v in base[0]]   # IJG scale 5000/25 = 200%
+
+
+def test_jpeg_opencv_backend_equals_cv2_imencode():
+    import cv2
+
+    img = smooth_image(6, 37, 53)
+    ok, ref = cv2.imencode(".jpg", np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 40])
+    assert ok and build("jpeg", {"backend": "opencv"}).encode(img, 40).data == ref.tobytes()
+    gray = smooth_image(6, 37, 53, 1)
+    codec444 = build("jpeg", {"backend": "opencv", "subsampling": "4:4:4"})
+    assert len(codec444.encode(img, 40).data) > len(ref.tobytes())   # full-resolution chroma
+    assert codec444.decode(codec444.encode(gray, 40).data, 1).shape == gray.shape
+
+
 def test_jpeg_side_info_has_the_standard_tables():
     enc = build("jpeg").encode(smooth_image(1, 32, 32), 50)
     assert enc.side_info["qtables"][0][0] == 16  # IJG luminance table at quality 50
@@ -87,3 +106,5 @@ def test_external_codec_missing_binary_is_a_clear_error():
         codec.encode(smooth_image(3, 16, 16), 30)
     with pytest.raises(ConfigError, match="list of arguments"):
         build("external", {"encode": "bpgenc -q 30 in.png", "decode": ["x"]})
+    with pytest.raises(ConfigError, match="unknown placeholder"):
+        build("external", {"encode": ["bpgenc", "{inptu}"], "decode": ["bpgdec"]})

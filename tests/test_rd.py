@@ -66,6 +66,19 @@ def test_bootstrap_ci_brackets_the_value_and_is_seeded():
     assert bd_with_ci(ra, da, rt, dt, n_boot=300, seed=1) == res
 
 
+def test_curves_from_rows_keep_images_with_every_point():
+    import pandas as pd
+
+    from qbench.rd import curves_from_rows
+
+    rows = pd.DataFrame({"dataset": "d", "solver": "identity", "codec": "jpeg",
+                         "image": ["a", "a", "b", "b", "c"], "quality": [10, 50, 10, 50, 10],
+                         "bpp": [0.2, 0.9, 0.3, 1.1, 0.25], "psnr_rgb": [28, 34, 29, 35, 27]})
+    curve = curves_from_rows(rows, "psnr_rgb")[("d", "identity", "jpeg")]
+    assert curve.images == ("a", "b") and curve.settings == (10.0, 50.0)
+    assert np.allclose(curve.mean()[0], [0.25, 1.0]) and curve.subset(["b"]).dists.tolist() == [[29, 35]]
+
+
 def test_leaderboard_bd_section_and_plots(image_folder, tmp_path):
     import pandas as pd
 

@@ -2,7 +2,7 @@
 
 Commands are argument lists with placeholders ``{input}``, ``{output}``, ``{quality}`` (and
 ``{width}``, ``{height}``); each call runs in a fresh temporary folder. The source image is
-written as ``input_format`` (PNG by default), the decoder must write ``decoded_format``::
+written as PNG; the decoder must write an image file ending in ``decoded_format`` (``.png``)::
 
     codecs:
       - name: external
@@ -17,6 +17,7 @@ written as ``input_format`` (PNG by default), the decoder must write ``decoded_f
 from __future__ import annotations
 
 import shutil
+import string
 import subprocess
 import tempfile
 from pathlib import Path
@@ -27,6 +28,9 @@ import numpy as np
 from ..errors import CodecError, ConfigError
 from ..images import as_hwc, read_image, write_png
 from .base import Codec, Encoded
+
+
+PLACEHOLDERS = {"input", "output", "quality", "width", "height"}
 
 
 class ExternalCodec(Codec):
@@ -41,6 +45,14 @@ class ExternalCodec(Codec):
             cmd = self.params[key]
             if not (isinstance(cmd, list) and cmd and all(isinstance(a, (str, int, float)) for a in cmd)):
                 raise ConfigError(f"external: '{key}' must be a non-empty list of arguments (no shell string)")
+            for arg in cmd:
+                try:
+                    names = {f for _, f, _, _ in string.Formatter().parse(str(arg)) if f is not None}
+                except ValueError as exc:
+                    raise ConfigError(f"external: bad placeholder in {arg!r}: {exc}") from None
+                if names - PLACEHOLDERS:
+                    raise ConfigError(f"external: unknown placeholder(s) {sorted(names - PLACEHOLDERS)} in "
+                                      f"{arg!r}; use {sorted(PLACEHOLDERS)} (double braces for a literal brace)")
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
@@ -60,6 +72,8 @@ class ExternalCodec(Codec):
                                   check=False)
         except subprocess.TimeoutExpired as exc:
             raise CodecError(f"external codec: {args[0]} timed out after {exc.timeout} s") from None
+        except OSError as exc:
+            raise CodecError(f"external codec: cannot run {args[0]!r}: {exc}") from exc
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
             raise CodecError(f"external codec: {args[0]} exited {proc.returncode}: {' | '.join(tail)}")

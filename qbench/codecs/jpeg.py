@@ -23,7 +23,8 @@ class PillowJPEG(Codec):
     ``qtables``: custom quantisation tables (a list of one table for luma, optionally a second for
     chroma, each 64 integers in natural order), scaled by ``quality`` with libjpeg's IJG rule.
     ``backend: opencv`` encodes and decodes with ``cv2.imencode``/``cv2.imdecode`` (OpenCV's own
-    libjpeg build, 4:2:0, its defaults), for numbers that match papers using OpenCV.
+    libjpeg build; ``subsampling``, ``optimize`` and ``progressive`` map to its ``IMWRITE_JPEG_*``
+    flags, whose defaults equal ``cv2.imwrite``'s), for numbers that match papers using OpenCV.
     """
 
     name = "jpeg"
@@ -75,7 +76,7 @@ class PillowJPEG(Codec):
             raise ConfigError(f"jpeg: quality must be an integer, got {quality}")
         img = as_hwc(img)
         if self.params["backend"] == "opencv":
-            data = _cv2_encode(img, int(quality))
+            data = _cv2_encode(img, int(quality), self.params)
             return Encoded(data, {"qtables": quantization_tables(data)})
         im = to_pil(img)
         kwargs: dict[str, Any] = {"optimize": bool(self.params["optimize"]),
@@ -100,11 +101,21 @@ class PillowJPEG(Codec):
         return decode_bytes(data, policy="auto")
 
 
-def _cv2_encode(img: np.ndarray, quality: int) -> bytes:
+def _cv2_encode(img: np.ndarray, quality: int, params: dict[str, Any]) -> bytes:
     import cv2
 
+    factor = {"4:4:4": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, "4:2:2": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+              "4:2:0": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420}[params["subsampling"]]
+    flags = [int(cv2.IMWRITE_JPEG_QUALITY), quality,
+             int(cv2.IMWRITE_JPEG_OPTIMIZE), int(bool(params["optimize"])),
+             int(cv2.IMWRITE_JPEG_PROGRESSIVE), int(bool(params["progressive"]))]
+    if img.shape[2] == 3:
+        flags += [int(cv2.IMWRITE_JPEG_SAMPLING_FACTOR), int(factor)]
     arr = img[:, :, 0] if img.shape[2] == 1 else img[:, :, ::-1]
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(arr), [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+    try:
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(arr), flags)
+    except cv2.error as exc:
+        raise CodecError(f"cv2.imencode failed: {exc}") from exc
     if not ok:
         raise CodecError("cv2.imencode failed")
     return buf.tobytes()
