@@ -13,10 +13,12 @@ from qbench.suite import parse_suite
 from .conftest import basic_suite
 
 
-@pytest.mark.parametrize("name,params,tol", [("jpeg", {}, 0.12), ("webp", {}, 0.12),
+@pytest.mark.parametrize("name,params,tol", [("jpeg", {}, 0.06), ("webp", {}, 0.06), ("avif", {"speed": 9}, 0.06),
                                              ("jxl", {"effort": 3}, 0.05), ("j2k", {}, 0.05)])
 def test_target_bpp_within_tolerance_on_embedded_images(name, params, tol):
-    """Tolerance: relative |achieved - target| / target (integer-quality codecs are coarser)."""
+    """Tolerance: relative |achieved - target| / target at most 6% for integer-quality codecs (one
+    quality step is the floor) and 5% for continuous settings, at 0.5 and 1.0 bpp on 256x256 crops
+    of the embedded astronaut (RGB) and camera (gray) images."""
     ds = SkimageSamples(images=["astronaut", "camera"])
     codec = build(name, params)
     for rec in ds.records():
