@@ -1,7 +1,8 @@
 """Learned enhancers loaded through spandrel from their official release files.
 
 Weights are looked up in qbench's weights cache (``qbench weights list``), verified against their
-pin where one is published (otherwise their observed sha256 enters the cache keys), loaded with
+pin where one is known (the Real-ESRGAN release files; the FBCNN, SwinIR and KAIR releases publish
+no checksums, so their observed sha256 enters the cache keys instead), loaded with
 ``torch.load(weights_only=True)`` and handed to spandrel, which detects the architecture from the
 state dict; a file of another architecture is rejected.
 """
@@ -17,15 +18,15 @@ from qbench.weights import WeightFile
 GH = "https://github.com"
 
 
-def _wf(name: str, url: str, subdir: str, description: str = "") -> WeightFile:
-    return WeightFile(name, url, subdir=f"solvers/{subdir}", description=description)
+def _wf(name: str, url: str, subdir: str, sha256: str | None = None, size: int | None = None) -> WeightFile:
+    return WeightFile(name, url, sha256=sha256, size=size, subdir=f"solvers/{subdir}")
 
 
 class SpandrelEnhancer(Enhancer):
     """Base: one weight file (or one per quality), an expected spandrel architecture id."""
 
     architecture: ClassVar[str] = ""
-    defaults: dict[str, Any] = {"tile": None, "overlap": 32, "amp": None, "batch_size": 1}
+    defaults: dict[str, Any] = {}
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -83,11 +84,6 @@ class SpandrelEnhancer(Enhancer):
         return [d.model for d in self._models.values()]
 
     # -- running ------------------------------------------------------------------------
-    def engine_options(self):
-        from qbench.solvers.engine import EngineOptions
-
-        return EngineOptions(tile=self.params["tile"], overlap=int(self.params["overlap"]), amp=self.params["amp"])
-
     def network(self, ctx: Context):
         return self._load(self.weight_for(ctx))
 
@@ -99,7 +95,7 @@ class SpandrelEnhancer(Enhancer):
 
         desc = self.network(ctx)
         multiple = max(1, int(getattr(desc.size_requirements, "multiple_of", 1) or 1))
-        out = run_model(lambda x: self.forward(desc, x, ctx), batch, self.engine_options(), multiple)
+        out = run_model(lambda x: self.forward(desc, x, ctx), batch, self.engine, multiple)
         return out.clamp(0, 1)
 
 
@@ -112,7 +108,8 @@ class RealESRGAN(SpandrelEnhancer):
         name="realesrgan_x4plus", task="enhance", paper="Wang et al., Real-ESRGAN, ICCVW 2021",
         license="BSD-3-Clause", blind=True, channels=("rgb",), scale=1,
         weights=(_wf("RealESRGAN_x4plus.pth", f"{GH}/xinntao/Real-ESRGAN/releases/download/v0.1.0/"
-                     "RealESRGAN_x4plus.pth", "realesrgan"),))
+                     "RealESRGAN_x4plus.pth", "realesrgan",
+                     "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", 67040989),))
 
     def enhance(self, batch, ctx: Context):
         import cv2
@@ -141,7 +138,8 @@ class RealESRGANGeneral(RealESRGAN):
         name="realesr_general_x4v3", task="enhance", paper="Wang et al., Real-ESRGAN, ICCVW 2021",
         license="BSD-3-Clause", blind=True, channels=("rgb",), scale=1,
         weights=(_wf("realesr-general-x4v3.pth", f"{GH}/xinntao/Real-ESRGAN/releases/download/v0.2.5.0/"
-                     "realesr-general-x4v3.pth", "realesrgan"),))
+                     "realesr-general-x4v3.pth", "realesrgan",
+                     "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292", 4885111),))
 
 
 class FBCNNColor(SpandrelEnhancer):

@@ -73,11 +73,27 @@ class CodecSpec(_Strict):
         return [float(v) for v in (self.qualities if self.qualities is not None else self.target_bpp)]
 
 
+class EngineSpec(_Strict):
+    """How a solver's network is run (``qbench.solvers.engine``); any key may be left out."""
+
+    batch_size: int = Field(default=1, ge=1, description="same-size images per solver call")
+    tile: int | None = Field(default=None, ge=8, description="tile side in input pixels; none = whole image")
+    overlap: int = Field(default=32, ge=0, description="overlap between neighbouring tiles, pixels")
+    amp: Literal["fp16", "bf16"] | None = Field(default=None, description="autocast dtype; none = fp32")
+
+    @model_validator(mode="after")
+    def _tile_exceeds_overlap(self) -> "EngineSpec":
+        if self.tile is not None and self.tile <= 2 * self.overlap:
+            raise ValueError(f"engine.tile ({self.tile}) must exceed twice the overlap ({self.overlap})")
+        return self
+
+
 class SolverSpec(_Strict):
     """A solver by registered name or import string (``my_pkg.mod:MySolver``)."""
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    engine: EngineSpec | None = Field(default=None, description="batching, tiling and AMP options")
     label: str | None = None
     qualities: list[Number] | None = Field(
         default=None, description="quality ladder of a learned codec (its own, not the codecs')")
@@ -148,6 +164,9 @@ class Suite(_Strict):
         out = data.pop("output")
         data["quantize"] = out["quantize"]
         data.pop("description", None)
+        for solver in data["solvers"]:
+            if solver.get("engine") is None:     # absent: hash as before the key existed
+                solver.pop("engine", None)
         return data
 
     def hash(self) -> str:

@@ -1,6 +1,5 @@
-"""Execution engine: tiling with seamless blending, padding, AMP; classical enhancers; costs."""
+"""Execution engine: tiling with seamless blending, padding, AMP, OOM fallback, suite options, costs."""
 
-import pandas as pd
 import pytest
 import torch
 
@@ -67,19 +66,67 @@ def test_engine_options_are_validated():
         EngineOptions.from_mapping({"tile": 40, "overlap": 32})
 
 
-def test_classical_enhancers_change_psnr_and_costs_are_reported(image_folder, tmp_path):
-    from qbench.report import write_reports
-    from qbench.runner import Runner
+def test_out_of_memory_retries_with_smaller_tiles():
+    net = small_cnn()
+    sizes = []
+
+    def fussy(t):
+        sizes.append(max(t.shape[-2:]))
+        if max(t.shape[-2:]) > 40:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return net(t)
+
+    x = torch.rand(1, 3, 96, 90)
+    out = run_model(fussy, x, EngineOptions(overlap=16, min_tile=16))
+    assert sizes[:2] == [96, 48] and max(sizes[2:]) <= 24
+    assert out.shape == x.shape and (out - run_model(net, x)).abs().mean() < 5e-3
+    with pytest.raises(SolverError, match="out of device memory"):
+        run_model(fussy, x, EngineOptions(overlap=16, min_tile=64))
+
+
+def test_suite_engine_mapping_is_strict_and_reaches_the_solver(image_folder):
+    from qbench.errors import SuiteError
+    from qbench.solvers import build
     from qbench.suite import parse_suite
 
-    data = basic_suite(image_folder, solvers=["identity", "gaussian", "bilateral", "nlm", "dct_deblock"],
-                       codecs=[{"name": "jpeg", "qualities": [10]}])
-    out = tmp_path / "out"
-    res = Runner(parse_suite(data), out, workers=0, progress=False).run()
-    assert not res.failures
-    write_reports(out)
-    s = pd.read_csv(out / "summary.csv").set_index("solver")
-    for name in ("gaussian", "bilateral", "nlm", "dct_deblock"):
-        assert s.loc[name, "psnr_y"] != s.loc["identity", "psnr_y"]
-    md = (out / "leaderboard.md").read_text()
-    assert "## Solvers and cost" in md and "non-blind" in md
+    spec = {"name": "dncnn3", "engine": {"tile": 64, "overlap": 8, "batch_size": 2, "amp": "bf16"}}
+    suite = parse_suite(basic_suite(image_folder, solvers=["identity", spec]))
+    assert "engine" not in suite.canonical()["solvers"][0]       # absent: suite hash unchanged
+    eng = suite.solvers[1].engine
+    solver = build("dncnn3", {}, eng.model_dump())
+    assert (solver.engine.tile, solver.engine.overlap, solver.engine.batch_size, solver.engine.amp) == (64, 8, 2, "bf16")
+    assert solver.spec()["engine"] == {"tile": 64, "overlap": 8, "amp": "bf16"}   # enters cache keys
+    assert "engine" not in build("dncnn3").spec()
+    for bad in ({"tiles": 64}, {"tile": 16, "overlap": 8}, {"amp": "fp8"}, {"batch_size": 0}):
+        with pytest.raises(SuiteError):
+            parse_suite(basic_suite(image_folder, solvers=[{"name": "dncnn3", "engine": bad}]))
+
+
+def test_seeding_is_deterministic():
+    from qbench.solvers.engine import seed_everything
+
+    seed_everything(7)
+    a = torch.rand(3)
+    seed_everything(7)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_cost_counts_parameters_and_flops_per_megapixel():
+    from qbench.solvers.engine import measure_cost
+
+    net = small_cnn()
+    cost = measure_cost(net, net, channels=3, device="cpu", size=32)
+    assert cost.params == sum(p.numel() for p in net.parameters())
+    # conv FLOPs = 2 x multiply-accumulates per output pixel: 9 x (3*16 + 16*16 + 16*16 + 16*3)
+    assert cost.flops_per_mp == pytest.approx(2 * 9 * 608 * 1e6)
+    assert cost.seconds_per_mp > 0 and cost.peak_mem_mb is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_amp_fp16_and_tiling_match_fp32():
+    net = small_cnn().cuda()
+    x = torch.rand(2, 3, 130, 170, device="cuda")
+    ref = run_model(net, x)
+    assert (run_model(net, x, EngineOptions(amp="fp16")) - ref).abs().max() < 0.02
+    assert (run_model(net, x, EngineOptions(tile=64, overlap=16)) - ref).abs().max() < 1e-4

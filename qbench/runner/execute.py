@@ -117,7 +117,8 @@ class Runner:
                   for c in s.codecs]
         solvers: list[tuple[str, Solver, list[float] | None]] = []
         for spec in s.solvers:
-            solver = solver_mod.build(spec.name, spec.params)
+            solver = solver_mod.build(spec.name, spec.params,
+                                      spec.engine.model_dump() if spec.engine is not None else None)
             solvers.append((spec.key, solver, spec.qualities))
         if any(not isinstance(sv, LearnedCodec) for _, sv, _ in solvers) and not codecs:
             from ..errors import ConfigError
@@ -181,6 +182,7 @@ class Runner:
             if label not in ready_solvers:
                 solver = solver_by_label[label]
                 try:
+                    self._seed(label)
                     solver.setup(self.device)
                     ready_solvers[label] = solver
                 except Exception as exc:  # missing weights, bad file: fail this solver only
@@ -309,6 +311,16 @@ class Runner:
         if cost is not None:
             store.put_cost(label, *key, cost, result.run_id)
 
+    def _seed(self, key: str) -> None:
+        """Seed every generator from the suite seed and ``key`` (a sample's output key), so a
+        stochastic solver gives the same output for a sample whatever the order or resume."""
+        import hashlib
+
+        from ..solvers.engine import seed_everything
+
+        digest = hashlib.sha256(f"{self.suite.seed}:{key}".encode()).digest()
+        seed_everything(int.from_bytes(digest[:4], "little"))
+
     def _fail_group(self, result: RunResult, store: Store, enc_key: str, group: list[Sample],
                     exc: BaseException) -> None:
         first = group[0]
@@ -359,6 +371,7 @@ class Runner:
         from ..images import to_tensor
 
         ctx = self._context(s, enc)
+        self._seed(s.out_key)
         with torch.inference_mode():
             if isinstance(solver, LearnedCodec):
                 out = solver.decode(Path(enc.bytes_path).read_bytes(), s.quality)
@@ -385,6 +398,7 @@ class Runner:
                       qtables=qts if any(qts) else (), image_names=tuple(s.image.name for s, _, _ in items),
                       original_size=first.image.shape[:2], device=self.device)
         batch = to_tensor([d for _, _, d in items], self.device)
+        self._seed(first.out_key)
         t0 = time.perf_counter()
         with torch.inference_mode():
             out = solver.enhance(batch, ctx)
@@ -451,9 +465,12 @@ class Runner:
 
 
 def _batch_size(solver: Solver) -> int:
-    """Images per solver call: an Enhancer's ``batch_size`` parameter (1 when it has none)."""
+    """Images per solver call: the suite's ``engine.batch_size``, else an Enhancer's
+    ``batch_size`` parameter (1 when it has neither)."""
     if not isinstance(solver, Enhancer):
         return 1
+    if solver.engine.batch_size > 1:
+        return solver.engine.batch_size
     return max(1, int(solver.params.get("batch_size", 1) or 1))
 
 

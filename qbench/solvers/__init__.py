@@ -25,8 +25,12 @@ def resolve(name: str) -> type[Solver]:
     return cls
 
 
-def build(name: str, params: dict[str, Any] | None = None) -> Solver:
-    return resolve(name)(**(params or {}))
+def build(name: str, params: dict[str, Any] | None = None, engine: dict[str, Any] | None = None) -> Solver:
+    """An instance of solver ``name`` with ``params``; ``engine`` sets batching/tiling/AMP."""
+    solver = resolve(name)(**(params or {}))
+    if engine:
+        solver.configure_engine(engine)
+    return solver
 
 
 __all__ = ["Context", "Enhancer", "Rescaler", "LearnedCodec", "Solver", "SolverCard",

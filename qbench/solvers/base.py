@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from ..errors import ConfigError
+from .engine import EngineOptions
 
 Task = Literal["enhance", "rescale", "codec"]
 
@@ -62,6 +63,11 @@ class Solver(ABC):
                               f"valid: {', '.join(sorted(self.defaults)) or '(none)'}")
         self.params = {**self.defaults, **params}
         self.device = "cpu"
+        self.engine = EngineOptions()
+
+    def configure_engine(self, options: "EngineOptions | dict[str, Any] | None") -> None:
+        """Set how the engine runs this solver (batching, tiling, AMP), e.g. from a suite."""
+        self.engine = options if isinstance(options, EngineOptions) else EngineOptions.from_mapping(options)
 
     def setup(self, device: str = "cpu") -> None:
         """Load weights and move to ``device``; called once before the first batch."""
@@ -76,10 +82,13 @@ class Solver(ABC):
         return [w.sha256 for w in self.card.weights if getattr(w, "sha256", None)]
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.card.name, "task": self.card.task, "version": self.version,
+        spec = {"name": self.card.name, "task": self.card.task, "version": self.version,
                 "class": f"{type(self).__module__}:{type(self).__qualname__}",
                 "params": json.loads(json.dumps(self.params, sort_keys=True, default=str)),
                 "weights": self.weights_sha256()}
+        if self.engine.output_spec():      # tiling and AMP can change outputs
+            spec["engine"] = self.engine.output_spec()
+        return spec
 
     def spec_hash(self) -> str:
         blob = json.dumps(self.spec(), sort_keys=True)

@@ -42,6 +42,33 @@ class EngineOptions:
         return opts
 
 
+    def output_spec(self) -> dict[str, Any]:
+        """The options that can change outputs (they enter cache keys); empty when all default."""
+        out: dict[str, Any] = {}
+        if self.tile is not None:
+            out.update(tile=self.tile, overlap=self.overlap)
+        if self.amp:
+            out["amp"] = self.amp
+        return out
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, numpy and torch (all devices); with ``deterministic``, prefer deterministic
+    cuDNN kernels (no autotuning), so a run repeats bit for bit on the same machine."""
+    import random
+
+    import numpy as np
+    import torch
+
+    seed = int(seed) % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)          # also seeds every CUDA device
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
 def _autocast(device: str, amp: str | None):
     import torch
 
@@ -132,20 +159,23 @@ def run_model(fn: Callable, batch, options: EngineOptions = EngineOptions(), mul
     import torch
 
     device = str(batch.device)
-    tile = options.tile
+    tile, overlap = options.tile, options.overlap
     while True:
         try:
             with torch.inference_mode(), _autocast(device, options.amp):
                 h, w = batch.shape[-2:]
                 if tile is None or (h <= tile and w <= tile):
                     return _padded(fn, batch, multiple).float()
-                return tiled(fn, batch, tile, options.overlap, multiple)
+                return tiled(fn, batch, tile, overlap, multiple)
         except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            side = max(batch.shape[-2:]) if tile is None else tile
-            tile = max(side // 2, 2 * options.overlap + 1)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            side = max(batch.shape[-2:]) if tile is None else min(tile, max(batch.shape[-2:]))
             if side // 2 < options.min_tile:
-                raise SolverError(f"out of device memory even with {side}px tiles") from None
+                raise SolverError(f"out of device memory even with {side}px tiles "
+                                  f"(engine.min_tile is {options.min_tile})") from None
+            tile = side // 2
+            overlap = min(overlap, tile // 4)      # keep tile > 2 * overlap as tiles shrink
 
 
 @dataclass(frozen=True)
