@@ -6,7 +6,7 @@ image at a time, on the CPU.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class _NumpyEnhancer(Enhancer):
 class Gaussian(_NumpyEnhancer):
     card = SolverCard(name="gaussian", task="enhance", license="Apache-2.0 (OpenCV)", blind=True,
                       description="Gaussian blur (cv2.GaussianBlur), a deblocking reference point")
-    defaults: dict[str, Any] = {"sigma": 0.8}
+    defaults: ClassVar[dict[str, Any]] = {"sigma": 0.8}
 
     def process(self, img, ctx, index):
         import cv2
@@ -44,7 +44,7 @@ class Gaussian(_NumpyEnhancer):
 class Bilateral(_NumpyEnhancer):
     card = SolverCard(name="bilateral", task="enhance", license="Apache-2.0 (OpenCV)", blind=True,
                       description="bilateral filter (cv2.bilateralFilter): smooths blocks, keeps edges")
-    defaults: dict[str, Any] = {"diameter": 5, "sigma_color": 20.0, "sigma_space": 2.0}
+    defaults: ClassVar[dict[str, Any]] = {"diameter": 5, "sigma_color": 20.0, "sigma_space": 2.0}
 
     def process(self, img, ctx, index):
         import cv2
@@ -56,7 +56,7 @@ class Bilateral(_NumpyEnhancer):
 class NonLocalMeans(_NumpyEnhancer):
     card = SolverCard(name="nlm", task="enhance", license="Apache-2.0 (OpenCV)", blind=True,
                       description="non-local means (cv2.fastNlMeansDenoising[Colored])")
-    defaults: dict[str, Any] = {"h": 5.0, "template": 7, "search": 11}
+    defaults: ClassVar[dict[str, Any]] = {"h": 5.0, "template": 5, "search": 9}
 
     def process(self, img, ctx, index):
         import cv2
@@ -78,27 +78,42 @@ def _unblocks(b: np.ndarray) -> np.ndarray:
     return b.transpose(0, 2, 1, 3).reshape(nh * 8, nw * 8)
 
 
+def _soften_boundaries(y: np.ndarray, threshold: float, strength: float) -> np.ndarray:
+    """Shrink the step across every 8x8 block boundary by ``strength`` (moving the two pixels
+    either side towards each other), except where the step exceeds ``threshold`` (a real edge)."""
+    out = y.copy()
+    for a in (out, out.T):                 # columns, then rows (a view of the same array)
+        k = np.arange(8, a.shape[1], 8)
+        step = a[:, k] - a[:, k - 1]
+        delta = np.where(np.abs(step) < threshold, 0.5 * strength * step, 0.0)
+        a[:, k - 1] += delta
+        a[:, k] -= delta
+    return out
+
+
 class DCTDeblock(_NumpyEnhancer):
     """Projection onto the quantisation constraint set (POCS deblocking).
 
-    Alternates a smoothing step across block boundaries with a projection of every 8x8 block's DCT coefficients back into
-    the quantisation interval ``[c - q/2, c + q/2]`` of the decoded coefficient ``c``, using the
-    luma table the decoder read from the file (``ctx.qtables``). The result stays consistent with
-    the bitstream. Gray images are processed directly; for RGB the luma (JPEG's full-range
-    YCbCr) is processed and the decoded chroma is kept, because 4:2:0 chroma was quantised at
-    half resolution where an exact projection would need the chroma tables at that resolution.
-    Without quantisation tables (another codec) it raises.
+    Alternates a smoothing step across block boundaries with a projection of every 8x8 block's
+    DCT coefficients back into the quantisation interval ``[c - q/2, c + q/2]`` of the decoded
+    coefficient ``c``, using the luma table the decoder read from the file (``ctx.qtables``), so
+    the result stays consistent with the bitstream. The smoothing step halves (``strength``) the
+    discontinuity across each block boundary unless it exceeds ``threshold`` times the DC
+    quantisation step (then it is taken for an edge). Gray images are processed directly; for RGB
+    the luma (JPEG's full-range YCbCr) is processed and the decoded chroma is kept, because 4:2:0
+    chroma was quantised at half resolution. Without quantisation tables (another codec) it raises.
     """
 
     card = SolverCard(name="dct_deblock", task="enhance", license="MIT", blind=False,
                       description="POCS deblocking in the DCT domain with the decoder's quantisation tables")
-    defaults: dict[str, Any] = {"iterations": 2, "sigma": 0.7}
+    defaults: ClassVar[dict[str, Any]] = {"iterations": 1, "strength": 0.5, "threshold": 1.0}
+    version = "2"
 
     def process(self, img, ctx, index):
         import cv2
         from scipy.fft import dctn, idctn
 
-        if not ctx.qtables or not ctx.qtables[index]:
+        if not ctx.qtables or index >= len(ctx.qtables) or not ctx.qtables[index]:
             raise ConfigError("dct_deblock needs the decoder's JPEG quantisation tables (a JPEG codec)")
         q = np.asarray(ctx.qtables[index][0], dtype=np.float64).reshape(8, 8)
         if img.shape[2] == 3:
@@ -111,18 +126,10 @@ class DCTDeblock(_NumpyEnhancer):
         y0 = np.pad(y, ((0, ph), (0, pw)), mode="edge") - 128.0
         c0 = dctn(_blocks(y0), axes=(2, 3), norm="ortho")
         lo, hi = c0 - q / 2, c0 + q / 2
-        # smoothing strength follows the coarseness of the low-frequency quantisation steps
-        sigma = float(self.params["sigma"]) * float(np.clip(q[:2, :2].mean() / 50.0, 0.3, 1.5))
+        threshold = float(self.params["threshold"]) * float(q[0, 0])
         cur = y0
-        # smooth only across block boundaries (the two pixels either side of each 8x8 edge), so
-        # texture inside blocks is left to the projection
-        rows = (np.arange(y0.shape[0]) % 8)
-        cols = (np.arange(y0.shape[1]) % 8)
-        near = lambda m: (m == 0) | (m == 7) | (m == 1) | (m == 6)  # noqa: E731
-        mask = (near(rows)[:, None] | near(cols)[None, :]).astype(np.float64)
         for _ in range(int(self.params["iterations"])):
-            blur = cv2.GaussianBlur(cur, (0, 0), sigma)
-            smooth = cur + mask * (blur - cur)
+            smooth = _soften_boundaries(cur, threshold, float(self.params["strength"]))
             c = np.clip(dctn(_blocks(smooth), axes=(2, 3), norm="ortho"), lo, hi)
             cur = _unblocks(idctn(c, axes=(2, 3), norm="ortho"))
         out_y = np.clip(np.round(cur[:h, :w] + 128.0), 0, 255)

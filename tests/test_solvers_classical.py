@@ -50,10 +50,14 @@ def test_classical_enhancers_keep_shape_and_change_pixels(name, channels):
 
 
 def test_dct_deblock_improves_psnr_and_stays_in_the_quantisation_set():
-    img = smooth_image(6, 64, 96, 1)
+    # a photograph (scikit-image's embedded camera man, 64x96 crop): blocking at QF 10 is what the
+    # filter removes; on noise-dominated synthetic texture there is little blocking to remove
+    from skimage.data import camera
+
+    img = np.ascontiguousarray(camera()[128:192, 160:256, None])
     decoded, tables = jpeg(img, 10)
     out = run("dct_deblock", decoded, tables)
-    assert psnr(img, out) > psnr(img, decoded) + 0.1
+    assert psnr(img, out) > psnr(img, decoded) + 0.3      # measured: +0.62 dB
     # every 8x8 DCT coefficient of the output lies in the decoded coefficient's quantisation
     # interval, up to the effect of rounding the output to uint8 (at most 4 per coefficient)
     q = np.asarray(tables[0], dtype=np.float64).reshape(8, 8)
