@@ -5,7 +5,7 @@ RGB PSNR and RGB MS-SSIM agree, and reports wall times (qbench cold = empty stor
 qbench cached = a rerun). CompressAI is only needed here (``pip install compressai --no-deps
 torch_geometric pytorch-msssim``); it is not a qbench dependency.
 
-    python benchmarks/bench_codecs_vs_compressai.py --kodak /path/to/kodak [--workers 2]
+    python benchmarks/bench_codecs_vs_compressai.py --kodak /path/to/kodak [--workers 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kodak", type=Path, required=True)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     import pandas as pd
 
@@ -73,6 +74,13 @@ def main() -> None:
     print(f"max |difference|: bpp {worst['bpp']:.2e}, PSNR {worst['psnr']:.2e} dB, MS-SSIM {worst['ms_ssim']:.2e}")
     print(f"wall time, {args.workers} workers: CompressAI {ca_s:.1f} s; qbench cold {cold:.1f} s "
           f"(ratio {cold / ca_s:.2f}), cached {cached:.1f} s (ratio {cached / ca_s:.3f})")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "workers": args.workers, "qualities": QUALITIES, "max_abs_diff": worst,
+            "seconds": {"compressai": ca_s, "qbench_cold": cold, "qbench_cached": cached},
+            "qbench": {"bpp": summary.bpp.tolist(), "psnr_rgb": summary.psnr_rgb.tolist(),
+                       "ms_ssim_rgb": summary.ms_ssim_rgb.tolist()},
+            "compressai": {k: ca[k] for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}}, indent=1))
 
 
 if __name__ == "__main__":
