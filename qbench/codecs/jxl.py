@@ -25,7 +25,7 @@ class JPEGXL(Codec):
             raise ConfigError("jxl: effort must be an integer 1..9")
 
     def search_range(self) -> tuple[float, float]:
-        return 0.1, 15.0
+        return 0.05, 25.0      # libjxl's whole lossy range (0 would be lossless)
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
