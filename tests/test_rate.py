@@ -48,6 +48,8 @@ def test_target_mode_end_to_end_records_target_and_achieved(image_folder, tmp_pa
     write_reports(out)
     per = pd.read_csv(out / "per_image.csv")
     assert set(per["quality"]) == {0.8, 1.5} and per["chosen_quality"].between(1, 100).all()
+    assert (per["target_bpp"] == per["quality"]).all()
+    assert "0.8 bpp target" in (out / "leaderboard.md").read_text()
     for target, group in per.groupby("quality"):
         assert np.all(np.abs(group["bpp"] - target) / target < 0.35)   # tiny images: coarse steps
 

@@ -88,10 +88,12 @@ def load_report_data(out_dir: Path, suite_hash: str | None = None) -> ReportData
         hib[key] = higher
     index = ["dataset", "image", "solver", "codec", "quality", "task", "ordinal", "bpp", "nbytes"]
     if not long.empty:
-        chosen = long.pop("side_info").map(lambda s: json.loads(s).get("chosen_quality") if s else None)
-        if chosen.notna().any():       # rate-control mode: the codec setting found per image
+        side = long.pop("side_info").map(lambda s: json.loads(s) if s else {})
+        chosen = side.map(lambda d: d.get("chosen_quality"))
+        if chosen.notna().any():       # rate-control mode: the target and the codec setting found per image
+            long["target_bpp"] = side.map(lambda d: d.get("target_bpp"))
             long["chosen_quality"] = chosen
-            index.append("chosen_quality")
+            index += ["target_bpp", "chosen_quality"]
     else:
         long = long.drop(columns=["side_info"])
     if long.empty:
@@ -183,12 +185,14 @@ def leaderboard_markdown(data: ReportData, summary, ci) -> str:
                  if data.suite.get("output", {}).get("quantize", True) else
                  "Outputs are measured unquantised (suite output.quantize: false)."), ""]
     arrows = {m: "↑" if data.higher_is_better.get(m, True) else "↓" for m in data.all_metric_names}
+    targeted = {c.get("label") or c["name"] for c in data.suite.get("codecs", []) if c.get("target_bpp")}
     for dataset in dict.fromkeys(summary["dataset"]) if len(summary) else []:
         sub = summary[summary["dataset"] == dataset]
         table = []
         for _, r in sub.iterrows():
             key = tuple(r[k] for k in KEYS)
-            row = [r["solver"], r["codec"], f"{r['quality']:g}", int(r["n_images"]), f"{r['bpp']:.4f}"]
+            point = f"{r['quality']:g} bpp target" if r["codec"] in targeted else f"{r['quality']:g}"
+            row = [r["solver"], r["codec"], point, int(r["n_images"]), f"{r['bpp']:.4f}"]
             for m in data.all_metric_names:
                 lo, hi = ci[key][m]
                 d = _digits(m)
