@@ -177,3 +177,15 @@ def test_low_rank_path_equals_the_exact_small_sample_value():
     assert fid_from_stats(sa, sb) == pytest.approx(exact, rel=1e-12)
     assert fid_from_stats(sb, sa) == pytest.approx(exact, rel=1e-12)
     assert frechet_distance(m1, c1, m2, c2) == pytest.approx(exact, rel=1e-7)
+
+
+def test_unpinned_inception_hash_enters_the_metric_version(tmp_path, monkeypatch):
+    from qbench.metrics import build
+
+    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path))
+    target = tmp_path / "inception-2015-12-05.pt"
+    target.write_bytes(b"one file")
+    first = build("fid")
+    target.write_bytes(b"another file")
+    second = build("fid")
+    assert first.version != second.version and first.key == second.key == "fid"

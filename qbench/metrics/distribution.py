@@ -178,10 +178,14 @@ class DistributionMetric(Metric):
         if self.preset.get("type") not in ("fid", "kid"):
             raise ConfigError(f"metric {name!r}: type must be fid or kid")
         self.patch = int(self.preset.get("patch", 0))
-        from ..weights import verify
+        from ..weights import sha256_file, verify
         from .weights import INCEPTION
 
-        verify(INCEPTION, inception_dir() / INCEPTION.filename)   # missing -> skipped, with the reason
+        path = verify(INCEPTION, inception_dir() / INCEPTION.filename)   # missing -> skipped, with the reason
+        if not (INCEPTION.sha256 or INCEPTION.sha256_prefix):
+            # no upstream pin: the file's own hash enters the version, so values computed with a
+            # different Inception are never reused (and the store records which file was used)
+            self.preset["inception_sha256"] = sha256_file(path)
 
     def samples(self, img: np.ndarray) -> list[np.ndarray]:
         if self.crop_border:

@@ -25,6 +25,6 @@ INCEPTION = register("metric/fid", WeightFile(
     "inception-2015-12-05.pt",
     "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
     root="cleanfid", description="Inception-v3 (TorchScript) used by clean-fid for FID/KID; not hash-pinned "
-    "upstream, so qbench records the observed sha256 with each run"))
+    "upstream, so its observed sha256 enters the version of every FID/KID value"))
 
 TORCHVISION_FILES = {wf.filename: wf for wf in (ALEXNET, VGG16)}
