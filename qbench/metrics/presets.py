@@ -25,7 +25,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: presets computed by pyiqa (see qbench.metrics.pyiqa_metrics for exactly what each computes)
 PYIQA_PRESETS: dict[str, dict[str, Any]] = {
     "fsim": {"type": "fsim", "higher_is_better": True, "description": "FSIMc via pyiqa (RGB)"},
-    "vif": {"type": "vif", "higher_is_better": True, "description": "pixel-domain VIF via pyiqa"},
+    "vif": {"type": "vif", "higher_is_better": True, "description": "VIF (steerable-pyramid, vifvec) on YIQ luma via pyiqa"},
     "gmsd": {"type": "gmsd", "higher_is_better": False, "description": "GMSD via pyiqa (YIQ luma)"},
     "lpips": {"type": "lpips", "higher_is_better": False,
               "description": "LPIPS v0.1 AlexNet via pyiqa, inputs scaled to [-1, 1]"},

@@ -3,7 +3,8 @@
 What each computes (pyiqa 0.1.x), on images in [0, 1]; a gray image is replicated to 3 channels:
 
 * ``fsim``: FSIMc (chromatic FSIM, Zhang et al. 2011) on RGB, higher is better;
-* ``vif``: pixel-domain VIF (Sheikh & Bovik 2006) on pyiqa's gray conversion, higher is better;
+* ``vif``: wavelet-domain VIF (Sheikh & Bovik 2006, the ``vifvec`` MATLAB release: steerable
+  pyramid, 4 levels x 6 orientations, GSM model) on the YIQ luma x 255, higher is better;
 * ``gmsd``: GMSD (Xue et al. 2014) on the YIQ luma x 255 (pyiqa's ``test_y_channel``), lower is better;
 * ``lpips``: LPIPS v0.1, AlexNet, inputs scaled from [0, 1] to [-1, 1], lower is better;
 * ``dists``: DISTS (Ding et al. 2020), VGG16, lower is better.
