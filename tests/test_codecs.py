@@ -108,3 +108,25 @@ def test_external_codec_missing_binary_is_a_clear_error():
         build("external", {"encode": "bpgenc -q 30 in.png", "decode": ["x"]})
     with pytest.raises(ConfigError, match="unknown placeholder"):
         build("external", {"encode": ["bpgenc", "{inptu}"], "decode": ["bpgdec"]})
+
+
+def test_external_codec_rate_control(tmp_path):
+    """target_bpp over an external program: a JPEG 'encoder' script whose knob is a QP-like value."""
+    from qbench.codecs.rate import find_quality
+
+    enc = tmp_path / "enc.py"
+    enc.write_text("import sys\nfrom PIL import Image\n"
+                   "Image.open(sys.argv[1]).save(sys.argv[2], 'JPEG', quality=101 - int(sys.argv[3]))\n")
+    dec = tmp_path / "dec.py"
+    dec.write_text("import sys\nfrom PIL import Image\nImage.open(sys.argv[1]).save(sys.argv[2])\n")
+    params = {"encode": [sys.executable, str(enc), "{input}", "{output}", "{quality}"],
+              "decode": [sys.executable, str(dec), "{input}", "{output}"], "suffix": ".jpg"}
+    with pytest.raises(ConfigError, match="search_range"):
+        find_quality(build("external", params), smooth_image(4, 48, 64), 1.0)
+    codec = build("external", {**params, "search_range": [1, 100], "integer_quality": True,
+                               "rate_increases": False})
+    img = smooth_image(4, 48, 64)
+    q, out = find_quality(codec, img, 2.0)
+    ref, _ = find_quality(build("jpeg"), img, 2.0)
+    assert abs((101 - q) - ref) <= 1 and float(q).is_integer()     # the same JPEG, mirrored knob
+    assert codec.decode(out.data, 3).shape == img.shape

@@ -12,6 +12,9 @@ written as PNG; the decoder must write an image file ending in ``decoded_format`
           suffix: .bpg
           label_version: "bpg 0.9.8"
         qualities: [28, 32, 36, 40]
+
+For ``target_bpp`` ladders, give the knob's ``search_range`` (``[0, 51]`` for bpgenc's QP) and,
+for bpgenc, ``integer_quality: true`` and ``rate_increases: false`` (a larger QP, fewer bytes).
 """
 
 from __future__ import annotations
@@ -38,9 +41,17 @@ class ExternalCodec(Codec):
     family = "external"
     quality_range = (-1e9, 1e9)
     defaults: dict[str, Any] = {"encode": None, "decode": None, "suffix": ".bin", "timeout": 600,
-                                "label_version": "", "decoded_format": ".png"}
+                                "label_version": "", "decoded_format": ".png",
+                                # rate control (target_bpp) over the program's quality knob:
+                                "search_range": None, "integer_quality": False, "rate_increases": True}
 
     def validate_params(self) -> None:
+        rng = self.params["search_range"]
+        if rng is not None and not (isinstance(rng, (list, tuple)) and len(rng) == 2
+                                    and all(isinstance(v, (int, float)) for v in rng) and rng[0] < rng[1]):
+            raise ConfigError("external: search_range must be [low, high] with low < high")
+        # e.g. bpgenc -q is an integer QP where a larger value gives fewer bytes
+        self.integer_quality = bool(self.params["integer_quality"])  # type: ignore[misc]
         for key in ("encode", "decode"):
             cmd = self.params[key]
             if not (isinstance(cmd, list) and cmd and all(isinstance(a, (str, int, float)) for a in cmd)):
@@ -57,6 +68,15 @@ class ExternalCodec(Codec):
     @classmethod
     def library_versions(cls) -> dict[str, str]:
         return {}
+
+    def rate_increases_with_quality(self) -> bool:
+        return bool(self.params["rate_increases"])
+
+    def search_range(self) -> tuple[float, float]:
+        if self.params["search_range"] is None:
+            raise ConfigError("external: target_bpp needs params.search_range [low, high] of the quality knob")
+        lo, hi = self.params["search_range"]
+        return float(lo), float(hi)
 
     def spec(self) -> dict[str, Any]:
         spec = super().spec()
