@@ -4,11 +4,17 @@ Both sides measure the same decoded images on the same device, image by image, i
 process; the figure of merit is the ratio (qbench / pyiqa), not absolute times.
 
     python benchmarks/bench_metrics_throughput.py [--images N] [--device cpu|cuda] [--repeat R]
+        [--threads T] [--json PATH]
+
+``--json`` writes the table (and the machine it ran on) for the record; ``--threads`` sets torch's
+intra-op threads (on a busy machine one thread per process avoids slow thread barriers).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import time
 from pathlib import Path
 
@@ -55,9 +61,14 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=15)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     import pyiqa
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from qbench.images import to_tensor
     from qbench.metrics import build
@@ -65,6 +76,7 @@ def main() -> None:
     pairs = images(args.images)
     print(f"{len(pairs)} image pairs (skimage colour samples, JPEG QF 10-50), device {args.device}")
     print(f"{'metric':14s} {'qbench img/s':>13s} {'pyiqa img/s':>12s} {'ratio':>7s}")
+    rows = []
     for name, (pname, kw) in PAIRS.items():
         metric = build(name)
         if hasattr(metric, "device"):
@@ -80,7 +92,15 @@ def main() -> None:
 
         ours(*pairs[0]), theirs(*pairs[0])  # warm-up
         q, p = timed(ours, pairs, args.repeat), timed(theirs, pairs, args.repeat)
-        print(f"{name:14s} {q:13.2f} {p:12.2f} {q / p:7.2f}")
+        print(f"{name:14s} {q:13.2f} {p:12.2f} {q / p:7.2f}", flush=True)
+        rows.append({"metric": name, "pyiqa_metric": pname, "qbench_img_s": round(q, 3),
+                     "pyiqa_img_s": round(p, 3), "ratio": round(q / p, 3)})
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "images": len(pairs), "image_sizes": sorted({x.shape for x, _ in pairs}), "device": args.device,
+            "torch_threads": torch.get_num_threads(), "repeat": args.repeat, "torch": torch.__version__,
+            "pyiqa": pyiqa.__version__, "machine": platform.platform(), "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
