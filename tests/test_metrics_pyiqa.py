@@ -106,3 +106,29 @@ def test_lpips_end_to_end_on_test_made_weights(tmp_path, monkeypatch):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(WeightsError, match="sha256"):
         build("lpips")
+
+
+def test_dists_end_to_end_on_test_made_weights(tmp_path, monkeypatch):
+    import torch
+    from torchvision.models import vgg16
+
+    from qbench.metrics import weights as mw
+    from qbench.metrics.pyiqa_metrics import verified_torchvision_weights
+    from qbench.weights import local_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    with pytest.raises(WeightsError, match="vgg16-397923af.pth"):
+        build("dists")
+    torch.manual_seed(0)
+    _save_pinned(monkeypatch, "VGG16", local_path(mw.VGG16), vgg16(weights=None).state_dict())
+    from pyiqa.archs.dists_arch import DISTS
+
+    with verified_torchvision_weights():
+        net = DISTS(pretrained=False)      # the real architecture; alpha/beta randomly initialised
+    own = {k: v for k, v in net.state_dict().items() if k in ("alpha", "beta")}
+    _save_pinned(monkeypatch, "DISTS", local_path(mw.DISTS), own)
+    metric = build("dists")
+    x, y = pair(6, 64, 64)
+    assert metric.compute(x, x) == pytest.approx(0.0, abs=1e-5)
+    d = metric.compute(x, y)
+    assert np.isfinite(d) and d > 0
