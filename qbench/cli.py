@@ -38,28 +38,32 @@ def main() -> None:
               help="results folder (default: runs/<suite name>/)")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--workers", type=int, default=None,
-              help="CPU worker processes for codec work (default: min(4, cores); 0 = in-process)")
+              help="CPU worker processes for codec and metric stages (default: min(4, cores); 0 = in-process)")
 @click.option("--fresh", is_flag=True, help="discard the stored results and cache and start over")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="folder holding built-in datasets as <name>/ (default: $QBENCH_DATA)")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="where CPU stages run: a local process pool, or a Ray cluster (pip install qbench[ray])")
+@click.option("--address", default=None, help="Ray cluster address (default: start a local one)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_handle_errors
 def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
-        data_root: str | None, quiet: bool) -> None:
+        data_root: str | None, executor: str, address: str | None, quiet: bool) -> None:
     """Run SUITE_FILE: compress, restore, measure, and write the leaderboard.
 
     Resumes by default: work already in the results store is not computed again.
     """
     from .report import write_reports
     from .runner import Runner
-    from .suite import load_suite, resolve_suite
+    from .runner.resolve import resolve_suite
+    from .suite import load_suite
 
     suite = load_suite(suite_file)
     resolve_suite(suite, str(suite_file))
     out = out_dir or Path("runs") / suite.name
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
     result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    progress=not quiet, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
+                    progress=not quiet, executor=executor, address=address, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
     files = write_reports(out)
     if not result.computed_anything and not result.failures:
         click.echo(f"qbench: nothing new computed ({result.samples} samples reused from the store) "
@@ -86,7 +90,8 @@ def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None
 @_handle_errors
 def validate(suite_file: Path) -> None:
     """Check SUITE_FILE: schema, component names and parameters (no computation)."""
-    from .suite import load_suite, resolve_suite
+    from .runner.resolve import resolve_suite
+    from .suite import load_suite
 
     suite = load_suite(suite_file)
     resolve_suite(suite, str(suite_file))

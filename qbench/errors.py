@@ -76,9 +76,3 @@ class StoreError(QbenchError):
     """The results store is missing, locked or from an incompatible version."""
 
     exit_code = 3
-
-
-class RunFailures(QbenchError):
-    """A run finished, but some jobs failed; their errors are in the store and the report."""
-
-    exit_code = 1

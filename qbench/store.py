@@ -1,7 +1,14 @@
-"""The SQLite results store (WAL): runs, planned samples, encodings, outputs, metric values, failures.
+"""The SQLite results store (WAL): the single record of a results folder.
+
+Tables: runs, the file-hash cache, the plan (samples with their pipeline, keys and roles),
+encodings (bitstreams), artefacts (images by key and role: low-res, enhanced outputs), values
+(metric values keyed by artefact key and role), set-level values (between two image sets, each a
+role of a group), component descriptions (what a report needs to know about metrics, solvers and
+codecs, so reports never consult the registries), costs, failures and skipped metrics.
 
 Rows are written as they are produced and committed at once, so a killed run loses at most the
-job in flight. Writes are idempotent upserts keyed by content-derived keys, so a rerun resumes.
+jobs in flight. Writes are idempotent upserts keyed by content-derived keys, so a rerun resumes.
+Only the runner's main process writes (worker processes return records).
 """
 
 from __future__ import annotations
@@ -9,13 +16,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,39 +38,51 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS plan (
   suite_hash TEXT NOT NULL, sample_id TEXT NOT NULL,
   dataset TEXT NOT NULL, image TEXT NOT NULL, image_hash TEXT NOT NULL,
-  codec TEXT NOT NULL, quality REAL, solver TEXT NOT NULL, task TEXT NOT NULL,
-  enc_key TEXT NOT NULL, out_key TEXT NOT NULL, ordinal INTEGER NOT NULL,
+  codec TEXT NOT NULL, quality REAL, target INTEGER NOT NULL, solver TEXT NOT NULL,
+  task TEXT NOT NULL, pipeline TEXT NOT NULL, pre_key TEXT, enc_key TEXT NOT NULL,
+  out_key TEXT NOT NULL, out_role TEXT NOT NULL, ordinal INTEGER NOT NULL,
   PRIMARY KEY (suite_hash, sample_id));
 CREATE TABLE IF NOT EXISTS encodings (
   enc_key TEXT PRIMARY KEY, image_hash TEXT NOT NULL, codec TEXT NOT NULL, quality REAL,
   nbytes INTEGER NOT NULL, pixels INTEGER NOT NULL, bpp REAL NOT NULL,
   side_info TEXT NOT NULL, bytes_path TEXT, decoded_path TEXT, seconds REAL, run_id INTEGER);
-CREATE TABLE IF NOT EXISTS outputs (
-  out_key TEXT PRIMARY KEY, enc_key TEXT NOT NULL, solver TEXT NOT NULL, path TEXT,
-  seconds REAL, run_id INTEGER);
-CREATE TABLE IF NOT EXISTS metrics (
-  out_key TEXT NOT NULL, metric TEXT NOT NULL, version TEXT NOT NULL, value REAL,
-  run_id INTEGER, PRIMARY KEY (out_key, metric, version));
+CREATE TABLE IF NOT EXISTS artefacts (
+  key TEXT NOT NULL, role TEXT NOT NULL, path TEXT, seconds REAL, info TEXT NOT NULL,
+  run_id INTEGER, PRIMARY KEY (key, role));
+CREATE TABLE IF NOT EXISTS "values" (
+  key TEXT NOT NULL, role TEXT NOT NULL, metric TEXT NOT NULL, version TEXT NOT NULL, value REAL,
+  run_id INTEGER, PRIMARY KEY (key, role, metric, version));
+CREATE TABLE IF NOT EXISTS set_values (
+  suite_hash TEXT NOT NULL, dataset TEXT NOT NULL, solver TEXT NOT NULL, codec TEXT NOT NULL,
+  quality REAL, ref_role TEXT NOT NULL, test_role TEXT NOT NULL, metric TEXT NOT NULL,
+  version TEXT NOT NULL, set_key TEXT NOT NULL, value REAL, n_images INTEGER, n_features INTEGER,
+  run_id INTEGER,
+  PRIMARY KEY (suite_hash, dataset, solver, codec, quality, ref_role, test_role, metric, version));
+CREATE TABLE IF NOT EXISTS components (
+  suite_hash TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL, info TEXT NOT NULL,
+  PRIMARY KEY (suite_hash, kind, label));
+CREATE TABLE IF NOT EXISTS costs (
+  spec_hash TEXT NOT NULL, device TEXT NOT NULL, label TEXT NOT NULL, kind TEXT NOT NULL,
+  params INTEGER, flops_per_mp REAL, seconds_per_mp REAL, peak_mem_mb REAL, run_id INTEGER,
+  PRIMARY KEY (spec_hash, device));
 CREATE TABLE IF NOT EXISTS failures (
   key TEXT NOT NULL, stage TEXT NOT NULL, detail TEXT NOT NULL, error TEXT NOT NULL,
   run_id INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (key, stage, detail, run_id));
-CREATE TABLE IF NOT EXISTS set_metrics (
-  suite_hash TEXT NOT NULL, dataset TEXT NOT NULL, solver TEXT NOT NULL, codec TEXT NOT NULL,
-  quality REAL, metric TEXT NOT NULL, version TEXT NOT NULL, set_key TEXT NOT NULL, value REAL,
-  n_images INTEGER, n_features INTEGER, run_id INTEGER,
-  PRIMARY KEY (suite_hash, dataset, solver, codec, quality, metric, version));
-CREATE TABLE IF NOT EXISTS solver_costs (
-  spec_hash TEXT NOT NULL, device TEXT NOT NULL, solver TEXT NOT NULL, params INTEGER,
-  flops_per_mp REAL, seconds_per_mp REAL, peak_mem_mb REAL, run_id INTEGER,
-  PRIMARY KEY (spec_hash, device));
 CREATE TABLE IF NOT EXISTS skipped_metrics (
   suite_hash TEXT NOT NULL, metric TEXT NOT NULL, reason TEXT NOT NULL, run_id INTEGER,
   PRIMARY KEY (suite_hash, metric));
 """
 
+#: tables whose content a report's aggregates depend on (a change invalidates cached aggregates
+#: and plots; the run header is re-rendered every time)
+REPORT_TABLES = ("plan", "encodings", "artefacts", "values", "set_values", "components",
+                 "costs", "failures", "skipped_metrics")
+
 
 @dataclass(frozen=True)
 class EncodingRow:
+    """A bitstream: its size, rate and what the decoder reported (``side_info``)."""
+
     enc_key: str
     image_hash: str
     codec: str
@@ -77,6 +96,28 @@ class EncodingRow:
     seconds: float
 
 
+@dataclass(frozen=True)
+class ArtefactRow:
+    """An image produced by a stage, identified by (key, role): a low-res image or a solver output."""
+
+    key: str
+    role: str
+    path: str | None
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    """One metric value of the image at (key, role), measured against the original."""
+
+    key: str
+    role: str
+    metric: str
+    version: str
+    value: float
+
+
 class Store:
     """A results database at ``path`` (created if absent)."""
 
@@ -87,15 +128,22 @@ class Store:
             self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            row = self._schema_version()
+            if row is not None and int(row) != SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has store schema {row}, this qbench writes {SCHEMA_VERSION}; "
+                                 "use another --out folder or --fresh")
             self.db.executescript(SCHEMA)
+            if row is None:
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open results store {self.path}: {exc}") from exc
+
+    def _schema_version(self) -> str | None:
+        has_meta = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            return None
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has store schema {row[0]}, this qbench writes {SCHEMA_VERSION}; "
-                             "use another --out folder or --fresh")
+        return None if row is None else row[0]
 
     def close(self) -> None:
         self.db.close()
@@ -105,6 +153,13 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _many(self, sql: str, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(sql, rows)
 
     # -- runs ---------------------------------------------------------------------------
     def start_run(self, suite_name: str, suite_hash: str, suite_json: dict, env: dict) -> int:
@@ -119,8 +174,12 @@ class Store:
         self.db.execute("UPDATE runs SET finished=?, status=?, counts_json=? WHERE run_id=?",
                         (time.time(), status, json.dumps(counts, sort_keys=True), run_id))
 
-    def latest_run(self) -> dict | None:
-        cur = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT 1")
+    def latest_run(self, suite_hash: str | None = None) -> dict | None:
+        if suite_hash:
+            cur = self.db.execute("SELECT * FROM runs WHERE suite_hash=? ORDER BY run_id DESC LIMIT 1",
+                                  (suite_hash,))
+        else:
+            cur = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT 1")
         row = cur.fetchone()
         if row is None:
             return None
@@ -137,45 +196,116 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
                         (path, size, mtime_ns, mode, pixel_hash, *shape))
 
-    # -- plan -----------------------------------------------------------------------------
+    # -- plan and components ----------------------------------------------------------------
     def put_plan(self, suite_hash: str, rows: Iterable[tuple]) -> None:
+        """Replace the suite's plan. Row: (sample_id, dataset, image, image_hash, codec, quality,
+        target, solver, task, pipeline, pre_key, enc_key, out_key, out_role, ordinal)."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM plan WHERE suite_hash=?", (suite_hash,))
-            self.db.executemany("INSERT INTO plan VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            self.db.executemany("INSERT INTO plan VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                 [(suite_hash, *r) for r in rows])
 
-    # -- artefacts --------------------------------------------------------------------------
+    def put_components(self, suite_hash: str, rows: Iterable[tuple[str, str, dict]]) -> None:
+        """Replace what the suite's reports know of its components: (kind, label, info)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM components WHERE suite_hash=?", (suite_hash,))
+            self.db.executemany("INSERT INTO components VALUES (?,?,?,?)",
+                                [(suite_hash, k, label, json.dumps(info, sort_keys=True, default=str))
+                                 for k, label, info in rows])
+
+    def components(self, suite_hash: str) -> dict[str, dict[str, dict]]:
+        """kind -> label -> info, in insertion (suite) order."""
+        out: dict[str, dict[str, dict]] = {}
+        for kind, label, info in self.db.execute(
+                "SELECT kind, label, info FROM components WHERE suite_hash=? ORDER BY rowid", (suite_hash,)):
+            out.setdefault(kind, {})[label] = json.loads(info)
+        return out
+
+    # -- encodings and artefacts --------------------------------------------------------------
     def get_encoding(self, enc_key: str) -> EncodingRow | None:
-        row = self.db.execute(
-            "SELECT enc_key, image_hash, codec, quality, nbytes, pixels, bpp, side_info, bytes_path, "
-            "decoded_path, seconds FROM encodings WHERE enc_key=?", (enc_key,)).fetchone()
-        if row is None:
-            return None
-        return EncodingRow(*row[:7], json.loads(row[7]), *row[8:])
+        got = self.get_encodings([enc_key])
+        return got.get(enc_key)
+
+    def get_encodings(self, enc_keys: Iterable[str]) -> dict[str, EncodingRow]:
+        keys = list(dict.fromkeys(enc_keys))
+        out: dict[str, EncodingRow] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for row in self.db.execute(
+                    "SELECT enc_key, image_hash, codec, quality, nbytes, pixels, bpp, side_info, bytes_path, "
+                    f"decoded_path, seconds FROM encodings WHERE enc_key IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                out[row[0]] = EncodingRow(*row[:7], json.loads(row[7]), *row[8:])
+        return out
 
     def put_encoding(self, e: EncodingRow, run_id: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO encodings VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         (e.enc_key, e.image_hash, e.codec, e.quality, e.nbytes, e.pixels, e.bpp,
-                         json.dumps(e.side_info), e.bytes_path, e.decoded_path, e.seconds, run_id))
+                         json.dumps(e.side_info, default=str), e.bytes_path, e.decoded_path, e.seconds, run_id))
 
-    def get_output(self, out_key: str):
-        return self.db.execute("SELECT path, seconds FROM outputs WHERE out_key=?", (out_key,)).fetchone()
+    def get_artefact(self, key: str, role: str) -> ArtefactRow | None:
+        row = self.db.execute("SELECT key, role, path, seconds, info FROM artefacts WHERE key=? AND role=?",
+                              (key, role)).fetchone()
+        return None if row is None else ArtefactRow(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
-    def put_output(self, out_key: str, enc_key: str, solver: str, path: str | None, seconds: float,
-                   run_id: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?)",
-                        (out_key, enc_key, solver, path, seconds, run_id))
+    def get_artefacts(self, role: str) -> dict[str, ArtefactRow]:
+        """Every stored artefact of ``role`` by key."""
+        return {r[0]: ArtefactRow(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self.db.execute(
+            "SELECT key, role, path, seconds, info FROM artefacts WHERE role=?", (role,))}
 
-    def done_metrics(self, out_key: str) -> set[tuple[str, str]]:
-        return {(m, v) for m, v in self.db.execute(
-            "SELECT metric, version FROM metrics WHERE out_key=?", (out_key,))}
+    def put_artefact(self, a: ArtefactRow, run_id: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO artefacts VALUES (?,?,?,?,?,?)",
+                        (a.key, a.role, a.path, a.seconds, json.dumps(a.info, sort_keys=True, default=str), run_id))
 
-    def put_metrics(self, out_key: str, values: dict[tuple[str, str], float], run_id: int) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?,?)",
-                                [(out_key, m, v, val, run_id) for (m, v), val in values.items()])
+    # -- values ---------------------------------------------------------------------------------
+    def done_values(self, keys: Iterable[str] | None = None) -> set[tuple[str, str, str, str]]:
+        """(key, role, metric, version) of every stored value (of ``keys`` when given)."""
+        if keys is None:
+            return set(self.db.execute('SELECT key, role, metric, version FROM "values"'))
+        keys = list(dict.fromkeys(keys))
+        out: set[tuple[str, str, str, str]] = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            out.update(self.db.execute(
+                f'SELECT key, role, metric, version FROM "values" WHERE key IN ({",".join("?" * len(chunk))})',
+                chunk))
+        return out
+
+    def put_values(self, rows: Iterable[ValueRow], run_id: int) -> None:
+        self._many('INSERT OR REPLACE INTO "values" VALUES (?,?,?,?,?,?)',
+                   [(r.key, r.role, r.metric, r.version, r.value, run_id) for r in rows])
+
+    def get_values(self, key: str, role: str) -> dict[tuple[str, str], float]:
+        return {(m, v): val for m, v, val in self.db.execute(
+            'SELECT metric, version, value FROM "values" WHERE key=? AND role=?', (key, role))}
+
+    # -- set-level values ---------------------------------------------------------------------
+    def get_set_value(self, suite_hash: str, group: tuple, ref_role: str, test_role: str, metric: str,
+                      version: str):
+        """(set_key, value) of a stored set-level value; ``group`` is (dataset, solver, codec, quality)."""
+        return self.db.execute(
+            "SELECT set_key, value FROM set_values WHERE suite_hash=? AND dataset=? AND solver=? AND "
+            "codec=? AND quality=? AND ref_role=? AND test_role=? AND metric=? AND version=?",
+            (suite_hash, *group, ref_role, test_role, metric, version)).fetchone()
+
+    def put_set_value(self, suite_hash: str, group: tuple, ref_role: str, test_role: str, metric: str,
+                      version: str, set_key: str, value: float, n_images: int, n_features: int,
+                      run_id: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO set_values VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (suite_hash, *group, ref_role, test_role, metric, version, set_key, value, n_images,
+                         n_features, run_id))
+
+    # -- costs, failures, skipped ---------------------------------------------------------------
+    def get_cost(self, spec_hash: str, device: str):
+        return self.db.execute("SELECT params, flops_per_mp, seconds_per_mp, peak_mem_mb FROM costs "
+                               "WHERE spec_hash=? AND device=?", (spec_hash, device)).fetchone()
+
+    def put_cost(self, label: str, kind: str, spec_hash: str, device: str, cost, run_id: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO costs VALUES (?,?,?,?,?,?,?,?,?)",
+                        (spec_hash, device, label, kind, cost.params, cost.flops_per_mp, cost.seconds_per_mp,
+                         cost.peak_mem_mb, run_id))
 
     def put_failure(self, key: str, stage: str, detail: str, error: str, run_id: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?)",
@@ -188,25 +318,15 @@ class Store:
     def clear_skipped_metrics(self, suite_hash: str) -> None:
         self.db.execute("DELETE FROM skipped_metrics WHERE suite_hash=?", (suite_hash,))
 
-    def get_set_metric(self, suite_hash: str, group: tuple, metric: str, version: str):
-        """(set_key, value) of a stored set-level metric for a dataset/solver/codec/quality group."""
-        return self.db.execute(
-            "SELECT set_key, value FROM set_metrics WHERE suite_hash=? AND dataset=? AND solver=? AND "
-            "codec=? AND quality=? AND metric=? AND version=?", (suite_hash, *group, metric, version)).fetchone()
+    # -- reading --------------------------------------------------------------------------------
+    def content_digest(self) -> str:
+        """A digest that changes whenever a table of :data:`REPORT_TABLES` changes (cheap: row
+        counts and maximum rowids; an upsert replaces its row under a new rowid)."""
+        import hashlib
 
-    def put_set_metric(self, suite_hash: str, group: tuple, metric: str, version: str, set_key: str,
-                       value: float, n_images: int, n_features: int, run_id: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO set_metrics VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (suite_hash, *group, metric, version, set_key, value, n_images, n_features, run_id))
-
-    def get_cost(self, spec_hash: str, device: str):
-        return self.db.execute("SELECT params, flops_per_mp, seconds_per_mp, peak_mem_mb FROM solver_costs "
-                               "WHERE spec_hash=? AND device=?", (spec_hash, device)).fetchone()
-
-    def put_cost(self, solver: str, spec_hash: str, device: str, cost, run_id: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO solver_costs VALUES (?,?,?,?,?,?,?,?)",
-                        (spec_hash, device, solver, cost.params, cost.flops_per_mp, cost.seconds_per_mp,
-                         cost.peak_mem_mb, run_id))
+        parts = [self.db.execute(f'SELECT count(*), coalesce(max(rowid), 0) FROM "{t}"').fetchone()
+                 for t in REPORT_TABLES]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
     def query(self, sql: str, params: tuple = ()):
         """Run a read query and return (column names, rows)."""

@@ -1,8 +1,8 @@
 """Suite files: YAML -> typed, validated :class:`Suite`, and the canonical suite hash.
 
 Unknown keys are rejected. Errors name the file, the key path (``codecs[0].qualitys``) and the
-nearest valid key. Component names are checked against the registries by :func:`resolve_suite`
-(lazy: no torch import).
+nearest valid key. Component names and parameters are checked against the registries by
+:func:`qbench.runner.resolve.resolve_suite`; this module is the schema only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import QbenchError, SuiteError
+from .errors import SuiteError
 
 Number = Union[int, float]
 
@@ -95,8 +95,6 @@ class SolverSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     engine: EngineSpec | None = Field(default=None, description="batching, tiling and AMP options")
     label: str | None = None
-    qualities: list[Number] | None = Field(
-        default=None, description="quality ladder of a learned codec (its own, not the codecs')")
 
     @property
     def key(self) -> str:
@@ -114,6 +112,17 @@ class MetricSpec(_Strict):
         if self.crop_border:
             return f"{self.name}@crop{self.crop_border}"
         return self.name
+
+
+Role = Literal["original", "compressed", "enhanced"]
+
+
+class DiagnosticsSpec(_Strict):
+    """Passes over image roles beyond the leaderboard's original-vs-output measurements."""
+
+    set_pairs: list[tuple[Role, Role]] = Field(
+        default_factory=list, description="extra (reference role, test role) pairs for set-level metrics "
+        "such as FID, e.g. [[original, compressed], [compressed, enhanced]] for the FID triangle")
 
 
 class OutputSpec(_Strict):
@@ -134,6 +143,7 @@ class Suite(_Strict):
     solvers: list[SolverSpec] = Field(min_length=1)
     metrics: list[MetricSpec] = Field(min_length=1)
     anchor: str | None = Field(default=None, description="codec label that BD-rate is measured against")
+    diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
 
@@ -167,6 +177,8 @@ class Suite(_Strict):
         for solver in data["solvers"]:
             if solver.get("engine") is None:     # absent: hash as before the key existed
                 solver.pop("engine", None)
+        if not data["diagnostics"]["set_pairs"]:
+            data.pop("diagnostics")
         return data
 
     def hash(self) -> str:
@@ -247,32 +259,3 @@ def load_suite(path: str | Path) -> Suite:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise SuiteError(str(path), [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
     return parse_suite(data, str(path))
-
-
-def resolve_suite(suite: Suite, source: str = "<suite>") -> list[str]:
-    """Check every component name and parameter set against the registries.
-
-    Returns nothing on success; raises :class:`SuiteError` listing every problem with its key path.
-    Imports only what the named components need (no torch for the built-in codecs/metrics).
-    """
-    from . import codecs, datasets, metrics, solvers
-
-    problems: list[str] = []
-
-    def check(kind: str, fn, path: str) -> None:
-        try:
-            fn()
-        except QbenchError as exc:
-            problems.append(f"{path}: {exc}")
-
-    for i, d in enumerate(suite.datasets):
-        check("dataset", lambda d=d: datasets.build(d), f"datasets[{i}]")
-    for i, c in enumerate(suite.codecs):
-        check("codec", lambda c=c: codecs.build(c.name, c.params, c.qualities), f"codecs[{i}]")
-    for i, s in enumerate(suite.solvers):
-        check("solver", lambda s=s: solvers.resolve(s.name), f"solvers[{i}].name")
-    for i, m in enumerate(suite.metrics):
-        check("metric", lambda m=m: metrics.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name")
-    if problems:
-        raise SuiteError(source, problems)
-    return problems

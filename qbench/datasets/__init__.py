@@ -6,14 +6,11 @@ callable ``(mode=..., limit=..., **params) -> Dataset``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ..errors import ConfigError, QbenchError
 from ..registry import Registry
 from .base import Dataset, ImageRecord
-
-if TYPE_CHECKING:
-    from ..suite import DatasetSpec
 
 REGISTRY: Registry[Callable[..., Dataset]] = Registry("dataset", group="qbench.datasets")
 REGISTRY.register("folder", "qbench.datasets.folder:FolderDataset")
@@ -22,16 +19,17 @@ for _name in ("kodak", "classic5", "live1_gray", "live1_color", "div2k_valid"):
     REGISTRY.register(_name, f"qbench.datasets.builtin:{_name}")
 
 
-def build(spec: "DatasetSpec", data_root: str | None = None) -> Dataset:
-    """Instantiate the dataset a suite entry names."""
-    factory = REGISTRY.get(spec.name)
-    params: dict[str, Any] = dict(spec.params)
-    if data_root and spec.name in ("kodak", "classic5", "live1_gray", "live1_color", "div2k_valid"):
+def build(name: str, params: dict[str, Any] | None = None, mode: str = "auto", limit: int | None = None,
+          data_root: str | None = None) -> Dataset:
+    """Instantiate dataset ``name`` (a suite's dataset entry) under a channel policy."""
+    factory = REGISTRY.get(name)
+    params = dict(params or {})
+    if data_root and name in ("kodak", "classic5", "live1_gray", "live1_color", "div2k_valid"):
         params.setdefault("data_root", data_root)
     try:
-        return factory(mode=spec.mode, limit=spec.limit, **params)
+        return factory(mode=mode, limit=limit, **params)
     except TypeError as exc:
-        raise ConfigError(f"dataset {spec.name!r}: bad parameters {sorted(params)} ({exc})") from None
+        raise ConfigError(f"dataset {name!r}: bad parameters {sorted(params)} ({exc})") from None
 
 
 __all__ = ["Dataset", "ImageRecord", "REGISTRY", "build", "QbenchError"]

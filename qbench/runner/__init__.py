@@ -1,5 +1,6 @@
-"""The runner: plan a suite into jobs with content-derived cache keys, then execute them."""
+"""The runner: resolve a suite, plan samples with content-derived keys, run the pipelines' stages
+on an executor and the device, record everything in the store."""
 
-from .execute import RunResult, Runner, run_suite
+from .run import RunResult, Runner
 
-__all__ = ["Runner", "RunResult", "run_suite"]
+__all__ = ["Runner", "RunResult"]

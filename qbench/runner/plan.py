@@ -1,42 +1,22 @@
-"""Planning: suite -> samples (dataset image x codec point x solver) with cache keys.
+"""Planning: suite -> samples (dataset image x codec point x solver) with their pipeline and keys.
 
-Keys hash what determines a result: the image's pixel hash; the codec's name, parameters and
-library versions and the quality; the solver's spec (class, parameters, version, weight
-hashes); whether outputs are quantised. The metric preset's version is added per metric value.
+Keys hash what determines a result (see :meth:`qbench.pipelines.Pipeline.keys`): the image's pixel
+hash; a pre step's solver spec; the codec's name, parameters, library versions and setting; the
+solver's spec (class, parameters, version, weight hashes, output-changing engine options); whether
+outputs are quantised. The metric preset's version is stored with each value.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
-from ..codecs import Codec
 from ..datasets import Dataset
 from ..errors import QbenchError
 from ..images import pixel_hash
-from ..solvers import LearnedCodec, Rescaler, Solver
-
-
-def content_key(*parts: Any) -> str:
-    """A 24-hex key: sha256 of the canonical JSON of ``parts``."""
-    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """An indexed image: where it comes from and what its pixels hash to."""
-
-    dataset: str
-    name: str
-    path: str
-    mode: str
-    pixel_hash: str
-    shape: tuple[int, int, int]
-    expected_hash: str | None = None
+from ..pipelines import ImageRef, Keys, Pipeline, content_key, pipeline_for
+from .resolve import Components
 
 
 @dataclass(frozen=True)
@@ -45,13 +25,29 @@ class Sample:
 
     sample_id: str
     image: ImageRef
-    codec: str            # codec label (or the learned codec's label)
-    quality: float
+    codec: str            # codec label
+    quality: float        # the setting, or the target bpp when ``target``
+    target: bool
     solver: str           # solver label
     task: str
-    enc_key: str
-    out_key: str
-    target: bool = False  # quality holds a target bpp (rate-control mode)
+    pipeline: str
+    keys: Keys
+
+    @property
+    def enc_key(self) -> str:
+        return self.keys.enc_key
+
+    @property
+    def out_key(self) -> str:
+        return self.keys.out_key
+
+    @property
+    def out_role(self) -> str:
+        return self.keys.out_role
+
+    @property
+    def what(self) -> str:
+        return f"{self.image.dataset}/{self.image.name} {self.codec}@{self.quality:g} {self.solver}"
 
 
 def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, Exception], None]
@@ -75,36 +71,24 @@ def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, 
     return refs
 
 
-def enc_key_for(image: ImageRef, codec: Codec | None, quality: float, solver: Solver,
-                target: bool = False) -> str:
-    if isinstance(solver, LearnedCodec):
-        return content_key("lcodec", image.pixel_hash, solver.spec(), quality)
-    pre = solver.spec() if isinstance(solver, Rescaler) else None
-    point = {"target_bpp": quality} if target else quality
-    return content_key("enc", image.pixel_hash, codec.spec() if codec else None, point, pre)
+def make_pipelines(comps: Components) -> dict[tuple[str, str], Pipeline]:
+    """One pipeline per (solver label, codec label)."""
+    return {(s_label, c.label): pipeline_for(solver, c.codec)
+            for s_label, solver in comps.solvers for c in comps.codecs}
 
 
-def out_key_for(enc_key: str, solver: Solver, quantize: bool) -> str:
-    return content_key("out", enc_key, solver.spec(), quantize)
-
-
-def plan_samples(images: list[ImageRef], codecs: list[tuple[str, Codec, list[float], bool]],
-                 solvers: list[tuple[str, Solver, list[float] | None]], quantize: bool) -> list[Sample]:
-    """Every (image, codec point, solver) combination. Learned codecs use their own ladders.
-
-    ``codecs`` entries are (label, codec, ladder, target): with ``target`` the ladder holds bpp
-    targets, and the codec setting is searched per image.
-    """
+def plan_samples(images: list[ImageRef], comps: Components, pipelines: dict[tuple[str, str], Pipeline],
+                 quantize: bool) -> list[Sample]:
+    """Every (image, codec point, solver) combination, image-major (so the work of one image is
+    scheduled together and a worker reads and prepares each original once)."""
     samples = []
     for img in images:
-        for s_label, solver, s_qualities in solvers:
-            if isinstance(solver, LearnedCodec):
-                points = [(s_label, None, q, False) for q in (s_qualities or type(solver).qualities)]
-            else:
-                points = [(c_label, codec, q, target) for c_label, codec, qs, target in codecs for q in qs]
-            for c_label, codec, q, target in points:
-                enc = enc_key_for(img, codec, q, solver, target)
-                out = out_key_for(enc, solver, quantize)
-                sid = content_key(img.dataset, img.name, c_label, {"target_bpp": q} if target else q, s_label)
-                samples.append(Sample(sid, img, c_label, float(q), s_label, solver.card.task, enc, out, target))
+        for s_label, solver in comps.solvers:
+            for c in comps.codecs:
+                for q in c.points:
+                    pipe = pipelines[(s_label, c.label)]
+                    keys = pipe.keys(img, q, c.target, quantize)
+                    sid = content_key(img.dataset, img.name, c.label, {"target_bpp": q} if c.target else q, s_label)
+                    samples.append(Sample(sid, img, c.label, float(q), c.target, s_label, solver.card.task,
+                                          pipe.kind, keys))
     return samples

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from ..errors import ConfigError
@@ -45,7 +45,6 @@ class Context:
     image_names: tuple[str, ...] = ()
     original_size: tuple[int, int] | None = None            # (H, W) of the pristine image
     device: str = "cpu"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Solver(ABC):
@@ -55,6 +54,9 @@ class Solver(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     #: bump when the solver's code changes its outputs (enters cache keys)
     version: ClassVar[str] = "1"
+    #: the post step returns its input unchanged (``identity``): the pipeline then reuses the
+    #: compressed image as the output instead of storing and measuring a copy
+    passthrough: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         unknown = sorted(set(params) - set(self.defaults))

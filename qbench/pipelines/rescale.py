@@ -1,0 +1,34 @@
+"""x -> Rescaler.downscale -> codec -> Rescaler.upscale -> x_hat (IRN/SAIN style).
+
+The low-resolution image is an artefact of its own (role ``lowres``), keyed by the image and the
+rescaler only: it is computed once per image and shared by every codec point.
+"""
+
+from __future__ import annotations
+
+from .base import LOWRES, COMPRESSED, ENHANCED, ImageRef, Pipeline, content_key
+
+
+class RescalePipeline(Pipeline):
+    kind = "rescale"
+    roles = (LOWRES, COMPRESSED, ENHANCED)
+
+    @classmethod
+    def accepts(cls, solver, codec) -> bool:
+        from ..solvers import Rescaler
+
+        return isinstance(solver, Rescaler)
+
+    @property
+    def has_pre(self) -> bool:
+        return True
+
+    def pre_key(self, image: ImageRef) -> str:
+        spec = dict(self.solver.spec())
+        return content_key("lowres", image.pixel_hash, spec)
+
+    def pre(self, batch, ctx):
+        return self.solver.downscale(batch, ctx)
+
+    def post(self, batch, ctx):
+        return self.solver.upscale(batch, ctx)

@@ -1,0 +1,126 @@
+"""The device side of a run: solvers and learned codecs set up once, batches run in order.
+
+Everything here runs in the runner's main process, which owns the device. It is fed decoded
+images by the scheduler; it never touches the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import SolverError
+from ..pipelines import Pipeline
+from ..solvers import Context
+from ..solvers.engine import Cost
+
+
+def check_finite(t, who: str, what: str) -> None:
+    import torch
+
+    if not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise SolverError(f"{who} produced {bad} non-finite values (NaN/Inf) in its {what}")
+
+
+class DeviceStage:
+    """Sets up each solver/learned codec once (remembering failures) and runs pipeline steps."""
+
+    def __init__(self, device: str, seed: int, on_cost: Callable[[str, str, Any, Cost], None]):
+        self.device = device
+        self.seed = seed
+        self.on_cost = on_cost
+        self._ready: dict[str, Any] = {}
+
+    def reseed(self, key: str) -> None:
+        """Seed every generator from the suite seed and ``key``, so a stochastic solver gives the
+        same output for a sample whatever the order of work or a resume."""
+        from ..solvers.engine import seed_everything
+
+        digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
+        seed_everything(int.from_bytes(digest[:4], "little"))
+
+    def ready(self, label: str, component, kind: str, probe: Callable[[], tuple] | None = None):
+        """Set ``component`` up on the device once; re-raise its set-up error on every later call."""
+        if label not in self._ready:
+            try:
+                self.reseed(label)
+                component.setup(self.device)
+                self._ready[label] = component
+            except Exception as exc:  # missing weights, bad file: this component fails alone
+                self._ready[label] = exc
+            else:
+                if probe is not None:
+                    self._cost(label, kind, component, probe)
+        got = self._ready[label]
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def _cost(self, label: str, kind: str, component, probe: Callable[[], tuple]) -> None:
+        from ..solvers.cost import measure_probe_cost
+
+        made = probe()
+        if made is None or made[0] is None:
+            return
+        fn, modules, channels = made
+        self.reseed(label)
+        cost = measure_probe_cost(fn, modules, channels, self.device)
+        if cost is not None:
+            self.on_cost(label, kind, component, cost)
+
+    # -- steps -----------------------------------------------------------------------------------
+    def pre(self, pipeline: Pipeline, original: np.ndarray, ctx: Context) -> np.ndarray:
+        """original -> the low-res image the codec codes (uint8)."""
+        import torch
+
+        from ..images import quantize, to_tensor
+
+        self.reseed(ctx.image_names[0] if ctx.image_names else "pre")
+        with torch.inference_mode():
+            low = pipeline.pre(to_tensor(original, self.device), ctx)
+        if not isinstance(low, torch.Tensor) or low.ndim != 4:
+            raise SolverError(f"{pipeline.solver.card.name} pre step returned {type(low).__name__}, "
+                              "not a (1, C, h, w) tensor")
+        check_finite(low, pipeline.solver.card.name, "downscale")
+        return quantize(low)[0]
+
+    def post(self, pipeline: Pipeline, decoded: list[np.ndarray], ctx: Context, seed_key: str,
+             out_shape: tuple[int, int, int], quantize_out: bool) -> tuple[list, float]:
+        """A batch of decoded images -> per-item output arrays (or the item's error), and the
+        solver seconds per item. Outputs are uint8 when ``quantize_out``, else float32 in [0, 255]."""
+        import torch
+
+        from ..images import quantize, to_tensor
+
+        name = pipeline.solver.card.name
+        batch = to_tensor(decoded, self.device)
+        self.reseed(seed_key)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = pipeline.post(batch, ctx)
+        if out is not None and out.device.type == "cuda":
+            torch.cuda.synchronize(out.device)
+        seconds = (time.perf_counter() - t0) / len(decoded)
+        expected = (len(decoded), out_shape[2], out_shape[0], out_shape[1])
+        if not isinstance(out, torch.Tensor):
+            raise SolverError(f"{name} returned {type(out).__name__}, not a tensor")
+        if tuple(out.shape) != expected:
+            raise SolverError(f"{name} returned shape {tuple(out.shape)}, expected {expected}")
+        results: list = []
+        for i in range(len(decoded)):
+            one = out[i:i + 1]
+            try:
+                check_finite(one, name, "output")
+            except SolverError as exc:
+                results.append(exc)
+                continue
+            if quantize_out:
+                results.append(quantize(one)[0])
+            else:
+                arr = one[0].detach().float().clamp(0, 1).mul(255).permute(1, 2, 0).cpu().numpy()
+                results.append(np.ascontiguousarray(arr, dtype=np.float32))
+        return results, seconds

@@ -1,0 +1,129 @@
+"""Suite -> components: codecs (library or learned), solvers with their parameters, metrics.
+
+Every name and parameter set is checked here, so ``qbench validate`` catches what ``run`` would
+stumble on. Learned codecs are solvers registered under ``qbench.solvers`` and are listed under a
+suite's ``codecs:``; they are wrapped in the codec contract (:mod:`qbench.pipelines.learned_codec`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import codecs as codec_mod
+from .. import datasets as dataset_mod
+from .. import metrics as metric_mod
+from .. import solvers as solver_mod
+from ..codecs import Codec
+from ..errors import ConfigError, QbenchError, RegistryError, SuiteError
+from ..metrics import Metric
+from ..pipelines import LearnedCodecCodec
+from ..solvers import LearnedCodec, Solver
+from ..suite import CodecSpec, SolverSpec, Suite
+
+
+@dataclass
+class CodecEntry:
+    label: str
+    codec: Codec
+    points: list[float]
+    target: bool
+
+
+@dataclass
+class Components:
+    codecs: list[CodecEntry]
+    solvers: list[tuple[str, Solver]]
+    metrics: list[Metric]                      # per-image metrics
+    set_metrics: list[Metric]                  # set-level (FID/KID)
+    skipped: dict[str, str] = field(default_factory=dict)   # metric key -> reason
+
+
+def build_codec(spec: CodecSpec) -> Codec:
+    """A library codec by name, else a registered learned codec wrapped as a codec."""
+    try:
+        codec = codec_mod.build(spec.name, spec.params, spec.qualities)
+    except (RegistryError, ConfigError) as exc:    # not a library codec: a learned one?
+        try:
+            cls = solver_mod.resolve(spec.name)
+        except QbenchError:
+            raise exc from None
+        if not issubclass(cls, LearnedCodec):
+            raise ConfigError(f"{spec.name!r} is a {cls.card.task} solver, not a codec; list it under solvers:") from None
+        codec = LearnedCodecCodec(cls(**spec.params))
+        for q in spec.qualities or ():
+            codec.check_quality(q)
+    return codec
+
+
+def build_solver(spec: SolverSpec) -> Solver:
+    cls = solver_mod.resolve(spec.name)
+    if issubclass(cls, LearnedCodec):
+        raise ConfigError(f"{spec.name!r} is a learned codec: list it under codecs: "
+                          f"(e.g. {{name: {spec.name}, qualities: {list(cls.qualities)[:3]}}})")
+    return solver_mod.build(spec.name, spec.params, spec.engine.model_dump() if spec.engine is not None else None)
+
+
+def resolve_suite(suite: Suite, source: str = "<suite>") -> None:
+    """Check every component name and parameter set; raise :class:`SuiteError` listing every
+    problem with its key path. Builds components without loading weights or data."""
+    problems: list[str] = []
+
+    def check(fn, path: str) -> None:
+        try:
+            fn()
+        except QbenchError as exc:
+            problems.append(f"{path}: {exc}")
+
+    for i, d in enumerate(suite.datasets):
+        check(lambda d=d: dataset_mod.build(d.name, d.params, d.mode, d.limit), f"datasets[{i}]")
+    for i, c in enumerate(suite.codecs):
+        check(lambda c=c: build_codec(c), f"codecs[{i}]")
+    for i, s in enumerate(suite.solvers):
+        check(lambda s=s: build_solver(s), f"solvers[{i}]")
+    for i, m in enumerate(suite.metrics):
+        check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name")
+    if not suite.codecs:
+        problems.append("codecs: the suite needs at least one codec (library or learned)")
+    if problems:
+        raise SuiteError(source, problems)
+
+
+def build_components(suite: Suite, device: str) -> Components:
+    """Instantiate the suite's components; metrics that cannot be built (missing weights) are
+    returned as skipped with the reason, everything else raises."""
+    codecs = [CodecEntry(c.key, build_codec(c), c.points, c.target_bpp is not None) for c in suite.codecs]
+    if not codecs:
+        raise ConfigError("the suite needs at least one codec (library or learned)")
+    solvers = [(s.key, build_solver(s)) for s in suite.solvers]
+    metrics: list[Metric] = []
+    skipped: dict[str, str] = {}
+    for m in suite.metrics:
+        try:
+            metric = metric_mod.build(m.name, crop_border=m.crop_border)
+        except QbenchError as exc:
+            skipped[m.key] = str(exc)
+            continue
+        metric.device = device
+        metrics.append(metric)
+    per_image = [m for m in metrics if m.kind != "distribution"]
+    sets = [m for m in metrics if m.kind == "distribution"]
+    return Components(codecs, solvers, per_image, sets, skipped)
+
+
+def describe_components(suite: Suite, comps: Components, pipelines: dict[str, str]) -> list[tuple[str, str, dict]]:
+    """Rows for the store's ``components`` table: what reports need, so they never import registries."""
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for m in comps.metrics + comps.set_metrics:
+        rows.append(("metric", m.key, {"name": m.name, "higher_is_better": m.info.higher_is_better,
+                                       "kind": m.kind, "version": m.version, "unit": m.info.unit,
+                                       "description": m.info.description}))
+    for label, solver in comps.solvers:
+        rows.append(("solver", label, {"name": solver.card.name, "task": solver.card.task,
+                                       "blind": solver.card.blind, "pipeline": pipelines.get(label, ""),
+                                       "passthrough": bool(getattr(solver, "passthrough", False)),
+                                       "spec_hash": solver.spec_hash()}))
+    for c in comps.codecs:
+        rows.append(("codec", c.label, {"name": c.codec.name, "learned": bool(getattr(c.codec, "device_bound", False)),
+                                        "target": c.target, "points": c.points}))
+    return rows

@@ -1,0 +1,244 @@
+"""The Runner: sets a run up, hands the work to the scheduler, and is the only store writer.
+
+Resume is the default: samples whose values are all in the store are skipped, cached bitstreams,
+low-res images and solver outputs are reused, and only what is new is computed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import datasets as dataset_mod
+from ..errors import QbenchError
+from ..pipelines import COMPRESSED, ENHANCED, Pipeline
+from ..store import ArtefactRow, Store
+from ..suite import Suite
+from .environment import collect_environment, resolve_device
+from .executor import make_executor
+from .plan import Sample, index_dataset, make_pipelines, plan_samples
+from .resolve import build_components, describe_components
+
+STORE_NAME = "results.sqlite"
+
+
+@dataclass
+class RunResult:
+    """What a run did: counts of computed and reused work, and the failures."""
+
+    out_dir: Path
+    run_id: int
+    suite_hash: str
+    samples: int = 0
+    samples_done_before: int = 0
+    encodings_computed: int = 0
+    outputs_computed: int = 0
+    metric_values_computed: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)   # (what, stage, error)
+    skipped_metrics: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def computed_anything(self) -> bool:
+        return bool(self.encodings_computed or self.outputs_computed or self.metric_values_computed)
+
+
+class Runner:
+    """Execute a validated suite into ``out_dir`` (a results store, a cache and the reports)."""
+
+    def __init__(self, suite: Suite, out_dir: str | Path, *, device: str = "auto", workers: int | None = None,
+                 fresh: bool = False, data_root: str | None = None, progress: bool = True,
+                 log: Callable[[str], None] | None = None, executor: str = "local", address: str | None = None):
+        import os
+
+        self.suite = suite
+        self.out_dir = Path(out_dir)
+        self.device = resolve_device(device)
+        self.workers = (min(4, os.cpu_count() or 1) if workers is None else max(0, workers))
+        self.fresh = fresh
+        self.data_root = data_root
+        self.progress = progress
+        self.log = log or (lambda msg: None)
+        self.executor_kind = executor
+        self.address = address
+        self.cache_dir = self.out_dir / "cache"
+        self.quantize = suite.output.quantize
+        self.keep_images = suite.output.keep_images
+        self.store: Store | None = None
+        self.result: RunResult | None = None
+
+    @property
+    def outputs_computed(self) -> int:
+        return self.result.outputs_computed
+
+    @outputs_computed.setter
+    def outputs_computed(self, value: int) -> None:
+        self.result.outputs_computed = value
+
+    # -- records (the scheduler and passes call these; nothing else writes the store) ---------------
+    def fail(self, key: str, stage: str, detail: str, exc: BaseException | str) -> None:
+        if isinstance(exc, str):
+            msg, full = exc.splitlines()[0] if exc else "", exc
+        elif isinstance(exc, QbenchError):
+            msg = full = str(exc)
+        else:
+            msg = f"{type(exc).__name__}: {exc}"
+            full = msg + "\n" + "".join(traceback.format_exception(exc, limit=6))
+        self.result.failures.append((detail, stage, msg))
+        self.store.put_failure(key, stage, detail, full, self.result.run_id)
+
+    def record(self, result) -> None:
+        if result.encoding is not None:
+            self.store.put_encoding(result.encoding, self.result.run_id)
+            self.result.encodings_computed += 1
+        if result.artefact is not None:
+            self.store.put_artefact(result.artefact, self.result.run_id)
+        if result.values:
+            self.store.put_values(result.values, self.result.run_id)
+            self.result.metric_values_computed += len(result.values)
+
+    def record_artefact(self, row: ArtefactRow) -> None:
+        self.store.put_artefact(row, self.result.run_id)
+
+    def record_cost(self, label: str, kind: str, component, cost) -> None:
+        self.store.put_cost(label, kind, component.spec_hash() if kind == "solver" else _codec_hash(component),
+                            self.device, cost, self.result.run_id)
+
+    # -- what the scheduler asks ---------------------------------------------------------------------
+    def batch_size(self, pipe: Pipeline) -> int:
+        """Images per solver call: the suite's ``engine.batch_size``, else a ``batch_size``
+        parameter of the solver (1 when it has neither)."""
+        solver = pipe.solver
+        if solver.engine.batch_size > 1:
+            return solver.engine.batch_size
+        return max(1, int(solver.params.get("batch_size", 1) or 1))
+
+    def cost_probe(self, pipe: Pipeline):
+        def make():
+            if self.store.get_cost(pipe.solver.spec_hash(), self.device) is not None:
+                return None
+            from ..solvers.cost import probe_context
+
+            fn = pipe.cost_probe(probe_context(self.device))
+            channels = 3 if "rgb" in pipe.solver.card.channels else 1
+            return None if fn is None else (fn, pipe.solver.modules(), channels)
+        return make
+
+    def codec_probe(self, codec):
+        def make():
+            if self.store.get_cost(_codec_hash(codec), self.device) is not None:
+                return None
+            channels = 3 if "rgb" in codec.solver.card.channels else 1
+            return codec.cost_probe(), codec.modules(), channels
+        return make
+
+    # -- the run -------------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        t_start = time.perf_counter()
+        if self.fresh:
+            for p in (self.out_dir / STORE_NAME, self.out_dir / f"{STORE_NAME}-wal",
+                      self.out_dir / f"{STORE_NAME}-shm"):
+                p.unlink(missing_ok=True)
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        suite_hash = self.suite.hash()
+        self.store = Store(self.out_dir / STORE_NAME)
+        env = collect_environment(self.device) | {"executor": self.executor_kind, "workers": self.workers}
+        run_id = self.store.start_run(self.suite.name, suite_hash, self.suite.model_dump(mode="json"), env)
+        self.result = RunResult(self.out_dir, run_id, suite_hash)
+        status = "failed"
+        try:
+            self._run()
+            status = "ok" if not self.result.failures else "finished_with_failures"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            r = self.result
+            r.seconds = time.perf_counter() - t_start
+            self.store.finish_run(run_id, status, {
+                "samples": r.samples, "samples_done_before": r.samples_done_before,
+                "encodings_computed": r.encodings_computed, "outputs_computed": r.outputs_computed,
+                "metric_values_computed": r.metric_values_computed, "failures": len(r.failures),
+                "seconds": round(r.seconds, 3)})
+            self.store.close()
+        return self.result
+
+    def _run(self) -> None:
+        store, result = self.store, self.result
+        comps = build_components(self.suite, self.device)
+        store.clear_skipped_metrics(result.suite_hash)
+        for key, reason in comps.skipped.items():
+            result.skipped_metrics[key] = reason
+            store.put_skipped_metric(result.suite_hash, key, reason, result.run_id)
+        pipelines = make_pipelines(comps)
+        kinds = {s_label: pipelines[(s_label, comps.codecs[0].label)].kind for s_label, _ in comps.solvers}
+        store.put_components(result.suite_hash, describe_components(self.suite, comps, kinds))
+        images = []
+        for spec in self.suite.datasets:
+            ds = dataset_mod.build(spec.name, spec.params, spec.mode, spec.limit, self.data_root)
+            images += index_dataset(spec.label, ds, store,
+                                    lambda what, path, exc: self.fail(path, "read", what, exc))
+        samples = plan_samples(images, comps, pipelines, self.quantize)
+        store.put_plan(result.suite_hash, [
+            (s.sample_id, s.image.dataset, s.image.name, s.image.pixel_hash, s.codec, s.quality, int(s.target),
+             s.solver, s.task, s.pipeline, s.keys.pre_key, s.enc_key, s.out_key, s.out_role, i)
+            for i, s in enumerate(samples)])
+        result.samples = len(samples)
+        done = store.done_values([s.enc_key for s in samples] + [s.out_key for s in samples])
+        need_outputs = bool(comps.set_metrics) and self.keep_images
+        stored = self._stored_images(samples) if need_outputs else set()
+        todo = [s for s in samples if not self._complete(s, pipelines, comps.metrics, done, stored, need_outputs)]
+        result.samples_done_before = len(samples) - len(todo)
+        if not todo:
+            self.log(f"nothing new to compute: all {len(samples)} samples are in the store")
+        else:
+            self.log(f"{len(todo)} of {len(samples)} samples to compute "
+                     f"({result.samples_done_before} already in the store)")
+            self._execute(todo, pipelines, comps, done, need_outputs)
+        if comps.set_metrics:
+            from .setpass import run_set_pass
+
+            run_set_pass(self, comps, pipelines, samples)
+
+    def _stored_images(self, samples: list[Sample]) -> set[str]:
+        """Keys of the outputs and bitstreams present in the store (and on disk)."""
+        keys = {k for k, a in self.store.get_artefacts(ENHANCED).items() if a.path and Path(a.path).is_file()}
+        keys |= {k for k, e in self.store.get_encodings({s.enc_key for s in samples}).items()
+                 if e.bytes_path and Path(e.bytes_path).is_file()}
+        return keys
+
+    @staticmethod
+    def _complete(s: Sample, pipelines, metrics, done: set, stored: set[str], need_outputs: bool) -> bool:
+        need = [(s.out_key, s.out_role)]
+        if pipelines[(s.solver, s.codec)].compressed_comparable():
+            need.append((s.enc_key, COMPRESSED))
+        if need_outputs and s.out_key not in stored:
+            return False
+        return all((k, role, m.key, m.version) in done for k, role in need for m in metrics)
+
+    def _execute(self, todo: list[Sample], pipelines, comps, done: set, need_outputs: bool) -> None:
+        from tqdm import tqdm
+
+        from .device import DeviceStage
+        from .schedule import Scheduler
+
+        executor = make_executor(self.executor_kind, self.workers, self.device, self.address)
+        device_stage = DeviceStage(self.device, self.suite.seed, self.record_cost)
+        bar = tqdm(total=len(todo), desc=self.suite.name, unit="sample", disable=not self.progress)
+        try:
+            Scheduler(self, todo, pipelines, comps.metrics, done, executor, device_stage, bar, need_outputs).run()
+        finally:
+            bar.close()
+            executor.close()
+
+
+def _codec_hash(codec) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(codec.spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,298 @@
+"""The scheduler: CPU stages on an executor, device steps in this process, results to the runner.
+
+Flow per encoding group (samples sharing a bitstream): [pre on the device, once per low-res key]
+-> code (a worker; a learned codec on the device) -> post on the device, batched by solver, codec
+point and size -> measure (a worker). Code and measure jobs run concurrently on the executor while
+the device works through its queue; every result goes to the runner (the only store writer) as
+soon as it arrives.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SolverError
+from ..images import read_image, write_png
+from ..pipelines import COMPRESSED, ENHANCED, LOWRES, Pipeline
+from ..solvers import Context
+from ..store import ArtefactRow, EncodingRow
+from .plan import Sample
+from .stages import CodeJob, MeasureJob, MetricRef, StageResult, run_code, run_measure
+
+
+@dataclass
+class _Group:
+    enc_key: str
+    samples: list[Sample]
+    pipeline: Pipeline
+    solve: list[Sample]          # samples whose solver must run
+    passthrough: list[Sample] = field(default_factory=list)   # finished by the code stage
+    cached: EncodingRow | None = None
+
+
+class Scheduler:
+    """Runs the todo samples of one run; ``runner`` receives records and failures."""
+
+    def __init__(self, runner, todo: list[Sample], pipelines: dict[tuple[str, str], Pipeline],
+                 metrics: list, done: set, executor, device_stage, bar, need_outputs: bool = False):
+        self.r = runner
+        self.store = runner.store
+        self.pipelines = pipelines
+        self.metrics = metrics
+        self.refs = tuple(MetricRef(m.name, m.preset.get("crop_border") or None, m.key, m.version) for m in metrics)
+        self.done = done
+        self.ex = executor
+        self.dev = device_stage
+        self.bar = bar
+        self.todo = todo
+        self.cache_dir = Path(runner.cache_dir)
+        self.quantize = runner.quantize
+        self.inflight: dict[Any, tuple[str, Any]] = {}
+        self.code_queue: deque = deque()          # (group, job) waiting for submission
+        self.device_code: deque = deque()         # (group, job) for device-bound codecs
+        self.batches: dict[tuple, list] = defaultdict(list)
+        self.max_inflight = max(4, 3 * getattr(executor, "workers", 1))
+        self.need_outputs = need_outputs       # set-level metrics read stored outputs
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _missing(self, key: str, role: str) -> tuple[MetricRef, ...]:
+        return tuple(r for r in self.refs if (key, role, r.key, r.version) not in self.done)
+
+    def _pipe(self, s: Sample) -> Pipeline:
+        return self.pipelines[(s.solver, s.codec)]
+
+    def _out_path(self, s: Sample) -> Path:
+        ext = ".png" if self.quantize else ".npy"
+        return self.cache_dir / "outputs" / s.out_key[:2] / (s.out_key + ext)
+
+    def _finish(self, samples: list[Sample]) -> None:
+        self.bar.update(len(samples))
+
+    def _fail(self, samples: list[Sample], stage: str, exc: BaseException, key: str | None = None) -> None:
+        for s in samples:
+            self.r.fail(key or s.out_key, stage, s.what, exc)
+        self._finish(samples)
+
+    # -- planning the work ---------------------------------------------------------------------------
+    def run(self) -> None:
+        groups: dict[str, list[Sample]] = defaultdict(list)
+        for s in self.todo:
+            groups[s.enc_key].append(s)
+        encs = self.store.get_encodings(groups)
+        outputs = self.store.get_artefacts(ENHANCED)
+        lowres = self.store.get_artefacts(LOWRES)
+        for enc_key, samples in groups.items():
+            self._plan_group(enc_key, samples, encs.get(enc_key), outputs, lowres)
+        self._loop()
+
+    def _plan_group(self, enc_key: str, samples: list[Sample], enc: EncodingRow | None,
+                    outputs: dict[str, ArtefactRow], lowres: dict[str, ArtefactRow]) -> None:
+        first = samples[0]
+        pipe = self._pipe(first)
+        comp_metrics = self._missing(enc_key, COMPRESSED) if pipe.compressed_comparable() else ()
+        solve, passthrough = [], []
+        for s in samples:
+            p = self._pipe(s)
+            if p.passthrough:
+                passthrough.append(s)
+                continue
+            missing = self._missing(s.out_key, s.out_role)
+            art = outputs.get(s.out_key)
+            have = art is not None and bool(art.path) and Path(art.path).is_file()
+            if not missing and (have or not self.need_outputs):
+                self._finish([s])
+            elif have:
+                self._submit_measure(s, None, art.path, 0.0, write=False)
+            else:
+                solve.append(s)
+        have_enc = enc is not None and bool(enc.bytes_path) and Path(enc.bytes_path).is_file()
+        if not comp_metrics and not solve and (have_enc or not self.need_outputs):
+            self._finish(passthrough)
+            return
+        cached = enc if enc is not None and enc.bytes_path and Path(enc.bytes_path).is_file() else None
+        group = _Group(enc_key, samples, pipe, solve, passthrough, cached)
+        img = first.image
+        input_path, input_mode = img.path, img.mode
+        if pipe.has_pre:
+            got = lowres.get(first.keys.pre_key)
+            if got is not None and got.path and Path(got.path).is_file():
+                input_path, input_mode = got.path, "auto"
+            else:
+                try:
+                    input_path, input_mode = self._make_lowres(pipe, first), "auto"
+                except Exception as exc:
+                    self._fail(samples, "pre", exc, enc_key)
+                    return
+        codec = pipe.codec
+        job = CodeJob(enc_key, img.pixel_hash, first.codec, codec.name, dict(codec.params), first.quality,
+                      first.target, input_path, input_mode, img.shape[0] * img.shape[1], str(self.cache_dir),
+                      img.path, img.mode, cached_bytes=cached.bytes_path if cached else None, cached_row=cached,
+                      keep_decoded=bool(getattr(codec, "device_bound", False)) and self.r.keep_images,
+                      return_decoded=bool(solve), metrics=comp_metrics)
+        if getattr(codec, "device_bound", False):
+            self.device_code.append((group, job))
+        else:
+            self.code_queue.append((group, job))
+
+    def _make_lowres(self, pipe: Pipeline, s: Sample) -> str:
+        """The pre step on the device, once per low-res key; the result is a cached PNG."""
+        self.dev.ready(s.solver, pipe.solver, "solver", self.r.cost_probe(pipe))
+        original = read_image(s.image.path, s.image.mode)
+        ctx = Context(codec=s.codec, image_names=(s.image.name,), original_size=s.image.shape[:2],
+                      device=self.dev.device)
+        import time
+
+        t0 = time.perf_counter()
+        low = self.dev.pre(pipe, original, ctx)
+        path = self.cache_dir / "lowres" / s.keys.pre_key[:2] / f"{s.keys.pre_key}.png"
+        write_png(low, path)
+        self.r.record_artefact(ArtefactRow(s.keys.pre_key, LOWRES, str(path), time.perf_counter() - t0,
+                                           {"shape": list(low.shape)}))
+        return str(path)
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def _submit(self, kind: str, fn, job, payload) -> None:
+        self.inflight[self.ex.submit(fn, job)] = (kind, payload)
+
+    def _submit_code(self) -> None:
+        while self.code_queue and len(self.inflight) < self.max_inflight and self._queued() < 64:
+            group, job = self.code_queue.popleft()
+            self._submit("code", run_code, job, group)
+
+    def _queued(self) -> int:
+        return sum(len(v) for v in self.batches.values())
+
+    def _submit_measure(self, s: Sample, out: np.ndarray | None, path: str, seconds: float,
+                        write: bool = True) -> None:
+        img = s.image
+        job = MeasureJob(s.out_key, s.out_role, img.path, img.mode, img.pixel_hash, out, path, seconds, write,
+                         self._missing(s.out_key, s.out_role))
+        self._submit("measure", run_measure, job, s)
+
+    def _loop(self) -> None:
+        while True:
+            self._submit_code()
+            device_work = bool(self.device_code) or any(self._ready_batches())
+            if self.inflight:
+                for h in self.ex.wait(list(self.inflight), timeout=0 if device_work else None):
+                    kind, payload = self.inflight.pop(h)
+                    self._on_result(kind, payload, h)
+                self._submit_code()
+            if self.device_code:
+                group, job = self.device_code.popleft()
+                self._device_code(group, job)
+                continue
+            ready = self._ready_batches()
+            if ready:
+                self._run_batch(ready[0])
+                continue
+            if not self.inflight and not self.code_queue:
+                if self.batches:                      # nothing more can arrive: flush partial batches
+                    self._run_batch(next(iter(self.batches)))
+                    continue
+                break
+
+    def _ready_batches(self) -> list[tuple]:
+        return [k for k, items in self.batches.items() if len(items) >= self.r.batch_size(self.pipelines[k[:2]])]
+
+    # -- results -------------------------------------------------------------------------------------
+    def _on_result(self, kind: str, payload, handle) -> None:
+        try:
+            result: StageResult = self.ex.result(handle)
+        except Exception as exc:
+            if kind == "code":
+                self._fail(payload.samples, "encode", exc, payload.enc_key)
+            elif kind == "measure_compressed":
+                self._fail(payload.samples, "measure", exc, payload.enc_key)
+            else:
+                self._fail([payload], "measure", exc)
+            return
+        if kind == "code":
+            self._code_done(payload, result)
+            return
+        self.r.record(result)
+        for metric, msg in result.errors:
+            self.r.fail(payload.out_key, "metric", f"{payload.what} {metric}", msg)
+        self._finish(payload.samples if kind == "measure_compressed" else [payload])
+
+    def _device_code(self, group: _Group, job: CodeJob) -> None:
+        first = group.samples[0]
+        try:
+            codec = self.dev.ready(first.codec, group.pipeline.codec, "codec", self.r.codec_probe(group.pipeline.codec))
+            self.dev.reseed(job.enc_key)
+            metrics = job.metrics
+            result = run_code(replace(job, metrics=(), return_decoded=True), codec=codec)
+        except Exception as exc:
+            self._fail(group.samples, "encode", exc, group.enc_key)
+            return
+        if metrics:      # measuring needs no device: hand it to a worker
+            first_img = first.image
+            self._submit("measure_compressed", run_measure, MeasureJob(
+                job.enc_key, COMPRESSED, first_img.path, first_img.mode, first_img.pixel_hash, result.decoded,
+                None, 0.0, False, metrics), _Compressed(group.enc_key, group.passthrough))
+            result = StageResult(result.encoding, result.decoded if group.solve else None)
+            self._code_done(group, result, finish_passthrough=False)
+        else:
+            self._code_done(group, result)
+
+    def _code_done(self, group: _Group, result: StageResult, finish_passthrough: bool = True) -> None:
+        self.r.record(result)
+        for metric, msg in result.errors:
+            self.r.fail(group.enc_key, "metric", f"{group.samples[0].what} (compressed) {metric}", msg)
+        if finish_passthrough:
+            self._finish(group.passthrough)
+        if not group.solve:
+            return
+        enc = result.encoding or group.cached
+        for s in group.solve:
+            shape = result.decoded.shape
+            self.batches[(s.solver, s.codec, s.quality, shape)].append((s, enc, result.decoded))
+
+    def _run_batch(self, key: tuple) -> None:
+        items = self.batches.pop(key)
+        size = self.r.batch_size(self.pipelines[key[:2]])
+        for i in range(0, len(items), size):
+            self._post(items[i:i + size])
+
+    def _post(self, items: list) -> None:
+        first = items[0][0]
+        pipe = self._pipe(first)
+        try:
+            self.dev.ready(first.solver, pipe.solver, "solver", self.r.cost_probe(pipe))
+            qts = tuple(tuple(tuple(t) for t in enc.side_info.get("qtables", [])) for _, enc, _ in items)
+            ctx = Context(codec=first.codec, quality=first.quality, bpp=tuple(enc.bpp for _, enc, _ in items),
+                          qtables=qts if any(qts) else (), image_names=tuple(s.image.name for s, _, _ in items),
+                          original_size=first.image.shape[:2], device=self.dev.device)
+            outs, seconds = self.dev.post(pipe, [d for _, _, d in items], ctx, first.out_key, first.image.shape,
+                                          self.quantize)
+        except Exception as exc:
+            self._fail([s for s, _, _ in items], "solve", exc)
+            return
+        for (s, _, _), out in zip(items, outs):
+            if isinstance(out, BaseException):
+                self._fail([s], "solve", out)
+                continue
+            self.r.outputs_computed += 1
+            self._submit_measure(s, out, str(self._out_path(s)), seconds,
+                                 write=self.r.keep_images)
+
+
+@dataclass
+class _Compressed:
+    """Payload of a compressed-image measurement handed to a worker (learned codecs)."""
+
+    enc_key: str
+    samples: list[Sample]
+
+    @property
+    def out_key(self) -> str:
+        return self.enc_key
+
+    @property
+    def what(self) -> str:
+        return f"{self.samples[0].what if self.samples else self.enc_key} (compressed)"

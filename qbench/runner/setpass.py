@@ -1,0 +1,87 @@
+"""The set-level pass: distribution metrics (FID/KID) between two image sets of each group.
+
+Runs after the per-image work, reading stored images through :mod:`qbench.pipelines.diagnostic`.
+A value is recomputed only when the images it covers changed (its key hashes both sets' image
+keys and the metric version). Features are extracted once per image set and sampling (full
+images or patches, border crop) and shared by every metric and pair that needs them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..metrics.distribution import FeatureStats, InceptionExtractor
+from ..pipelines import content_key
+from ..pipelines.diagnostic import RoleImages, groups, role_key, set_pairs
+
+
+def extract_stats(extractor, images, m, keep: bool) -> FeatureStats:
+    """Running feature statistics of the samples of ``images``, batched across images."""
+    st = FeatureStats(keep=keep)
+    pending: list[np.ndarray] = []
+    for img in images:
+        pending += m.samples(img)
+        if len(pending) >= extractor.batch_size:
+            st.update(extractor(pending))
+            pending = []
+    if pending:
+        st.update(extractor(pending))
+    return st
+
+
+def run_set_pass(runner, comps, pipelines, samples) -> None:
+    """Compute (or reuse) every set metric for every group and role pair; the runner records."""
+    store, result = runner.store, runner.result
+    metrics = comps.set_metrics
+    encodings = store.get_encodings({s.enc_key for s in samples})
+    artefacts = {}
+    for role in ("enhanced", "lowres"):
+        artefacts.update({(k, role): a.path for k, a in store.get_artefacts(role).items()})
+    images = RoleImages(encodings, artefacts, {c.label: c.codec for c in comps.codecs})
+    pairs = set_pairs(tuple(p) for p in runner.suite.diagnostics.set_pairs)
+    todo = []
+    for group, members in groups(samples).items():
+        for ref_role, test_role in pairs:
+            usable = [s for s in members if images.available(s, ref_role) and images.available(s, test_role)]
+            if not usable:
+                continue
+            set_key = content_key(sorted(role_key(s, ref_role) for s in usable),
+                                  sorted(role_key(s, test_role) for s in usable))
+            for m in metrics:
+                got = store.get_set_value(result.suite_hash, group, ref_role, test_role, m.key, m.version)
+                if got is None or got[0] != set_key:
+                    todo.append((group, usable, ref_role, test_role, m, set_key))
+    if not todo:
+        return
+    try:
+        extractor = InceptionExtractor(runner.device)
+    except Exception as exc:
+        for group, _, a, b, m, set_key in todo:
+            runner.fail(set_key, "set_metric", f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)
+        return
+    keep = {(m.patch, m.crop_border) for m in metrics if m.preset["type"] == "kid"}   # KID needs the rows
+    cache: OrderedDict = OrderedDict()       # (image set, sampling) -> stats; a few sets at a time
+
+    def stats(members, role, m) -> FeatureStats:
+        sampling = (m.patch, m.crop_border)
+        ident = (tuple(sorted(role_key(s, role) for s in members)), sampling)
+        if ident not in cache:
+            cache[ident] = extract_stats(extractor, images.loader(members, role)(), m, sampling in keep)
+            if len(cache) > 6:
+                cache.popitem(last=False)
+        cache.move_to_end(ident)
+        return cache[ident]
+
+    for group, members, a, b, m, set_key in todo:
+        try:
+            ref, test = stats(members, a, m), stats(members, b, m)
+            value = m.value(ref, test, runner.suite.seed)
+            if not np.isfinite(value):
+                raise ValueError(f"{m.key} is {value}")
+            store.put_set_value(result.suite_hash, group, a, b, m.key, m.version, set_key, value, len(members),
+                                test.n, result.run_id)
+            result.metric_values_computed += 1
+        except Exception as exc:
+            runner.fail(set_key, "set_metric", f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)

@@ -1,0 +1,235 @@
+"""Pure stage functions: a picklable job in, a record out; no store access, no shared state.
+
+They run in worker processes (the local pool or a Ray cluster) or inline, and give the same
+records wherever they run. Only the runner's main process writes the store.
+
+* :func:`run_code` -- read the codec input (the original or a cached low-res image), encode (or
+  reuse cached bytes), decode, write the bitstream, and measure the compressed image against the
+  original when it has the original's size;
+* :func:`run_measure` -- write a solver output to the cache and measure it against the original.
+
+A per-process cache keeps codecs, metrics, recently read originals and prepared references, so a
+worker that measures many codec points of one image reads and prepares that image once.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CodecError, QbenchError
+from ..images import read_image, write_bytes, write_png
+from ..store import ArtefactRow, EncodingRow, ValueRow
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """A metric as a worker rebuilds it: preset name, border crop, and the key/version recorded."""
+
+    name: str
+    crop_border: int | None
+    key: str
+    version: str
+
+
+@dataclass(frozen=True)
+class CodeJob:
+    enc_key: str
+    image_hash: str
+    codec_label: str
+    codec_name: str
+    codec_params: dict[str, Any]
+    point: float                       # quality, or the target bpp when ``target``
+    target: bool
+    input_path: str                    # codec input: the original or the cached low-res image
+    input_mode: str
+    pixels: int                        # H * W of the original: the bpp denominator
+    cache_dir: str
+    ref_path: str                      # the original (for measuring the compressed image)
+    ref_mode: str
+    cached_bytes: str | None = None    # reuse these bytes (decode only)
+    cached_row: EncodingRow | None = None
+    keep_decoded: bool = False         # also write the decoded PNG (slow decoders)
+    return_decoded: bool = False       # a solver needs the decoded pixels
+    metrics: tuple[MetricRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeasureJob:
+    key: str
+    role: str
+    ref_path: str
+    ref_mode: str
+    ref_hash: str
+    output: np.ndarray | None          # the image to measure (uint8, or float32 in [0, 255])
+    output_path: str | None            # where to write it (or read it from, when output is None)
+    seconds: float = 0.0               # solver time, recorded with the artefact
+    write: bool = True
+    metrics: tuple[MetricRef, ...] = ()
+
+
+@dataclass
+class StageResult:
+    encoding: EncodingRow | None = None       # a new encoding (None when reused)
+    decoded: np.ndarray | None = None
+    artefact: ArtefactRow | None = None
+    values: list[ValueRow] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)   # (metric key, message)
+
+
+# -- per-process caches ---------------------------------------------------------------------------
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = make()
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+_CODECS = _LRU(16)
+_METRICS = _LRU(32)
+_IMAGES = _LRU(4)
+_PREPARED = _LRU(24)
+
+
+def _codec(name: str, params: dict[str, Any]):
+    import json
+
+    from .. import codecs
+
+    return _CODECS.get_or((name, json.dumps(params, sort_keys=True, default=str)),
+                          lambda: codecs.build(name, params))
+
+
+def _metric(ref: MetricRef):
+    from .. import metrics
+
+    return _METRICS.get_or((ref.name, ref.crop_border), lambda: metrics.build(ref.name, crop_border=ref.crop_border))
+
+
+def _image(path: str, mode: str) -> np.ndarray:
+    import os
+
+    st = os.stat(path)
+    return _IMAGES.get_or((path, mode, st.st_size, st.st_mtime_ns), lambda: read_image(path, mode))
+
+
+def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[MetricRef, ...], key: str,
+            role: str) -> tuple[list[ValueRow], list[tuple[str, str]]]:
+    """Every metric of ``refs`` on one (original, image) pair; errors are returned per metric."""
+    import math
+
+    values, errors = [], []
+    for r in refs:
+        try:
+            m = _metric(r)
+            prepare = getattr(m, "prepare", None)
+            if prepare is not None and hasattr(m, "compute_prepared"):
+                prep = _PREPARED.get_or((ref_hash, r.name, r.crop_border), lambda m=m: m.prepare(ref_img))
+                v = float(m.compute_prepared(prep, out))
+            else:
+                v = float(m.compute(ref_img, out))
+            if not math.isfinite(v) and not (math.isinf(v) and v > 0):
+                raise ValueError(f"{r.key} is {v}")
+            values.append(ValueRow(key, role, r.key, r.version, v))
+        except Exception as exc:  # one metric failing must not lose the others
+            msg = str(exc) if isinstance(exc, QbenchError) else (
+                f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+            errors.append((r.key, msg))
+    return values, errors
+
+
+def cache_paths(cache_dir: str | Path, enc_key: str) -> tuple[Path, Path]:
+    root = Path(cache_dir)
+    return root / "bitstreams" / enc_key[:2] / f"{enc_key}.bin", root / "decoded" / enc_key[:2] / f"{enc_key}.png"
+
+
+# -- stages ----------------------------------------------------------------------------------------
+def run_code(job: CodeJob, codec=None) -> StageResult:
+    """Encode (or reuse bytes) and decode; measure the compressed image when comparable.
+
+    ``codec`` overrides building one from the job (a device-bound learned codec, run in the
+    device process)."""
+    codec = codec if codec is not None else _codec(job.codec_name, job.codec_params)
+    img = _image(job.input_path, job.input_mode)
+    result = StageResult()
+    if job.cached_bytes is not None:
+        data = Path(job.cached_bytes).read_bytes()
+        decoded = codec.decode(data, channels=int(img.shape[2]))
+    else:
+        t0 = time.perf_counter()
+        if job.target:
+            from ..codecs.rate import find_quality
+
+            chosen, enc = find_quality(codec, img, job.point, job.pixels)
+            enc.side_info.update({"target_bpp": job.point, "chosen_quality": chosen})
+        else:
+            enc = codec.encode(img, job.point)
+        decoded = codec.decode(enc.data, channels=int(img.shape[2]))
+        seconds = time.perf_counter() - t0
+        bytes_path, decoded_path = cache_paths(job.cache_dir, job.enc_key)
+        write_bytes(enc.data, bytes_path)
+        if job.keep_decoded:
+            write_png(decoded, decoded_path)
+        result.encoding = EncodingRow(job.enc_key, job.image_hash, job.codec_label, job.point, len(enc.data),
+                                      job.pixels, 8.0 * len(enc.data) / job.pixels, enc.side_info,
+                                      str(bytes_path), str(decoded_path) if job.keep_decoded else None, seconds)
+    if decoded.shape != img.shape:
+        raise CodecError(f"{job.codec_name} decoded shape {decoded.shape} != input {img.shape}")
+    if job.metrics:
+        ref = _image(job.ref_path, job.ref_mode)
+        result.values, result.errors = measure(ref, job.image_hash, decoded, job.metrics, job.enc_key, "compressed")
+    if job.return_decoded:
+        result.decoded = decoded
+    return result
+
+
+def run_measure(job: MeasureJob) -> StageResult:
+    """Write a solver output to the cache (when new) and measure it against the original."""
+    result = StageResult()
+    out = job.output
+    if out is None:
+        path = Path(job.output_path or "")
+        out = np.load(path) if path.suffix == ".npy" else read_image(path, "auto")
+    elif job.write and job.output_path:
+        path = Path(job.output_path)
+        if out.dtype == np.uint8:
+            write_png(out, path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.stem}.tmp.npy")
+            np.save(tmp, out)
+            tmp.replace(path)
+        result.artefact = ArtefactRow(job.key, job.role, str(path), job.seconds,
+                                      {"dtype": str(out.dtype), "shape": list(out.shape)})
+    if job.metrics:
+        ref = _image(job.ref_path, job.ref_mode)
+        result.values, result.errors = measure(ref, job.ref_hash, out, job.metrics, job.key, job.role)
+    return result
+
+
+def init_worker(threads: int = 1) -> None:
+    """Worker process set-up: one intra-op thread each (the pool supplies the parallelism)."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover
+        pass
