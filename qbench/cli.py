@@ -186,7 +186,7 @@ def weights() -> None:
 
 def _select(names: tuple[str, ...]):
     from .errors import WeightsError
-    from .weights import catalogue
+    from .catalogue import catalogue
 
     cat = catalogue()
     if not names:

@@ -131,23 +131,9 @@ def register(key: str, wf: WeightFile) -> WeightFile:
     return wf
 
 
-def catalogue(include_solvers: bool = True) -> dict[str, WeightFile]:
-    """Every weight file qbench may use: metric weights plus those of every registered solver."""
-    from .metrics import weights as _metric_weights  # noqa: F401  (registers metric weights)
-
-    out = dict(_CATALOGUE)
-    if include_solvers:
-        from . import solvers
-
-        for name in solvers.REGISTRY.names():
-            try:
-                cls = solvers.resolve(name)
-            except Exception:  # a broken plugin must not hide the others
-                continue
-            for wf in cls.card.weights:
-                if isinstance(wf, WeightFile):
-                    out[f"solver/{name}/{wf.filename}"] = wf
-    return out
+def registered() -> dict[str, WeightFile]:
+    """The weight files registered so far (see :func:`qbench.catalogue.catalogue` for all)."""
+    return dict(_CATALOGUE)
 
 
 def load_torchvision_backbone(builder, wf: WeightFile, allow_download: bool = False):

@@ -1,0 +1,238 @@
+"""Everything a report shows, read from the results store only (never from the registries).
+
+:func:`load_report_data` reads the latest run's suite (or a given suite hash): its plan (one row
+per image x codec point x solver), the bitstreams' rates, the metric values of each sample's
+output and of its compressed input, the components table (metric directions and versions,
+solver cards, codecs), set-level values, costs, failures of the latest run and skipped metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import StoreError
+from ..store import Store
+
+STORE_NAME = "results.sqlite"
+#: the columns that identify a leaderboard row
+KEYS = ["dataset", "solver", "codec", "quality"]
+#: the image roles of the leaderboard's set-level column (reference, test)
+LEADERBOARD_PAIR = ("original", "enhanced")
+GAIN_SUFFIX = "_gain"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric as the components table describes it."""
+
+    label: str
+    name: str
+    higher_is_better: bool
+    kind: str                      # full_reference | distribution | no_reference
+    version: str
+    unit: str = ""
+    description: str = ""
+
+    @property
+    def is_set(self) -> bool:
+        return self.kind == "distribution"
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """A solver's card as the components table describes it."""
+
+    label: str
+    name: str
+    task: str
+    blind: bool
+    pipeline: str
+    passthrough: bool
+    spec_hash: str
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    label: str
+    name: str
+    learned: bool
+    target: bool
+    points: tuple[float, ...]
+    spec_hash: str = ""
+
+
+@dataclass
+class ReportData:
+    """The store's content for one suite, as pandas tables and component records."""
+
+    suite: dict[str, Any]
+    suite_hash: str
+    run: dict[str, Any]
+    env: dict[str, Any]
+    metrics: dict[str, MetricInfo]          # suite order: per-image metrics, then set-level ones
+    solvers: dict[str, SolverInfo]
+    codecs: dict[str, CodecInfo]
+    per_image: Any                          # DataFrame: one row per sample present in the store
+    set_values: Any                         # DataFrame: dataset..quality, ref_role, test_role, metric, value, n_images, n_features
+    costs: Any                              # DataFrame: label, kind, device, params, flops_per_mp, seconds_per_mp, peak_mem_mb
+    failures: Any                           # DataFrame: stage, detail, error, run_id (latest run)
+    skipped_metrics: dict[str, str] = field(default_factory=dict)
+    content_digest: str = ""
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Per-image metrics (full-reference or no-reference), suite order."""
+        return [m for m, info in self.metrics.items() if not info.is_set]
+
+    @property
+    def set_metric_names(self) -> list[str]:
+        return [m for m, info in self.metrics.items() if info.is_set]
+
+    @property
+    def all_metric_names(self) -> list[str]:
+        return self.metric_names + self.set_metric_names
+
+    @property
+    def higher_is_better(self) -> dict[str, bool]:
+        return {m: info.higher_is_better for m, info in self.metrics.items()}
+
+    @property
+    def gain_names(self) -> list[str]:
+        """``<metric>_gain`` columns present in :attr:`per_image`."""
+        return [m + GAIN_SUFFIX for m in self.metric_names if m + GAIN_SUFFIX in self.per_image.columns]
+
+
+def _frame(store: Store, sql: str, params: tuple = ()):
+    import pandas as pd
+
+    cols, rows = store.query(sql, params)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _components(store: Store, suite_hash: str):
+    comps = store.components(suite_hash)
+    metrics = {label: MetricInfo(label, i.get("name", label), bool(i.get("higher_is_better", True)),
+                                 i.get("kind", "full_reference"), str(i.get("version", "")),
+                                 i.get("unit") or "", i.get("description") or "")
+               for label, i in comps.get("metric", {}).items()}
+    per_image = {k: v for k, v in metrics.items() if not v.is_set}
+    metrics = per_image | {k: v for k, v in metrics.items() if v.is_set}
+    solvers = {label: SolverInfo(label, i.get("name", label), i.get("task", ""), bool(i.get("blind", True)),
+                                 i.get("pipeline", ""), bool(i.get("passthrough", False)), i.get("spec_hash", ""))
+               for label, i in comps.get("solver", {}).items()}
+    codecs = {label: CodecInfo(label, i.get("name", label), bool(i.get("learned", False)),
+                               bool(i.get("target", False)), tuple(float(p) for p in i.get("points", ())),
+                               i.get("spec_hash", ""))
+              for label, i in comps.get("codec", {}).items()}
+    return metrics, solvers, codecs
+
+
+def _select_run(store: Store, db: Path, suite_hash: str | None) -> dict[str, Any]:
+    run = store.latest_run(suite_hash)
+    if run is None:
+        raise StoreError(f"{db} has no run of suite {suite_hash}" if suite_hash else f"{db} holds no runs")
+    return run
+
+
+def _values(store: Store, suite_hash: str, key_col: str, role_sql: str, metrics: dict[str, MetricInfo]):
+    """Long table (ordinal, metric, value) of the plan's samples at (``key_col``, role)."""
+    df = _frame(store, f'SELECT p.ordinal, v.metric, v.version, v.value FROM plan p JOIN "values" v '
+                       f"ON v.key = p.{key_col} AND v.role = {role_sql} WHERE p.suite_hash = ?", (suite_hash,))
+    versions = {m: info.version for m, info in metrics.items() if not info.is_set}
+    keep = df["metric"].map(versions).eq(df["version"])
+    return df[keep]
+
+
+def _per_image(store: Store, suite_hash: str, metrics: dict[str, MetricInfo]):
+    import pandas as pd
+
+    base = _frame(store, "SELECT p.ordinal, p.dataset, p.image, p.solver, p.codec, p.quality, p.task, "
+                         "p.out_role, e.bpp, e.nbytes, CASE WHEN p.target = 1 THEN e.side_info END AS side_info "
+                         "FROM plan p JOIN encodings e ON e.enc_key = p.enc_key WHERE p.suite_hash = ? "
+                         "ORDER BY p.ordinal", (suite_hash,))
+    names = [m for m, info in metrics.items() if not info.is_set]
+    out_vals = _values(store, suite_hash, "out_key", "p.out_role", metrics)
+    enc_vals = _values(store, suite_hash, "enc_key", "'compressed'", metrics)
+    made = set(_frame(store, "SELECT p.ordinal FROM plan p JOIN artefacts a ON a.key = p.out_key "
+                             "AND a.role = p.out_role WHERE p.suite_hash = ?", (suite_hash,))["ordinal"])
+    made |= set(out_vals["ordinal"])
+    # a sample is present when its output is: the compressed image itself (pass-through), a stored
+    # artefact, or measured values; failed samples have none of these and are left out
+    present = base["out_role"].eq("compressed") | base["ordinal"].isin(made)
+    base = base[present].drop(columns=["out_role"])
+    index = ["dataset", "image", "solver", "codec", "quality", "task", "ordinal", "bpp", "nbytes"]
+    side = base.pop("side_info").dropna().map(json.loads)
+    if len(side) and side.map(lambda d: d.get("chosen_quality") is not None).any():
+        base["target_bpp"] = side.map(lambda d: d.get("target_bpp"))
+        base["chosen_quality"] = side.map(lambda d: d.get("chosen_quality"))
+        index += ["target_bpp", "chosen_quality"]
+    base = base.set_index("ordinal")
+
+    def wide(long):
+        if long.empty:
+            return pd.DataFrame(index=base.index, columns=names, dtype=np.float64)
+        w = long.pivot_table(index="ordinal", columns="metric", values="value", aggfunc="first")
+        return w.reindex(index=base.index, columns=names).astype(np.float64)
+
+    out_w, enc_w = wide(out_vals), wide(enc_vals)
+    sign = np.array([1.0 if metrics[m].higher_is_better else -1.0 for m in names])
+    gains = (out_w - enc_w) * sign
+    gains.columns = [m + GAIN_SUFFIX for m in names]
+    gains = gains.loc[:, gains.notna().any(axis=0)]
+    per_image = base.join(out_w).join(gains).reset_index()
+    per_image = per_image[index + names + list(gains.columns)].reset_index(drop=True)
+    per_image["quality"] = per_image["quality"].astype(np.float64)
+    per_image.columns.name = None
+    return per_image
+
+
+def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> ReportData:
+    """Read the latest run's suite (or ``suite_hash``) and its samples' results from the store."""
+    db = Path(out_dir) / STORE_NAME
+    if not db.is_file():
+        raise StoreError(f"no results store at {db}; run 'qbench run SUITE --out {out_dir}' first")
+    with Store(db) as store:
+        run = _select_run(store, db, suite_hash)
+        h = run["suite_hash"]
+        metrics, solvers, codecs = _components(store, h)
+        per_image = _per_image(store, h, metrics)
+        sets = _frame(store, "SELECT dataset, solver, codec, quality, ref_role, test_role, metric, version, value, "
+                             "n_images, n_features FROM set_values WHERE suite_hash = ? ORDER BY rowid", (h,))
+        sets = sets[sets["metric"].map({m: i.version for m, i in metrics.items()}).eq(sets["version"])]
+        sets = sets.drop(columns=["version"]).reset_index(drop=True)
+        sets["quality"] = sets["quality"].astype(np.float64)
+        costs = _frame(store, "SELECT spec_hash, device, label, kind, params, flops_per_mp, seconds_per_mp, "
+                              "peak_mem_mb, run_id FROM costs ORDER BY run_id, rowid")
+        failures = _frame(store, "SELECT stage, detail, error, run_id FROM failures WHERE run_id = ? "
+                                 "ORDER BY created", (run["run_id"],))
+        skipped = dict(store.query("SELECT metric, reason FROM skipped_metrics WHERE suite_hash = ? "
+                                   "ORDER BY rowid", (h,))[1])
+        digest = store.content_digest()
+    env = json.loads(run["env_json"]) if run.get("env_json") else {}
+    return ReportData(json.loads(run["suite_json"]), h, run, env, metrics, solvers, codecs, per_image, sets,
+                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, digest)
+
+
+def _costs_of(costs, solvers: dict[str, SolverInfo], codecs: dict[str, CodecInfo], device: str | None):
+    """One cost row per suite solver / learned codec that has one: matched by spec hash (codecs
+    without one by label), preferring the run's device, else the latest measurement."""
+    import pandas as pd
+
+    cols = ["label", "kind", "device", "params", "flops_per_mp", "seconds_per_mp", "peak_mem_mb"]
+    rows = []
+    wanted = [(s.label, "solver", s.spec_hash) for s in solvers.values()]
+    wanted += [(c.label, "codec", c.spec_hash) for c in codecs.values() if c.learned]
+    for label, kind, spec_hash in wanted:
+        match = costs[costs["spec_hash"] == spec_hash] if spec_hash else \
+            costs[(costs["label"] == label) & (costs["kind"] == kind)]
+        if match.empty:
+            continue
+        same = match[match["device"] == device]
+        row = (same if len(same) else match).iloc[-1]
+        rows.append([label, kind] + [row[c] for c in cols[2:]])
+    return pd.DataFrame(rows, columns=cols)
