@@ -9,7 +9,6 @@ from qbench.datasets import build
 from qbench.datasets.builtin import PinnedDataset, SkimageSamples, load_manifest
 from qbench.datasets.download import UnsafeArchiveError, safe_extract
 from qbench.errors import DataNotFoundError, ImageError
-from qbench.suite import DatasetSpec
 
 from .conftest import REPO, smooth_image
 
@@ -23,10 +22,10 @@ def test_skimage_samples_offline():
 
 
 def test_folder_dataset_sorted_and_limited(image_folder):
-    ds = build(DatasetSpec(name="folder", params={"path": str(image_folder)}, limit=3))
+    ds = build("folder", {"path": str(image_folder)}, limit=3)
     assert [r.name for r in ds.records()] == ["a", "b", "c"]
     with pytest.raises(DataNotFoundError, match="does not exist"):
-        build(DatasetSpec(name="folder", params={"path": str(image_folder / "nope")}))
+        build("folder", {"path": str(image_folder / "nope")})
 
 
 def test_pinned_dataset_missing_message_names_folder_and_files(tmp_path):
@@ -46,7 +45,7 @@ def test_pinned_dataset_accepts_reencoded_copy_and_rejects_other_pixels(tmp_path
     for f in load_manifest("classic5"):
         Image.open(shared / f).save(dest / (f.rsplit(".", 1)[0] + ".png"))  # lossless re-encode
     monkeypatch.setenv("QBENCH_DATA", str(tmp_path))
-    ds = build(DatasetSpec(name="classic5"))
+    ds = build("classic5")
     recs = ds.records()
     assert len(recs) == 5 and all(ds.load(r).shape == (512, 512, 1) for r in recs)
     Image.fromarray(smooth_image(0, 512, 512, 1)[..., 0]).save(dest / "1.png")

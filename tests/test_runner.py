@@ -54,15 +54,15 @@ def test_stored_values_equal_numpy_on_the_cached_decoded_images(image_folder, tm
     out = tmp_path / "out"
     run(basic_suite(image_folder), out)
     db = sqlite3.connect(out / "results.sqlite")
-    rows = db.execute("SELECT p.image, e.decoded_path, e.nbytes, e.bpp, e.pixels FROM plan p "
+    rows = db.execute("SELECT p.image, e.bytes_path, e.nbytes, e.bpp, e.pixels, e.quality FROM plan p "
                       "JOIN encodings e ON e.enc_key = p.enc_key").fetchall()
     per = pd.read_csv(out / "per_image.csv").set_index(["image", "quality"])
-    for image, decoded_path, nbytes, bpp, pixels in rows:
+    for image, bytes_path, nbytes, bpp, pixels, q in rows:
         x = read_image(image_folder / f"{image}.png")
-        y = read_image(decoded_path)
+        y = read_image(bytes_path)            # the cached bitstream, decoded independently by Pillow
+        assert len(open(bytes_path, "rb").read()) == nbytes
         assert bpp == pytest.approx(8 * nbytes / (x.shape[0] * x.shape[1]))
         assert pixels == x.shape[0] * x.shape[1]
-        q = db.execute("SELECT quality FROM encodings WHERE decoded_path=?", (decoded_path,)).fetchone()[0]
         row = per.loc[(image, q)]
         assert abs(row["psnr_rgb"] - np_psnr(x, y)) < 1e-6
         assert abs(row["psnr_y"] - np_psnr(np_y(x)[..., None], np_y(y)[..., None])) < 1e-6
@@ -141,9 +141,10 @@ def test_rescaler_pipeline_counts_bpp_on_the_original_size(image_folder, tmp_pat
     res = run(data, out)
     assert not res.failures
     db = sqlite3.connect(out / "results.sqlite")
-    for pixels, path in db.execute("SELECT pixels, decoded_path FROM encodings"):
-        from qbench.images import read_image
-        low = read_image(path)
+    from qbench.images import read_image
+
+    for pixels, path in db.execute("SELECT pixels, bytes_path FROM encodings"):
+        low = read_image(path)                           # the coded image is the low-res one
         assert pixels > 3 * low.shape[0] * low.shape[1]  # HR pixel count, not the low-res one
 
 
@@ -165,7 +166,7 @@ def test_killed_run_resumes_to_the_same_summary(image_folder, write_suite, tmp_p
         if db_path.exists():
             try:
                 with sqlite3.connect(db_path, timeout=1) as db:
-                    done = db.execute("SELECT COUNT(DISTINCT out_key) FROM metrics").fetchone()[0]
+                    done = db.execute('SELECT COUNT(DISTINCT key) FROM "values" WHERE role=\'enhanced\'').fetchone()[0]
             except sqlite3.Error:
                 done = 0
             if done >= target:

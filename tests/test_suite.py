@@ -4,7 +4,8 @@ import sys
 import pytest
 
 from qbench.errors import SuiteError
-from qbench.suite import load_suite, parse_suite, resolve_suite
+from qbench.runner.resolve import resolve_suite
+from qbench.suite import load_suite, parse_suite
 
 from .conftest import REPO, basic_suite
 

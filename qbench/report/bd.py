@@ -15,46 +15,49 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from ..errors import QbenchError
 from ..rd import OverlapWarning, bd_with_ci, curves_from_rows
+from .data import ReportData
 
 LOW_OVERLAP = 0.75
+BD_COLUMNS = ["dataset", "solver", "codec", "metric", "bd_rate", "bd_rate_ci_low", "bd_rate_ci_high",
+              "bd_metric", "n_images", "overlap"]
 
 
-def anchor_of(data) -> tuple[str, str] | None:
+def anchor_of(data: ReportData) -> tuple[str, str] | None:
+    """(solver, codec) of the anchor curve: the suite's anchor codec with its pass-through solver
+    (``identity``), else the first solver; None without an anchor."""
     codec = data.suite.get("anchor")
     if not codec:
         return None
-    solvers = [s.get("label") or s["name"] for s in data.suite["solvers"]]
-    solver = "identity" if "identity" in solvers else solvers[0]
+    solvers = list(data.solvers) or [s.get("label") or s["name"] for s in data.suite["solvers"]]
+    passthrough = [s for s, info in data.solvers.items() if info.passthrough]
+    solver = passthrough[0] if passthrough else ("identity" if "identity" in solvers else solvers[0])
     return solver, codec
 
 
-def bd_table(data, method: str = "pchip", n_boot: int | None = None, seed: int | None = None):
+def bd_table(data: ReportData, method: str = "pchip", n_boot: int | None = None, seed: int | None = None):
     """A DataFrame of BD results (empty when the suite has no anchor or too few points)."""
     import pandas as pd
 
-    cols = ["dataset", "solver", "codec", "metric", "bd_rate", "bd_rate_ci_low", "bd_rate_ci_high",
-            "bd_metric", "n_images", "overlap"]
     anchor = anchor_of(data)
     df = data.per_image
     if anchor is None or df.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=BD_COLUMNS)
     n_boot = data.suite.get("output", {}).get("bd_bootstrap", 200) if n_boot is None else n_boot
     seed = data.suite.get("seed", 0) if seed is None else seed
     keys = df[["dataset", "solver", "codec"]].drop_duplicates().itertuples(index=False, name=None)
     group_order = {key: i for i, key in enumerate(keys)}
     rows = []
-    for metric in data.metric_names:
+    for m_index, metric in enumerate(data.metric_names):
         sign = 1.0 if data.higher_is_better.get(metric, True) else -1.0
         curves = curves_from_rows(df, metric)
         for (dataset, solver, codec), test in curves.items():
             base = curves.get((dataset, *anchor))
             if base is None or (solver, codec) == anchor:
                 continue
-            common = [name for name in base.images if name in set(test.images)]
+            shared = set(test.images)
+            common = [name for name in base.images if name in shared]
             if not common or len(base.settings) < 2 or len(test.settings) < 2:
                 continue
             a_c, t_c = base.subset(common), test.subset(common)
@@ -66,30 +69,7 @@ def bd_table(data, method: str = "pchip", n_boot: int | None = None, seed: int |
                     p = bd_with_ci(ra, sign * da, rt, sign * dt, "dist", method, 0, seed)
             except (QbenchError, ValueError):  # too few or non-monotone points: no BD here
                 continue
-            order = (group_order[(dataset, solver, codec)], data.metric_names.index(metric))
-            rows.append((order, [dataset, solver, codec, metric, r.value, r.ci_low, r.ci_high,
-                                 sign * p.value, len(common), r.overlap]))
-    return pd.DataFrame([row for _, row in sorted(rows, key=lambda t: t[0])], columns=cols)
-
-
-def bd_markdown(data, table) -> list[str]:
-    from tabulate import tabulate
-
-    anchor = anchor_of(data)
-    if anchor is None or table.empty:
-        return []
-    lines = [f"## BD-rate against {anchor[1]} + {anchor[0]}", "",
-             "Bjontegaard delta rate (pchip, percent; negative = fewer bits at equal quality) with a "
-             "bootstrap 95% CI over images, and BD-metric, the average metric difference at equal rate. "
-             f"An overlap marked (!) is below {LOW_OVERLAP:.2f}: the curves share little of their quality "
-             "range and the delta covers only that part.", ""]
-    body = []
-    for _, r in table.iterrows():
-        ci = "" if np.isnan(r.bd_rate_ci_low) else f" [{r.bd_rate_ci_low:+.2f}, {r.bd_rate_ci_high:+.2f}]"
-        rate = "–" if np.isnan(r.bd_rate) else f"{r.bd_rate:+.2f}%{ci}"
-        gain = "–" if np.isnan(r.bd_metric) else f"{r.bd_metric:+.4f}"
-        body.append([r.dataset, r.solver, r.codec, r.metric, rate, gain, int(r.n_images),
-                     f"{r.overlap:.2f}" + (" (!)" if r.overlap < LOW_OVERLAP else "")])
-    lines += [tabulate(body, headers=["dataset", "solver", "codec", "metric", "BD-rate", "BD-metric",
-                                      "images", "overlap"], tablefmt="github", disable_numparse=True), ""]
-    return lines
+            rows.append(((group_order[(dataset, solver, codec)], m_index),
+                         [dataset, solver, codec, metric, r.value, r.ci_low, r.ci_high, sign * p.value,
+                          len(common), r.overlap]))
+    return pd.DataFrame([row for _, row in sorted(rows, key=lambda t: t[0])], columns=BD_COLUMNS)

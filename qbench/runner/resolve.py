@@ -80,7 +80,12 @@ def resolve_suite(suite: Suite, source: str = "<suite>") -> None:
     for i, c in enumerate(suite.codecs):
         check(lambda c=c: build_codec(c), f"codecs[{i}]")
     for i, s in enumerate(suite.solvers):
-        check(lambda s=s: build_solver(s), f"solvers[{i}]")
+        try:
+            solver_mod.resolve(s.name)
+        except QbenchError as exc:
+            problems.append(f"solvers[{i}].name: {exc}")
+            continue
+        check(lambda s=s: build_solver(s), f"solvers[{i}].params" if s.params else f"solvers[{i}]")
     for i, m in enumerate(suite.metrics):
         check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name")
     if not suite.codecs:

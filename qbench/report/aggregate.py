@@ -1,0 +1,134 @@
+"""Leaderboard aggregates: mean of per-image values (never pooled MSE) with a seeded bootstrap 95%
+confidence interval over images, and the solvers' gains over their compressed inputs.
+
+Every series (one metric of one leaderboard row) is resampled with ``default_rng(seed)``, as if
+bootstrapped on its own; series of equal length share their index draws, so all of them are
+evaluated together with numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .data import GAIN_SUFFIX, KEYS, LEADERBOARD_PAIR, ReportData
+
+CI = dict[tuple, dict[str, tuple[float, float]]]
+_CHUNK = 4_000_000                       # resampled values held at once
+
+
+def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean (seeded); NaN when fewer than 2 finite values."""
+    return bootstrap_cis([values], n, seed, level)[0]
+
+
+def bootstrap_cis(series: list[np.ndarray], n: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> list[tuple[float, float]]:
+    """:func:`bootstrap_ci` of each series, computed together (same results as one by one)."""
+    clean = [np.asarray(v, dtype=np.float64) for v in series]
+    clean = [v[np.isfinite(v)] for v in clean]
+    out = [(float("nan"), float("nan"))] * len(clean)
+    if n <= 0:
+        return out
+    a = (1 - level) / 2
+    by_len: dict[int, list[int]] = {}
+    for i, v in enumerate(clean):
+        if len(v) >= 2:
+            by_len.setdefault(len(v), []).append(i)
+    for length, members in by_len.items():
+        idx = np.random.default_rng(seed).integers(0, length, size=(n, length))
+        step = max(1, _CHUNK // (n * length))
+        for start in range(0, len(members), step):
+            chunk = members[start:start + step]
+            means = np.stack([clean[i] for i in chunk])[:, idx].mean(axis=2)
+            lo, hi = np.quantile(means, a, axis=1), np.quantile(means, 1 - a, axis=1)
+            for j, i in enumerate(chunk):
+                out[i] = (float(lo[j]), float(hi[j]))
+    return out
+
+
+def _groups(df) -> list[tuple[tuple, np.ndarray]]:
+    """(key, row positions) of each leaderboard row, in order of first appearance in the plan."""
+    if df.empty:
+        return []
+    codes = df.groupby(KEYS, sort=False, dropna=False).indices
+    order = sorted(codes.items(), key=lambda kv: df["ordinal"].to_numpy()[kv[1]].min())
+    return [(tuple(k), np.asarray(v)) for k, v in order]
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def _table(df, columns: list[str], n_boot: int, seed: int, groups=None):
+    """Rows of KEYS + n_images + bpp + column means, and the CI of each (row, column)."""
+    groups = _groups(df) if groups is None else groups
+    arrays = {c: df[c].to_numpy(dtype=np.float64) for c in columns}
+    bpp = df["bpp"].to_numpy(dtype=np.float64)
+    rows, series = [], []
+    for key, pos in groups:
+        row = dict(zip(KEYS, key))
+        row["n_images"], row["bpp"] = int(len(pos)), _mean(bpp[pos])
+        for c in columns:
+            vals = np.ascontiguousarray(arrays[c][pos])
+            row[c] = _mean(vals)
+            series.append(vals)
+        rows.append(row)
+    flat = bootstrap_cis(series, n_boot, seed)
+    ci: CI = {}
+    for i, (key, _) in enumerate(groups):
+        ci[key] = dict(zip(columns, flat[i * len(columns):(i + 1) * len(columns)]))
+    return rows, ci
+
+
+def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = None):
+    """One row per dataset x solver x codec x quality: n_images, mean bpp, mean of each metric, and
+    the set-level value of each set metric (reference original, test enhanced); plus the CIs."""
+    import pandas as pd
+
+    n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
+    seed = data.suite.get("seed", 0) if seed is None else seed
+    columns = KEYS + ["n_images", "bpp"] + data.metric_names + data.set_metric_names
+    rows, ci = _table(data.per_image, data.metric_names, n_boot, seed)
+    sets = data.set_values
+    lead = sets[(sets["ref_role"] == LEADERBOARD_PAIR[0]) & (sets["test_role"] == LEADERBOARD_PAIR[1])]
+    lookup = {(r.dataset, r.solver, r.codec, float(r.quality), r.metric): r.value for r in lead.itertuples()}
+    for row in rows:
+        key = tuple(row[k] for k in KEYS)
+        for m in data.set_metric_names:
+            row[m] = lookup.get((*key[:3], float(key[3]), m), float("nan"))
+            ci[key][m] = (float("nan"), float("nan"))
+    return pd.DataFrame(rows, columns=columns), ci
+
+
+def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | None = None):
+    """Mean gain of each solver over its compressed input per leaderboard row (positive = the
+    solver improved the metric, in the metric's own direction), with CIs; pass-through solvers
+    and rows without a comparable compressed image are left out."""
+    import pandas as pd
+
+    gains = data.gain_names
+    columns = KEYS + ["n_images", "bpp"] + gains
+    df = data.per_image
+    if not gains or df.empty:
+        return pd.DataFrame(columns=columns), {}
+    passthrough = {s for s, info in data.solvers.items() if info.passthrough}
+    df = df[~df["solver"].isin(passthrough) & df[gains].notna().any(axis=1)]
+    n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
+    seed = data.suite.get("seed", 0) if seed is None else seed
+    rows, ci = _table(df.reset_index(drop=True), gains, n_boot, seed)
+    return pd.DataFrame(rows, columns=columns), ci
+
+
+def ci_records(summary, ci: CI, metrics: list[str]) -> list[dict[str, Any]]:
+    """``summary`` as JSON-ready records, each with its ``ci95`` per metric."""
+    out = []
+    for r in summary.to_dict(orient="records"):
+        rec = {k: (v.item() if isinstance(v, (np.floating, np.integer)) else v) for k, v in r.items()}
+        rec["ci95"] = {m: list(ci[tuple(r[k] for k in KEYS)][m]) for m in metrics}
+        out.append(rec)
+    return out
+
+
+__all__ = ["CI", "GAIN_SUFFIX", "bootstrap_ci", "bootstrap_cis", "summarize", "summarize_gains", "ci_records"]
