@@ -232,3 +232,40 @@ def test_fid_triangle_between_roles(tmp_path, monkeypatch):
         assert not again.computed_anything
     finally:
         torch.set_num_threads(threads)
+
+
+def test_no_reference_metric_is_measured_on_every_role(tmp_path):
+    """bef_y on original, compressed and enhanced images; it equals PSNR-B's BEF term."""
+    import torch
+
+    from qbench.metrics.functional.color import rgb_to_y
+    from qbench.metrics.functional.psnrb import blocking_effect_factor
+
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        save(smooth_image(70 + i, 64, 96), folder / f"{i}.png")
+    data = suite(folder, codecs=[{"name": "jpeg", "qualities": [10]}], anchor=None, metrics=["psnr_y", "bef_y"],
+                 solvers=["identity", {"name": "tests.solvers_for_tests:Brighten", "label": "br"}])
+    out = tmp_path / "out"
+    res = Runner(parse_suite(data), out, workers=2, progress=False).run()
+    assert not res.failures
+    db = sqlite3.connect(out / "results.sqlite")
+    roles = dict(db.execute('SELECT role, COUNT(*) FROM "values" WHERE metric=\'bef_y\' GROUP BY role'))
+    assert roles == {"original": 2, "compressed": 2, "enhanced": 2}
+    assert db.execute('SELECT COUNT(*) FROM "values" WHERE role=\'original\' AND metric=\'psnr_y\'').fetchone()[0] == 0
+
+    def bef(img):
+        x = torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1)[None]
+        return float(blocking_effect_factor(rgb_to_y(x)).mean())
+
+    for image, h in db.execute("SELECT DISTINCT image, image_hash FROM plan"):
+        x = read_image(folder / f"{image}.png")
+        got = db.execute('SELECT value FROM "values" WHERE key=? AND role=\'original\'', (h,)).fetchone()[0]
+        assert got == pytest.approx(bef(x), rel=1e-12, abs=1e-12)
+        enc_key, path = db.execute("SELECT p.enc_key, e.bytes_path FROM plan p JOIN encodings e USING (enc_key) "
+                                   "WHERE p.image=? LIMIT 1", (image,)).fetchone()
+        comp = db.execute('SELECT value FROM "values" WHERE key=? AND role=\'compressed\' AND metric=\'bef_y\'',
+                          (enc_key,)).fetchone()[0]
+        assert comp == pytest.approx(bef(read_image(path)), rel=1e-12) and comp > got   # JPEG adds blocking
+    again = Runner(parse_suite(data), out, workers=2, progress=False).run()
+    assert not again.computed_anything

@@ -44,3 +44,9 @@ DISTRIBUTION_PRESETS: dict[str, dict[str, Any]] = {
                      "description": "KID on non-overlapping 256x256 patches"},
 }
 
+
+#: no-reference metrics, measured on every image role (see qbench.metrics.noref)
+NOREF_PRESETS: dict[str, dict[str, Any]] = {
+    "bef_y": {"type": "bef", "channels": "y", "higher_is_better": False,
+              "description": "blocking effect factor (Yim & Bovik 2011, the BEF of PSNR-B) of the image on BT.601 Y"},
+}

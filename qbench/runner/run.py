@@ -15,7 +15,7 @@ from typing import Callable
 
 from .. import datasets as dataset_mod
 from ..errors import QbenchError
-from ..pipelines import COMPRESSED, ENHANCED, Pipeline
+from ..pipelines import COMPRESSED, ENHANCED, ORIGINAL, Pipeline
 from ..store import ArtefactRow, Store
 from ..suite import Suite
 from .environment import collect_environment, resolve_device
@@ -189,7 +189,8 @@ class Runner:
              s.solver, s.task, s.pipeline, s.keys.pre_key, s.enc_key, s.out_key, s.out_role, i)
             for i, s in enumerate(samples)])
         result.samples = len(samples)
-        done = store.done_values([s.enc_key for s in samples] + [s.out_key for s in samples])
+        done = store.done_values([s.enc_key for s in samples] + [s.out_key for s in samples]
+                                 + [s.image.pixel_hash for s in samples])
         need_outputs = bool(comps.set_metrics) and self.keep_images
         stored = self._stored_images(samples) if need_outputs else set()
         todo = [s for s in samples if not self._complete(s, pipelines, comps.metrics, done, stored, need_outputs)]
@@ -219,7 +220,10 @@ class Runner:
             need.append((s.enc_key, COMPRESSED))
         if need_outputs and s.out_key not in stored:
             return False
-        return all((k, role, m.key, m.version) in done for k, role in need for m in metrics)
+        if not all((k, role, m.key, m.version) in done for k, role in need for m in metrics):
+            return False
+        return all((s.image.pixel_hash, ORIGINAL, m.key, m.version) in done
+                   for m in metrics if m.kind == "no_reference")
 
     def _execute(self, todo: list[Sample], pipelines, comps, done: set, need_outputs: bool) -> None:
         from tqdm import tqdm

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import SolverError
 from ..images import read_image, write_png
-from ..pipelines import COMPRESSED, ENHANCED, LOWRES, Pipeline
+from ..pipelines import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, Pipeline
 from ..solvers import Context
 from ..store import ArtefactRow, EncodingRow
 from .plan import Sample
@@ -44,7 +44,8 @@ class Scheduler:
         self.store = runner.store
         self.pipelines = pipelines
         self.metrics = metrics
-        self.refs = tuple(MetricRef(m.name, m.preset.get("crop_border") or None, m.key, m.version) for m in metrics)
+        self.refs = tuple(MetricRef(m.name, m.preset.get("crop_border") or None, m.key, m.version, m.kind)
+                          for m in metrics)
         self.done = done
         self.ex = executor
         self.dev = device_stage
@@ -61,7 +62,10 @@ class Scheduler:
 
     # -- helpers -------------------------------------------------------------------------------------
     def _missing(self, key: str, role: str) -> tuple[MetricRef, ...]:
-        return tuple(r for r in self.refs if (key, role, r.key, r.version) not in self.done)
+        """Metrics without a stored value for the image (key, role); an original gets only
+        no-reference metrics (a full-reference one would compare it with itself)."""
+        return tuple(r for r in self.refs if (key, role, r.key, r.version) not in self.done
+                     and (role != ORIGINAL or r.kind == "no_reference"))
 
     def _pipe(self, s: Sample) -> Pipeline:
         return self.pipelines[(s.solver, s.codec)]
@@ -86,6 +90,16 @@ class Scheduler:
         encs = self.store.get_encodings(groups)
         outputs = self.store.get_artefacts(ENHANCED)
         lowres = self.store.get_artefacts(LOWRES)
+        originals = {}
+        for s in self.todo:
+            originals.setdefault(s.image.pixel_hash, s)
+        for s in originals.values():             # no-reference values of the originals, once each
+            missing = self._missing(s.image.pixel_hash, ORIGINAL)
+            if missing:
+                img = s.image
+                self._submit("measure_original", run_measure, MeasureJob(
+                    img.pixel_hash, ORIGINAL, img.path, img.mode, img.pixel_hash, None, img.path, 0.0, False,
+                    missing, img.mode), s)
         for enc_key, samples in groups.items():
             self._plan_group(enc_key, samples, encs.get(enc_key), outputs, lowres)
         self._loop()
@@ -209,6 +223,9 @@ class Scheduler:
                 self._fail(payload.samples, "encode", exc, payload.enc_key)
             elif kind == "measure_compressed":
                 self._fail(payload.samples, "measure", exc, payload.enc_key)
+            elif kind == "measure_original":
+                self.r.fail(payload.image.pixel_hash, "measure", f"{payload.image.dataset}/{payload.image.name} "
+                            "(original)", exc)
             else:
                 self._fail([payload], "measure", exc)
             return
@@ -216,6 +233,11 @@ class Scheduler:
             self._code_done(payload, result)
             return
         self.r.record(result)
+        if kind == "measure_original":
+            for metric, msg in result.errors:
+                self.r.fail(payload.image.pixel_hash, "metric",
+                            f"{payload.image.dataset}/{payload.image.name} (original) {metric}", msg)
+            return
         for metric, msg in result.errors:
             self.r.fail(payload.out_key, "metric", f"{payload.what} {metric}", msg)
         self._finish(payload.samples if kind == "measure_compressed" else [payload])

@@ -36,6 +36,7 @@ class MetricRef:
     crop_border: int | None
     key: str
     version: str
+    kind: str = "full_reference"     # or no_reference: a value of the image alone
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class MeasureJob:
     seconds: float = 0.0               # solver time, recorded with the artefact
     write: bool = True
     metrics: tuple[MetricRef, ...] = ()
+    output_mode: str = "auto"          # channel policy when reading ``output_path`` (originals)
 
 
 @dataclass
@@ -138,7 +140,9 @@ def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[Met
         try:
             m = _metric(r)
             prepare = getattr(m, "prepare", None)
-            if prepare is not None and hasattr(m, "compute_prepared"):
+            if r.kind == "no_reference":
+                v = float(m.compute_image(out))
+            elif prepare is not None and hasattr(m, "compute_prepared"):
                 prep = _PREPARED.get_or((ref_hash, r.name, r.crop_border), lambda m=m: m.prepare(ref_img))
                 v = float(m.compute_prepared(prep, out))
             else:
@@ -204,7 +208,7 @@ def run_measure(job: MeasureJob) -> StageResult:
     out = job.output
     if out is None:
         path = Path(job.output_path or "")
-        out = np.load(path) if path.suffix == ".npy" else read_image(path, "auto")
+        out = np.load(path) if path.suffix == ".npy" else read_image(path, job.output_mode)
     elif job.write and job.output_path:
         path = Path(job.output_path)
         if out.dtype == np.uint8:
@@ -217,7 +221,8 @@ def run_measure(job: MeasureJob) -> StageResult:
         result.artefact = ArtefactRow(job.key, job.role, str(path), job.seconds,
                                       {"dtype": str(out.dtype), "shape": list(out.shape)})
     if job.metrics:
-        ref = _image(job.ref_path, job.ref_mode)
+        needs_ref = any(r.kind != "no_reference" for r in job.metrics)
+        ref = _image(job.ref_path, job.ref_mode) if needs_ref else None
         result.values, result.errors = measure(ref, job.ref_hash, out, job.metrics, job.key, job.role)
     return result
 
