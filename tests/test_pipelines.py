@@ -109,12 +109,22 @@ def test_learned_codec_as_anchor_with_target_bpp(rgb_folder, tmp_path):
     db = sqlite3.connect(out / "results.sqlite")
     import json
 
-    for quality, bpp, side in db.execute("SELECT quality, bpp, side_info FROM encodings WHERE codec='bitplane'"):
+    from .solvers_for_tests import BitplaneCodec
+    from qbench.images import to_tensor
+
+    rows = db.execute("SELECT p.image, e.quality, e.bpp, e.side_info FROM plan p JOIN encodings e USING (enc_key) "
+                      "WHERE p.codec='bitplane'").fetchall()
+    assert len(rows) == 3 * 2
+    codec = BitplaneCodec()
+    for image, target, bpp, side in rows:
         info = json.loads(side)
-        assert info["target_bpp"] == quality and info["chosen_quality"] in range(1, 7)
+        assert info["target_bpp"] == target and info["chosen_quality"] in range(1, 7)
         # the chosen setting is the closest of the ladder: no other quality is nearer the target
-        img = read_image(next(rgb_folder.glob("*.png")))
-        assert abs(bpp - quality) < 4.2
+        x = to_tensor(read_image(rgb_folder / f"{image}.png"))
+        pixels = x.shape[-2] * x.shape[-1]
+        ladder = {q: 8 * (1 + len(codec.encode(x, q))) / pixels for q in BitplaneCodec.qualities}
+        assert bpp == pytest.approx(ladder[info["chosen_quality"]])
+        assert abs(bpp - target) == pytest.approx(min(abs(b - target) for b in ladder.values()))
 
 
 def test_local_pool_and_inline_give_identical_records(rgb_folder, tmp_path):
@@ -195,6 +205,8 @@ def test_killed_run_resumes_to_the_same_values(kind, tmp_path, write_suite):
     clean = tmp_path / "clean"
     subprocess.run([*cmd, "--out", str(clean)], env=env, check=True, capture_output=True)
     assert values(killed / "results.sqlite") == values(clean / "results.sqlite")
+    assert (killed / "summary.csv").read_text() == (clean / "summary.csv").read_text()
+    assert (killed / "per_image.csv").read_text() == (clean / "per_image.csv").read_text()
 
 
 def test_fid_triangle_between_roles(tmp_path, monkeypatch):

@@ -2,12 +2,9 @@
 
 import json
 import os
-import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -146,43 +143,6 @@ def test_rescaler_pipeline_counts_bpp_on_the_original_size(image_folder, tmp_pat
     for pixels, path in db.execute("SELECT pixels, bytes_path FROM encodings"):
         low = read_image(path)                           # the coded image is the low-res one
         assert pixels > 3 * low.shape[0] * low.shape[1]  # HR pixel count, not the low-res one
-
-
-def test_killed_run_resumes_to_the_same_summary(image_folder, write_suite, tmp_path):
-    """Kill a run at a random point, rerun, and compare with an uninterrupted run."""
-    data = basic_suite(image_folder, codecs=[{"name": "jpeg", "qualities": [10, 20, 30, 40, 50, 60]}],
-                       solvers=[{"name": "tests.solvers_for_tests:Slow", "label": "slow"}])
-    path = write_suite(data)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "QBENCH_TEST_SLEEP": "0.15"}
-    killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "qbench.cli", "run", str(path), "--quiet", "--workers", "0"]
-    target = random.Random(os.getpid()).randint(2, 18)      # of 24 samples
-    proc = subprocess.Popen([*cmd, "--out", str(killed)], env=env, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    db_path = killed / "results.sqlite"
-    deadline = time.time() + 120
-    done = 0
-    while time.time() < deadline and proc.poll() is None:
-        if db_path.exists():
-            try:
-                with sqlite3.connect(db_path, timeout=1) as db:
-                    done = db.execute('SELECT COUNT(DISTINCT key) FROM "values" WHERE role=\'enhanced\'').fetchone()[0]
-            except sqlite3.Error:
-                done = 0
-            if done >= target:
-                break
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert 0 < done < 24, f"run was not interrupted part-way ({done} samples)"
-    env["QBENCH_TEST_SLEEP"] = "0"
-    resumed = subprocess.run([*cmd, "--out", str(killed)], env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "already in the store" in resumed.stderr
-    clean = tmp_path / "clean"
-    subprocess.run([*cmd, "--out", str(clean)], env=env, check=True, capture_output=True)
-    assert (killed / "summary.csv").read_text() == (clean / "summary.csv").read_text()
-    assert (killed / "per_image.csv").read_text() == (clean / "per_image.csv").read_text()
 
 
 def test_store_records_versions_suite_hash_and_device(image_folder, tmp_path):

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SolverError
 from ..images import read_image, write_png
 from ..pipelines import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, Pipeline
 from ..solvers import Context
