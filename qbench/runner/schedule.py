@@ -192,7 +192,10 @@ class Scheduler:
             self._submit_code()
             device_work = bool(self.device_code) or any(self._ready_batches())
             if self.inflight:
-                for h in self.ex.wait(list(self.inflight), timeout=0 if device_work else None):
+                # block when there is no device work, or when workers lag behind the device
+                # (outputs waiting to be measured hold memory)
+                block = not device_work or len(self.inflight) >= 2 * self.max_inflight
+                for h in self.ex.wait(list(self.inflight), timeout=None if block else 0):
                     kind, payload = self.inflight.pop(h)
                     self._on_result(kind, payload, h)
                 self._submit_code()
@@ -204,11 +207,12 @@ class Scheduler:
             if ready:
                 self._run_batch(ready[0])
                 continue
-            if not self.inflight and not self.code_queue:
-                if self.batches:                      # nothing more can arrive: flush partial batches
-                    self._run_batch(next(iter(self.batches)))
+            if not self.inflight:
+                if self.batches:       # nothing in flight can fill them: run the fullest partial batch
+                    self._run_batch(max(self.batches, key=lambda k: len(self.batches[k])))
                     continue
-                break
+                if not self.code_queue:
+                    break
 
     def _ready_batches(self) -> list[tuple]:
         return [k for k, items in self.batches.items() if len(items) >= self.r.batch_size(self.pipelines[k[:2]])]
