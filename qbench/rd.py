@@ -52,7 +52,7 @@ class RDCurve:
         """The curve as usually plotted: mean bpp and mean metric per setting."""
         return self.rates.mean(0), self.dists.mean(0)
 
-    def subset(self, images) -> "RDCurve":
+    def subset(self, images) -> RDCurve:
         """The same curve restricted to (and ordered by) ``images``."""
         pos = {name: i for i, name in enumerate(self.images)}
         idx = [pos[name] for name in images]
@@ -70,16 +70,31 @@ def curves_from_rows(rows: Any, metric: str, by: tuple[str, ...] = ("dataset", "
     if rows.empty or metric not in rows.columns:
         return out
     for key, group in rows.groupby(list(by), sort=False):
-        r = group.pivot_table(index="image", columns=setting, values=rate, aggfunc="first")
-        d = group.pivot_table(index="image", columns=setting, values=metric, aggfunc="first")
-        d = d.reindex(index=r.index, columns=r.columns)
-        keep = r.notna().all(axis=1) & d.notna().all(axis=1)
+        r, d, images, settings = _matrices(group["image"].to_numpy(), group[setting].to_numpy(np.float64),
+                                           group[rate].to_numpy(np.float64), group[metric].to_numpy(np.float64))
+        keep = ~(np.isnan(r).any(axis=1) | np.isnan(d).any(axis=1))
         if not keep.any():
             continue
         out[key if isinstance(key, tuple) else (key,)] = RDCurve(
-            tuple(map(str, r.index[keep])), tuple(float(c) for c in r.columns),
-            r[keep].to_numpy(np.float64), d[keep].to_numpy(np.float64))
+            tuple(str(i) for i in images[keep]), tuple(float(c) for c in settings), r[keep], d[keep])
     return out
+
+
+def _matrices(image, setting, rate, dist):
+    """(image x setting) matrices of rate and distortion, images and settings sorted, holding the
+    first finite value where an (image, setting) repeats and NaN where there is none."""
+    images, ii = np.unique(image, return_inverse=True)
+    settings = np.unique(setting[~np.isnan(setting)])
+    jj = np.searchsorted(settings, setting)
+    mats = []
+    for vals in (rate, dist):
+        m = np.full((len(images), len(settings)), np.nan)
+        sel = np.flatnonzero(~np.isnan(setting) & ~np.isnan(vals))
+        _, first = np.unique(ii[sel] * len(settings) + jj[sel], return_index=True)
+        m[ii[sel[first]], jj[sel[first]]] = vals[sel[first]]
+        mats.append(m)
+    reached = ~np.isnan(mats[0]).all(axis=0)              # settings no image has a rate for are dropped
+    return mats[0][:, reached], mats[1][:, reached], images, settings[reached]
 
 
 class _Poly3:

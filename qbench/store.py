@@ -73,12 +73,6 @@ CREATE TABLE IF NOT EXISTS skipped_metrics (
   PRIMARY KEY (suite_hash, metric));
 """
 
-#: tables whose content a report's aggregates depend on (a change invalidates cached aggregates
-#: and plots; the run header is re-rendered every time)
-REPORT_TABLES = ("plan", "encodings", "artefacts", "values", "set_values", "components",
-                 "costs", "failures", "skipped_metrics")
-
-
 @dataclass(frozen=True)
 class EncodingRow:
     """A bitstream: its size, rate and what the decoder reported (``side_info``)."""
@@ -319,15 +313,6 @@ class Store:
         self.db.execute("DELETE FROM skipped_metrics WHERE suite_hash=?", (suite_hash,))
 
     # -- reading --------------------------------------------------------------------------------
-    def content_digest(self) -> str:
-        """A digest that changes whenever a table of :data:`REPORT_TABLES` changes (cheap: row
-        counts and maximum rowids; an upsert replaces its row under a new rowid)."""
-        import hashlib
-
-        parts = [self.db.execute(f'SELECT count(*), coalesce(max(rowid), 0) FROM "{t}"').fetchone()
-                 for t in REPORT_TABLES]
-        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
-
     def query(self, sql: str, params: tuple = ()):
         """Run a read query and return (column names, rows)."""
         cur = self.db.execute(sql, params)

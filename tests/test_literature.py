@@ -33,7 +33,7 @@ def test_committed_leaderboards_match_the_literature(suite, dataset):
 
 @pytest.mark.skipif(not (SHARED / "classic5").is_dir(), reason="local Classic5 copy not available")
 def test_classic5_run_reproduces_the_literature(tmp_path):
-    from qbench.report.tables import load_report_data, summarize
+    from qbench.report import load_report_data, summarize
     from qbench.runner import Runner
     from qbench.suite import load_suite
 

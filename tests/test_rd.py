@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+from qbench.errors import ConfigError
 from qbench.rd import OverlapWarning, bd_psnr, bd_rate, bd_with_ci
 
 bd = pytest.importorskip("bjontegaard")
@@ -64,6 +65,72 @@ def test_bootstrap_ci_brackets_the_value_and_is_seeded():
     res = bd_with_ci(ra, da, rt, dt, n_boot=300, seed=1)
     assert res.ci_low <= res.value <= res.ci_high and res.value < 0
     assert bd_with_ci(ra, da, rt, dt, n_boot=300, seed=1) == res
+
+
+def _loop_bd_with_ci(ra, da, rt, dt, kind="rate", method="pchip", n_boot=1000, seed=0, level=0.95):
+    """The former one-resample-at-a-time implementation of ``bd_with_ci`` (the reference)."""
+    fn = bd_rate if kind == "rate" else bd_psnr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OverlapWarning)
+        value = fn(ra.mean(0), da.mean(0), rt.mean(0), dt.mean(0), method)
+    if n_boot <= 0 or ra.shape[0] < 2 or not np.isfinite(value):
+        return value, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    vals = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OverlapWarning)
+        for _ in range(n_boot):
+            idx = rng.integers(0, ra.shape[0], ra.shape[0])
+            try:
+                vals.append(fn(ra[idx].mean(0), da[idx].mean(0), rt[idx].mean(0), dt[idx].mean(0), method))
+            except ConfigError:
+                continue
+    vals = np.asarray([v for v in vals if np.isfinite(v)])
+    if len(vals) < 10:
+        return value, np.nan, np.nan
+    a = (1 - level) / 2
+    return value, float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
+
+
+def _random_matrices(rng):
+    n_img, pts = int(rng.integers(2, 14)), int(rng.integers(2, 7))
+    ra = np.sort(rng.uniform(0.1, 2, pts)) * rng.uniform(0.8, 1.2, (n_img, pts))
+    da = np.sort(rng.uniform(26, 40, pts)) + rng.normal(0, 1.5, (n_img, pts))
+    return ra, da, ra * rng.uniform(0.6, 1.2), da + rng.normal(0.3, 1.0, (n_img, pts))
+
+
+@pytest.mark.parametrize("kind", ["rate", "dist"])
+def test_vectorised_bootstrap_equals_the_loop(kind):
+    """All resamples at once (pchip over many curves) equals one resample at a time, including
+    resamples with non-monotone or non-overlapping curves, and ties that make a curve invalid."""
+    compared = 0
+    for trial in range(30):
+        ra, da, rt, dt = _random_matrices(np.random.default_rng(trial))
+        if trial % 5 == 4:      # image 0 has one rate and one metric at two points: resamples of it
+            ra, da, rt, dt = (m[:2].copy() for m in (ra, da, rt, dt))     # alone are invalid curves
+            ra[0, 1], da[0, 1] = ra[0, 0], da[0, 0]
+        ref = _loop_bd_with_ci(ra, da, rt, dt, kind, n_boot=100, seed=trial)
+        got = bd_with_ci(ra, da, rt, dt, kind, n_boot=100, seed=trial)
+        for r, g in zip(ref, (got.value, got.ci_low, got.ci_high)):
+            assert (np.isnan(r) and np.isnan(g)) or abs(r - g) <= 1e-9, (trial, ref, got)
+        compared += np.isfinite(ref[1])
+    assert compared >= 15
+
+
+def test_summary_bootstrap_together_equals_one_by_one():
+    from qbench.report.aggregate import bootstrap_ci, bootstrap_cis
+
+    rng = np.random.default_rng(0)
+    series = [rng.normal(30, 2, int(n)) for n in rng.integers(1, 12, 40)] + [np.array([1.0, np.nan, 3.0, 4.0])]
+    together = bootstrap_cis(series, 500, 7)
+    for s, t in zip(series, together):
+        one = bootstrap_ci(s, 500, 7)
+        assert (np.isnan(one[0]) and np.isnan(t[0])) or np.allclose(one, t, rtol=0, atol=1e-12)
+        if len(s) >= 2 and np.isfinite(s).all():
+            idx = np.random.default_rng(7).integers(0, len(s), size=(500, len(s)))
+            means = s[idx].mean(axis=1)            # the former per-series implementation
+            expected = (float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
+            assert np.allclose(t, expected, rtol=0, atol=1e-12)
 
 
 def test_curves_from_rows_keep_images_with_every_point():

@@ -8,14 +8,51 @@ evaluated together with numpy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import bd
 from .data import GAIN_SUFFIX, KEYS, LEADERBOARD_PAIR, ReportData
 
 CI = dict[tuple, dict[str, tuple[float, float]]]
 _CHUNK = 4_000_000                       # resampled values held at once
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the aggregates depend on besides the data: resamples, seed, BD method."""
+
+    bootstrap: int = 1000
+    bd_bootstrap: int = 200
+    seed: int = 0
+    bd_method: str = "pchip"
+
+    @classmethod
+    def of(cls, suite: dict[str, Any]) -> ReportOptions:
+        out = suite.get("output", {}) or {}
+        return cls(int(out.get("bootstrap", 1000)), int(out.get("bd_bootstrap", 200)), int(suite.get("seed", 0)))
+
+
+@dataclass
+class Aggregates:
+    """The expensive part of a report: the summary with CIs, the gains and the BD table."""
+
+    summary: Any                # DataFrame
+    ci: CI
+    gains: Any                  # DataFrame
+    gains_ci: CI
+    bd: Any                     # DataFrame
+
+
+def compute_aggregates(data: ReportData, options: ReportOptions) -> Aggregates:
+    """Summary, gains and BD table of ``data`` (see :func:`summarize`, :func:`summarize_gains`,
+    :func:`qbench.report.bd.bd_table`)."""
+    summary, ci = summarize(data, options.bootstrap, options.seed)
+    gains, gains_ci = summarize_gains(data, options.bootstrap, options.seed)
+    table = bd.bd_table(data, options.bd_method, options.bd_bootstrap, options.seed)
+    return Aggregates(summary, ci, gains, gains_ci, table)
 
 
 def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -69,7 +106,7 @@ def _table(df, columns: list[str], n_boot: int, seed: int, groups=None):
     rows, series = [], []
     for key, pos in groups:
         row = dict(zip(KEYS, key))
-        row["n_images"], row["bpp"] = int(len(pos)), _mean(bpp[pos])
+        row["n_images"], row["bpp"] = len(pos), _mean(bpp[pos])
         for c in columns:
             vals = np.ascontiguousarray(arrays[c][pos])
             row[c] = _mean(vals)
@@ -131,4 +168,5 @@ def ci_records(summary, ci: CI, metrics: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["CI", "GAIN_SUFFIX", "bootstrap_ci", "bootstrap_cis", "summarize", "summarize_gains", "ci_records"]
+__all__ = ["CI", "GAIN_SUFFIX", "Aggregates", "ReportOptions", "bootstrap_ci", "bootstrap_cis", "ci_records",
+           "compute_aggregates", "summarize", "summarize_gains"]

@@ -1,7 +1,7 @@
-"""The BD-rate section: every solver x codec curve against the suite's anchor curve.
+"""The BD-rate table: every solver x codec curve against the suite's anchor curve.
 
-The anchor curve is the suite's ``anchor`` codec with the ``identity`` solver (or the first solver
-when there is no identity). So for an enhancer, "JPEG + enhancer" against plain JPEG measures the
+The anchor curve is the suite's ``anchor`` codec with its pass-through solver (``identity``; the
+first solver when there is none). So for an enhancer, "JPEG + enhancer" against plain JPEG measures the
 bits the enhancer saves at equal quality; for another codec with identity, codec against codec.
 Per metric, BD-rate (pchip, percent, negative = fewer bits) with a bootstrap 95% CI over the
 images both curves share, and BD-metric (the average metric difference, test minus anchor, at

@@ -77,12 +77,11 @@ class ReportData:
     metrics: dict[str, MetricInfo]          # suite order: per-image metrics, then set-level ones
     solvers: dict[str, SolverInfo]
     codecs: dict[str, CodecInfo]
-    per_image: Any                          # DataFrame: one row per sample present in the store
-    set_values: Any                         # DataFrame: dataset..quality, ref_role, test_role, metric, value, n_images, n_features
-    costs: Any                              # DataFrame: label, kind, device, params, flops_per_mp, seconds_per_mp, peak_mem_mb
+    per_image: Any          # DataFrame: one row per sample present in the store
+    set_values: Any         # DataFrame: KEYS, ref_role, test_role, metric, value, n_images, n_features
+    costs: Any              # DataFrame: label, kind, device, params, flops/s/MB per megapixel
     failures: Any                           # DataFrame: stage, detail, error, run_id (latest run)
     skipped_metrics: dict[str, str] = field(default_factory=dict)
-    content_digest: str = ""
 
     @property
     def metric_names(self) -> list[str]:
@@ -212,10 +211,9 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> Repo
                                  "ORDER BY created", (run["run_id"],))
         skipped = dict(store.query("SELECT metric, reason FROM skipped_metrics WHERE suite_hash = ? "
                                    "ORDER BY rowid", (h,))[1])
-        digest = store.content_digest()
     env = json.loads(run["env_json"]) if run.get("env_json") else {}
     return ReportData(json.loads(run["suite_json"]), h, run, env, metrics, solvers, codecs, per_image, sets,
-                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, digest)
+                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped)
 
 
 def _costs_of(costs, solvers: dict[str, SolverInfo], codecs: dict[str, CodecInfo], device: str | None):

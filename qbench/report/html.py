@@ -1,65 +1,67 @@
-"""A self-contained HTML leaderboard. Every value that reaches the page is HTML-escaped."""
+"""Render a :class:`~qbench.report.document.Document` as one self-contained HTML page.
+
+Every string that reaches the page (names, values, failure texts, image paths) is escaped here.
+"""
 
 from __future__ import annotations
 
-import json
 from html import escape
 
-import numpy as np
+from .document import Code, Document, Figure, Inline, Items, Paragraph, Table
 
 CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}
 table{border-collapse:collapse;margin:1em 0}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left}
-.ci{color:#777;font-size:.85em} .meta{color:#555}
+.ci{color:#777;font-size:.85em}
+figure{display:inline-block;margin:.5em} figure img{max-width:36em}
 """
 
 
-def _cell(value: float, lo: float, hi: float, digits: int) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "<td>–</td>"
-    ci = "" if np.isnan(lo) else f' <span class="ci">[{lo:.{digits}f}, {hi:.{digits}f}]</span>'
-    return f"<td>{value:.{digits}f}{ci}</td>"
+def _e(text: str) -> str:
+    return escape(str(text), quote=True)
 
 
-def leaderboard_html(data, summary, ci) -> str:
-    """Render the leaderboard (one table per dataset, skipped metrics, failures) as HTML."""
-    from .tables import KEYS, _digits
+def _inline(parts: tuple[Inline, ...]) -> str:
+    return "".join(f"<code>{_e(p.text)}</code>" if isinstance(p, Code) else _e(p) for p in parts)
 
-    env = json.loads(data.run["env_json"])
-    name = escape(str(data.suite["name"]))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>qbench: {name}</title>"
-             f"<style>{CSS}</style></head><body><h1>Leaderboard: {name}</h1>"]
-    if data.suite.get("description"):
-        parts.append(f"<p>{escape(str(data.suite['description']))}</p>")
-    meta = (f"Suite hash {data.suite_hash} · run {data.run['run_id']} · qbench {env.get('qbench')} · "
-            f"torch {env.get('torch')} · Pillow {env.get('pillow')} ({env.get('libjpeg')}) · "
-            f"device {env.get('device')}")
-    parts.append(f"<p class='meta'>{escape(meta)}. Means of per-image values with bootstrap 95% "
-                 "confidence intervals; ↑ higher is better, ↓ lower is better.</p>")
-    arrows = {m: "↑" if data.higher_is_better.get(m, True) else "↓" for m in data.all_metric_names}
-    for dataset in (dict.fromkeys(summary["dataset"]) if len(summary) else []):
-        sub = summary[summary["dataset"] == dataset]
-        head = "".join(f"<th>{escape(m)} {arrows[m]}</th>" for m in data.all_metric_names)
-        parts.append(f"<h2>{escape(str(dataset))}</h2><table><tr><th class='l'>solver</th>"
-                     f"<th class='l'>codec</th><th>quality</th><th>images</th><th>bpp ↓</th>{head}</tr>")
-        for _, r in sub.iterrows():
-            key = tuple(r[k] for k in KEYS)
-            quality = format(float(r["quality"]), "g")
-            cells = "".join(_cell(float(r[m]), *ci[key][m], _digits(m)) for m in data.all_metric_names)
-            parts.append(f"<tr><td class='l'>{escape(str(r['solver']))}</td><td class='l'>"
-                         f"{escape(str(r['codec']))}</td><td>{quality}</td>"
-                         f"<td>{int(r['n_images'])}</td><td>{float(r['bpp']):.4f}</td>{cells}</tr>")
-        parts.append("</table>")
-    if data.skipped_metrics:
-        items = "".join(f"<li><code>{escape(m)}</code>: {escape(reason)}</li>"
-                        for m, reason in sorted(data.skipped_metrics.items()))
-        parts.append(f"<h2>Skipped metrics</h2><ul>{items}</ul>")
-    if len(data.failures):
-        items = "".join(f"<li>{escape(str(f['stage']))}: {escape(str(f['detail']))}: "
-                        f"{escape(str(f['error']).splitlines()[0] if f['error'] else '')}</li>"
-                        for _, f in data.failures.head(200).iterrows())
-        parts.append(f"<h2>Failures ({len(data.failures)})</h2><ul>{items}</ul>")
+
+def _table(t: Table) -> str:
+    def cls(i: int) -> str:
+        return " class='l'" if i < t.text_columns else ""
+
+    head = "".join(f"<th{cls(i)}>{_e(h)}</th>" for i, h in enumerate(t.headers))
+    body = []
+    for row in t.rows:
+        cells = "".join(f"<td{cls(i)}>{_e(c.text)}" + (f" <span class='ci'>{_e(c.note)}</span>" if c.note else "")
+                        + "</td>" for i, c in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    kind = f" class='{_e(t.kind)}'" if t.kind else ""
+    return f"<table{kind}>\n<tr>{head}</tr>\n" + "\n".join(body) + "\n</table>"
+
+
+def _block(b) -> str:
+    if isinstance(b, Paragraph):
+        return f"<p>{_inline(b.parts)}</p>"
+    if isinstance(b, Table):
+        return _table(b)
+    if isinstance(b, Items):
+        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in b.items) + "</ul>"
+    if isinstance(b, Figure):
+        return (f"<figure><a href='{_e(b.src)}'><img src='{_e(b.src)}' alt='{_e(b.alt)}'></a>"
+                f"<figcaption>{_e(b.alt)}</figcaption></figure>")
+    raise TypeError(f"unknown block {type(b).__name__}")
+
+
+def render_html(doc: Document) -> str:
+    """The document as an HTML page (inline CSS; figures are linked files beside the page)."""
+    parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(doc.title)}</title>"
+             f"<style>{CSS}</style></head><body>"), f"<h1>{_e(doc.title)}</h1>"]
+    parts += [_block(b) for b in doc.intro]
+    for s in doc.sections:
+        ident = f" id='{_e(s.anchor)}'" if s.anchor else ""
+        parts.append(f"<h2{ident}>{_e(s.title)}</h2>")
+        parts += [_block(b) for b in s.blocks]
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -1,41 +1,101 @@
-"""RD curves: one figure per dataset and metric (mean bpp vs mean metric), PNG and SVG."""
+"""RD curves: one figure per dataset and metric (mean bpp vs mean metric), PNG and SVG.
+
+Each figure has a signature (a hash of what it draws); a figure whose signature is unchanged and
+whose files exist is not drawn again, so matplotlib is not even imported on a cached rerun.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from .data import ReportData
+
+EXTENSIONS = ("png", "svg")
+_STYLE = 1                      # bump when the drawing code changes, so cached figures are redrawn
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def write_rd_plots(data, summary, out_dir: Path) -> list[Path]:
-    """Write ``rd_<dataset>_<metric>.png/.svg``; returns the files written."""
+@dataclass(frozen=True)
+class PlotSpec:
+    """One figure: its file stem, labels and curves (label, bpp values, metric values)."""
+
+    dataset: str
+    metric: str
+    stem: str
+    title: str
+    ylabel: str
+    curves: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]
+
+    def files(self, out_dir: Path) -> list[Path]:
+        return [Path(out_dir) / f"{self.stem}.{ext}" for ext in EXTENSIONS]
+
+    def signature(self) -> str:
+        blob = json.dumps([_STYLE, self.title, self.ylabel, self.curves], allow_nan=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def plot_specs(data: ReportData, summary) -> list[PlotSpec]:
+    """The figures of a summary: none when no curve has two points."""
     if summary.empty or summary.groupby(["dataset", "solver", "codec"]).size().max() < 2:
         return []
+    specs = []
+    for dataset, dsub in summary.groupby("dataset", sort=False):
+        for metric in data.all_metric_names:
+            if dsub[metric].isna().all():
+                continue
+            curves = []
+            for (solver, codec), curve in dsub.groupby(["solver", "codec"], sort=False):
+                curve = curve.sort_values("bpp", kind="stable")
+                curves.append((f"{codec} + {solver}", tuple(float(v) for v in curve["bpp"]),
+                               tuple(float(v) for v in curve[metric])))
+            arrow = "↑" if data.higher_is_better.get(metric, True) else "↓"
+            specs.append(PlotSpec(str(dataset), metric, f"rd_{_slug(str(dataset))}_{_slug(metric)}",
+                                  f"{data.suite['name']}: {dataset}", f"{metric} {arrow}", tuple(curves)))
+    return specs
+
+
+def draw(spec: PlotSpec, out_dir: Path) -> list[Path]:
+    """Draw one figure to its PNG and SVG files."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
-    for dataset, dsub in summary.groupby("dataset", sort=False):
-        for metric in data.all_metric_names:
-            if dsub[metric].isna().all():
-                continue
-            fig, ax = plt.subplots(figsize=(6, 4.2))
-            for (solver, codec), curve in dsub.groupby(["solver", "codec"], sort=False):
-                curve = curve.sort_values("bpp")
-                ax.plot(curve["bpp"], curve[metric], marker="o", ms=3, label=f"{codec} + {solver}")
-            arrow = "↑" if data.higher_is_better.get(metric, True) else "↓"
-            ax.set(xlabel="bits per pixel", ylabel=f"{metric} {arrow}", title=f"{data.suite['name']}: {dataset}")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            fig.tight_layout()
-            for ext in ("png", "svg"):
-                path = out_dir / f"rd_{_slug(str(dataset))}_{_slug(metric)}.{ext}"
-                fig.savefig(path, dpi=120)
-                written.append(path)
-            plt.close(fig)
-    return written
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    try:
+        for label, xs, ys in spec.curves:
+            ax.plot(np.asarray(xs), np.asarray(ys), marker="o", ms=3, label=label)
+        ax.set(xlabel="bits per pixel", ylabel=spec.ylabel, title=spec.title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths = spec.files(out_dir)
+        for path in paths:
+            fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def write_rd_plots(specs: list[PlotSpec], out_dir: Path, drawn: dict[str, str]) -> tuple[list[Path], dict[str, str]]:
+    """Draw the figures whose signature differs from ``drawn`` (stem -> signature) or whose files
+    are missing; returns every figure's files and the new stem -> signature map."""
+    written: list[Path] = []
+    now: dict[str, str] = {}
+    for spec in specs:
+        sig = spec.signature()
+        files = spec.files(out_dir)
+        if drawn.get(spec.stem) != sig or not all(f.is_file() for f in files):
+            draw(spec, out_dir)
+        now[spec.stem] = sig
+        written += files
+    return written, now

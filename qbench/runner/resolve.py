@@ -130,5 +130,13 @@ def describe_components(suite: Suite, comps: Components, pipelines: dict[str, st
                                        "spec_hash": solver.spec_hash()}))
     for c in comps.codecs:
         rows.append(("codec", c.label, {"name": c.codec.name, "learned": bool(getattr(c.codec, "device_bound", False)),
-                                        "target": c.target, "points": c.points}))
+                                        "target": c.target, "points": c.points, "spec_hash": codec_hash(c.codec)}))
     return rows
+
+
+def codec_hash(codec: Codec) -> str:
+    """16 hex of the sha256 of a codec's spec (what determines its output): its cost-table key."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(codec.spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -21,7 +21,7 @@ from ..suite import Suite
 from .environment import collect_environment, resolve_device
 from .executor import make_executor
 from .plan import Sample, index_dataset, make_pipelines, plan_samples
-from .resolve import build_components, describe_components
+from .resolve import build_components, codec_hash, describe_components
 
 STORE_NAME = "results.sqlite"
 
@@ -105,7 +105,7 @@ class Runner:
         self.store.put_artefact(row, self.result.run_id)
 
     def record_cost(self, label: str, kind: str, component, cost) -> None:
-        self.store.put_cost(label, kind, component.spec_hash() if kind == "solver" else _codec_hash(component),
+        self.store.put_cost(label, kind, component.spec_hash() if kind == "solver" else codec_hash(component),
                             self.device, cost, self.result.run_id)
 
     # -- what the scheduler asks ---------------------------------------------------------------------
@@ -130,7 +130,7 @@ class Runner:
 
     def codec_probe(self, codec):
         def make():
-            if self.store.get_cost(_codec_hash(codec), self.device) is not None:
+            if self.store.get_cost(codec_hash(codec), self.device) is not None:
                 return None
             channels = 3 if "rgb" in codec.solver.card.channels else 1
             return codec.cost_probe(), codec.modules(), channels
@@ -239,10 +239,3 @@ class Runner:
         finally:
             bar.close()
             executor.close()
-
-
-def _codec_hash(codec) -> str:
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(codec.spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]

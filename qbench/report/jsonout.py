@@ -1,0 +1,39 @@
+"""``results.json``: the suite, the run, the components and every aggregate, machine-readable."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from .aggregate import Aggregates, ci_records
+from .data import ReportData
+
+
+def _records(df) -> list[dict[str, Any]]:
+    return json.loads(df.to_json(orient="records", double_precision=15)) if len(df) else []
+
+
+def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
+    """The JSON document: summary rows carry their ``ci95`` per metric, as do gain rows."""
+    run = {k: v for k, v in data.run.items() if k not in ("suite_json", "env_json", "counts_json")}
+    run["env"] = data.env
+    run["counts"] = json.loads(data.run["counts_json"]) if data.run.get("counts_json") else None
+    gains = [g for g in agg.gains.columns if g.endswith("_gain")]
+    return {
+        "suite": data.suite, "suite_hash": data.suite_hash, "run": run,
+        "metrics": {m: asdict(info) for m, info in data.metrics.items()},
+        "solvers": {s: asdict(info) for s, info in data.solvers.items()},
+        "codecs": {c: asdict(info) for c, info in data.codecs.items()},
+        "skipped_metrics": data.skipped_metrics,
+        "summary": ci_records(agg.summary, agg.ci, data.all_metric_names),
+        "gains": ci_records(agg.gains, agg.gains_ci, gains),
+        "bd": _records(agg.bd),
+        "set_values": _records(data.set_values),
+        "costs": _records(data.costs),
+        "failures": _records(data.failures),
+    }
+
+
+def results_json(data: ReportData, agg: Aggregates) -> str:
+    return json.dumps(results_payload(data, agg), indent=1, default=str, allow_nan=True)

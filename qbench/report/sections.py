@@ -1,0 +1,206 @@
+"""The leaderboard as a document, section by section, in a fixed order: header, one table per
+dataset (with its RD figures), gains over the compressed input, BD-rate, solvers and cost,
+set-level values between image sets, skipped metrics, failures.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .aggregate import Aggregates
+from .bd import LOW_OVERLAP, anchor_of
+from .data import KEYS, LEADERBOARD_PAIR, ReportData
+from .document import Cell, Code, Document, Figure, Items, Paragraph, Section, Table
+from .plots import PlotSpec
+
+MAX_FAILURES = 50
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+
+
+def _nan(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _fmt(v, digits: int, sign: str = "") -> str:
+    return "–" if _nan(v) else f"{float(v):{sign}.{digits}f}"
+
+
+def _digits(data: ReportData, metric: str) -> int:
+    info = data.metrics.get(metric.removesuffix("_gain"))
+    if info is not None and info.unit:
+        return 2 if info.unit == "dB" else 4
+    return 2 if metric.startswith("psnr") else 4
+
+
+def _arrow(data: ReportData, metric: str) -> str:
+    return "↑" if data.higher_is_better.get(metric, True) else "↓"
+
+
+def _quality(data: ReportData, codec: str, quality: float) -> str:
+    info = data.codecs.get(codec)
+    targeted = info.target if info is not None else any(
+        (c.get("label") or c["name"]) == codec and c.get("target_bpp") for c in data.suite.get("codecs", []))
+    return f"{quality:g} bpp target" if targeted else f"{quality:g}"
+
+
+def _value_cell(data: ReportData, metric: str, value, ci: tuple[float, float], sign: str = "") -> Cell:
+    d = _digits(data, metric)
+    lo, hi = ci
+    note = "" if _nan(value) or _nan(lo) else f"[{_fmt(lo, d, sign)}, {_fmt(hi, d, sign)}]"
+    return Cell(_fmt(value, d, sign), note)
+
+
+def header(data: ReportData) -> list:
+    env, run, out = data.env, data.run, data.suite.get("output", {}) or {}
+    blocks = []
+    if data.suite.get("description"):
+        blocks.append(Paragraph.of(str(data.suite["description"])))
+    meta: list = ["Suite hash ", Code(data.suite_hash), f" · run {run['run_id']} ({run.get('status')})"]
+    for label, key in (("qbench", "qbench"), ("torch", "torch"), ("Pillow", "pillow"), ("libjpeg", "libjpeg"),
+                       ("device", "device")):
+        if env.get(key):
+            meta.append(f" · {label} {env[key]}")
+    if env.get("git_commit"):
+        meta += [" · commit ", Code(str(env["git_commit"])[:10])]
+    blocks.append(Paragraph.of(*meta))
+    quant = ("Outputs are clamped to [0, 1] and rounded to 8 bits before measurement."
+             if out.get("quantize", True) else "Outputs are measured unquantised (suite output.quantize: false).")
+    blocks.append(Paragraph.of(
+        "Values are means of per-image values with a bootstrap 95% confidence interval "
+        f"[{out.get('bootstrap', 1000)} resamples over images]; ↑ higher is better, ↓ lower is better. " + quant))
+    return blocks
+
+
+def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[PlotSpec]]) -> list[Section]:
+    summary, names = agg.summary, data.all_metric_names
+    out = []
+    for dataset in dict.fromkeys(summary["dataset"]) if len(summary) else []:
+        rows = []
+        for r in summary[summary["dataset"] == dataset].to_dict(orient="records"):
+            key = tuple(r[k] for k in KEYS)
+            row = [r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), str(int(r["n_images"])),
+                   f"{r['bpp']:.4f}"]
+            row += [_value_cell(data, m, r[m], agg.ci[key][m]) for m in names]
+            rows.append(row)
+        headers = ["solver", "codec", "quality", "images", "bpp ↓"] + [f"{m} {_arrow(data, m)}" for m in names]
+        blocks: list = [Table.of(headers, rows, 2, "leaderboard")]
+        blocks += [Figure(f"{spec.stem}.svg", f"RD curve: {spec.metric} on {spec.dataset}")
+                   for spec in figures.get(str(dataset), [])]
+        out.append(Section(str(dataset), blocks, f"dataset-{_slug(str(dataset))}"))
+    return out
+
+
+def gains_section(data: ReportData, agg: Aggregates) -> list[Section]:
+    if agg.gains.empty:
+        return []
+    gains = [c for c in agg.gains.columns if c.endswith("_gain")]
+    rows = []
+    for r in agg.gains.to_dict(orient="records"):
+        key = tuple(r[k] for k in KEYS)
+        rows.append([r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]),
+                     str(int(r["n_images"]))] + [_value_cell(data, g, r[g], agg.gains_ci[key][g], "+") for g in gains])
+    text = ("Mean per-image change of each metric from the compressed input to the solver's output, "
+            "counted in the metric's better direction (positive = the solver improved it), with a "
+            "bootstrap 95% confidence interval. Rows without a comparable compressed image "
+            "(rescaling) and pass-through solvers are left out.")
+    headers = ["dataset", "solver", "codec", "quality", "images"] + [g.removesuffix("_gain") for g in gains]
+    return [Section("Gain over the compressed input", [Paragraph.of(text), Table.of(headers, rows, 3)], "gains")]
+
+
+def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
+    anchor, table = anchor_of(data), agg.bd
+    if anchor is None or table.empty:
+        return []
+    text = ("Bjontegaard delta rate (pchip, percent; negative = fewer bits at equal quality) with a "
+            "bootstrap 95% CI over images, and BD-metric, the average metric difference at equal rate. "
+            f"An overlap marked (!) is below {LOW_OVERLAP:.2f}: the curves share little of their quality "
+            "range and the delta covers only that part.")
+    rows = []
+    for r in table.to_dict(orient="records"):
+        rate = Cell("–") if _nan(r["bd_rate"]) else Cell(
+            f"{r['bd_rate']:+.2f}%", "" if _nan(r["bd_rate_ci_low"]) else
+            f"[{r['bd_rate_ci_low']:+.2f}, {r['bd_rate_ci_high']:+.2f}]")
+        rows.append([r["dataset"], r["solver"], r["codec"], r["metric"], rate, _fmt(r["bd_metric"], 4, "+"),
+                     str(int(r["n_images"])), f"{r['overlap']:.2f}" + (" (!)" if r["overlap"] < LOW_OVERLAP else "")])
+    headers = ["dataset", "solver", "codec", "metric", "BD-rate", "BD-metric", "images", "overlap"]
+    return [Section(f"BD-rate against {anchor[1]} + {anchor[0]}", [Paragraph.of(text), Table.of(headers, rows, 4)],
+                    "bd-rate")]
+
+
+def cost_section(data: ReportData) -> list[Section]:
+    costs = {(r["label"], r["kind"]): r for r in data.costs.to_dict(orient="records")}
+    rows = []
+    entries = [(s.label, "solver", s.task, s.pipeline + (" (pass-through)" if s.passthrough else ""),
+                "blind" if s.blind else "non-blind") for s in data.solvers.values()]
+    entries += [(c.label, "codec", "codec", "learned_codec", "–") for c in data.codecs.values() if c.learned]
+    for label, kind, task, pipeline, blind in entries:
+        c = costs.get((label, kind))
+        if c is None:
+            rows.append([label, task, pipeline, blind, "–", "–", "–", "–"])
+            continue
+        params = c["params"]
+        rows.append([label, task, pipeline, blind,
+                     "–" if _nan(params) else (f"{params / 1e6:.2f} M" if params else "0"),
+                     "–" if _nan(c["flops_per_mp"]) else f"{c['flops_per_mp'] / 1e9:.1f}",
+                     "–" if _nan(c["seconds_per_mp"]) else f"{c['seconds_per_mp']:.3f} ({c['device']})",
+                     "–" if _nan(c["peak_mem_mb"]) or not c["peak_mem_mb"] else f"{c['peak_mem_mb']:.0f}"])
+    if not rows:
+        return []
+    text = ("Non-blind methods use the codec setting (per-quality weights or the bitstream's tables). "
+            "Cost is measured on a small probe image: FLOPs by torch's FLOP counter, latency per "
+            "megapixel on the device named.")
+    headers = ["solver", "task", "pipeline", "blind", "params", "GFLOPs/MP", "s/MP", "peak MB"]
+    return [Section("Solvers and cost", [Paragraph.of(text), Table.of(headers, rows, 4)], "cost")]
+
+
+def set_section(data: ReportData) -> list[Section]:
+    sets = data.set_values
+    other = sets[(sets["ref_role"] != LEADERBOARD_PAIR[0]) | (sets["test_role"] != LEADERBOARD_PAIR[1])]
+    if other.empty:
+        return []
+    rows = [[r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), r["metric"],
+             r["ref_role"], r["test_role"], _fmt(r["value"], 4),
+             "–" if _nan(r["n_images"]) else str(int(r["n_images"])),
+             "–" if _nan(r["n_features"]) else str(int(r["n_features"]))]
+            for r in other.to_dict(orient="records")]
+    text = ("Set-level metrics between other pairs of image sets of each row (original, compressed, "
+            "enhanced); the leaderboard's columns compare the originals with the outputs.")
+    headers = ["dataset", "solver", "codec", "quality", "metric", "reference", "test", "value", "images", "features"]
+    return [Section("Set-level values between image sets", [Paragraph.of(text), Table.of(headers, rows, 3)],
+                    "set-values")]
+
+
+def skipped_section(data: ReportData) -> list[Section]:
+    if not data.skipped_metrics:
+        return []
+    items = tuple((Code(m), f": {reason}") for m, reason in sorted(data.skipped_metrics.items()))
+    return [Section("Skipped metrics", [Items(items)], "skipped")]
+
+
+def failures_section(data: ReportData) -> list[Section]:
+    f = data.failures
+    if not len(f):
+        return []
+    items = []
+    for r in f.head(MAX_FAILURES).to_dict(orient="records"):
+        first = str(r["error"]).splitlines()[0] if r["error"] else ""
+        items.append((f"{r['stage']}: {r['detail']}: {first}",))
+    if len(f) > MAX_FAILURES:
+        items.append((f"… and {len(f) - MAX_FAILURES} more (see the ", Code("failures"), " table)"))
+    return [Section(f"Failures ({len(f)})", [Items(tuple(items))], "failures")]
+
+
+def leaderboard(data: ReportData, agg: Aggregates, figures: list[PlotSpec] = ()) -> Document:
+    """The whole leaderboard document; ``figures`` are the RD plots present beside it."""
+    by_dataset: dict[str, list[PlotSpec]] = {}
+    for spec in figures:
+        by_dataset.setdefault(spec.dataset, []).append(spec)
+    doc = Document(f"Leaderboard: {data.suite['name']}", header(data))
+    for part in (dataset_sections(data, agg, by_dataset), gains_section(data, agg), bd_section(data, agg),
+                 cost_section(data), set_section(data), skipped_section(data), failures_section(data)):
+        doc.sections += part
+    return doc

@@ -1,0 +1,63 @@
+"""``write_reports``: rebuild every report file of a results folder from its store.
+
+The aggregates (bootstrap CIs, BD table) are cached under ``cache/report/`` by a fingerprint of
+their inputs, and figures are redrawn only when what they show changed; the text reports are
+rendered every time (cheap), so their header always names the latest run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import aggregate
+from .cache import ReportCache, fingerprint
+from .data import load_report_data
+
+FORMATS = ("md", "csv", "json", "html", "plots")
+
+
+def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Rebuild the reports in ``out_dir`` from its store; returns the files written."""
+    from .html import render_html
+    from .jsonout import results_json
+    from .markdown import render_markdown
+    from .plots import plot_specs, write_rd_plots
+    from .sections import leaderboard
+
+    out_dir = Path(out_dir)
+    data = load_report_data(out_dir)
+    options = aggregate.ReportOptions.of(data.suite)
+    cache = ReportCache(out_dir)
+    key = fingerprint(data, options)
+    agg = cache.aggregates(key)
+    if agg is None:
+        agg = aggregate.compute_aggregates(data, options)
+        cache.put_aggregates(key, agg)
+    written: list[Path] = []
+    if "csv" in formats:
+        agg.summary.to_csv(out_dir / "summary.csv", index=False)
+        data.per_image.drop(columns=["ordinal", "task"]).to_csv(out_dir / "per_image.csv", index=False)
+        written += [out_dir / "summary.csv", out_dir / "per_image.csv"]
+        if not agg.bd.empty:
+            agg.bd.to_csv(out_dir / "bd.csv", index=False)
+            written.append(out_dir / "bd.csv")
+    specs = plot_specs(data, agg.summary)
+    drawn = cache.figures()
+    if "plots" in formats:
+        files, drawn = write_rd_plots(specs, out_dir, drawn)
+        cache.put_figures(drawn)
+        written += files
+    # link only figures that show the current results
+    present = [s for s in specs if drawn.get(s.stem) == s.signature() and all(f.is_file() for f in s.files(out_dir))]
+    if "md" in formats or "html" in formats:
+        doc = leaderboard(data, agg, present)
+        if "md" in formats:
+            (out_dir / "leaderboard.md").write_text(render_markdown(doc), encoding="utf-8")
+            written.append(out_dir / "leaderboard.md")
+        if "html" in formats:
+            (out_dir / "leaderboard.html").write_text(render_html(doc), encoding="utf-8")
+            written.append(out_dir / "leaderboard.html")
+    if "json" in formats:
+        (out_dir / "results.json").write_text(results_json(data, agg), encoding="utf-8")
+        written.append(out_dir / "results.json")
+    return written
