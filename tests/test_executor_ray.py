@@ -12,21 +12,19 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from qbench.codecs.jpeg import PillowJPEG  # noqa: E402
-from qbench.errors import ConfigError  # noqa: E402
-from qbench.runner import Runner  # noqa: E402
-from qbench.suite import parse_suite  # noqa: E402
+from qbench.codecs.jpeg import PillowJPEG
+from qbench.errors import ConfigError
+from qbench.runner import Runner
+from qbench.suite import parse_suite
 
-from .conftest import REPO, basic_suite  # noqa: E402
+from .conftest import REPO, basic_suite
 
 
 class PickyJPEG(PillowJPEG):
-    """JPEG that refuses odd widths: a failure raised inside a worker's code stage.
+    """JPEG that refuses odd widths: a failure raised inside a worker's code stage. Named unlike
+    its import string: workers rebuild it from the suite's name for it."""
 
-    Workers rebuild a codec from its ``name`` (not from the suite's import string), so the name
-    is the import string here."""
-
-    name = "tests.test_executor_ray:PickyJPEG"
+    name = "picky_jpeg"
 
     def encode(self, img, quality):
         if img.shape[1] % 2:

@@ -65,7 +65,7 @@ def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, 
                 store.put_file_info(rec.path, st.st_size, st.st_mtime_ns, ds.mode, h, shape)
             else:
                 h, shape = cached[0], (cached[1], cached[2], cached[3])
-            refs.append(ImageRef(label, rec.name, rec.path, ds.mode, h, shape, rec.expected_hash))
+            refs.append(ImageRef(label, rec.name, os.path.abspath(rec.path), ds.mode, h, shape, rec.expected_hash))
         except (QbenchError, OSError) as exc:
             on_error(f"{label}/{rec.name}", rec.path, exc)
     return refs

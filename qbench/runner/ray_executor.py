@@ -11,7 +11,8 @@ message), its remote traceback chained as the cause, so failures read as they do
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -55,11 +56,15 @@ class RayExecutor:
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
-            if address:
-                ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
-            else:
-                ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
-                         ignore_reinit_error=True)
+            try:
+                if address:
+                    ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
+                else:
+                    ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
+                             ignore_reinit_error=True)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"connect to the Ray cluster at {address}" if address else "start a local Ray cluster"
+                raise ConfigError(f"cannot {where}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
             self._started = True
         try:
             cpus = int(ray.cluster_resources().get("CPU", 0))

@@ -28,6 +28,7 @@ class CodecEntry:
     codec: Codec
     points: list[float]
     target: bool
+    spec_name: str = ""          # the suite's name for it (registered name or import string)
 
 
 @dataclass
@@ -97,7 +98,7 @@ def resolve_suite(suite: Suite, source: str = "<suite>") -> None:
 def build_components(suite: Suite, device: str) -> Components:
     """Instantiate the suite's components; metrics that cannot be built (missing weights) are
     returned as skipped with the reason, everything else raises."""
-    codecs = [CodecEntry(c.key, build_codec(c), c.points, c.target_bpp is not None) for c in suite.codecs]
+    codecs = [CodecEntry(c.key, build_codec(c), c.points, c.target_bpp is not None, c.name) for c in suite.codecs]
     if not codecs:
         raise ConfigError("the suite needs at least one codec (library or learned)")
     solvers = [(s.key, build_solver(s)) for s in suite.solvers]

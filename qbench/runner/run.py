@@ -65,10 +65,11 @@ class Runner:
         self.log = log or (lambda msg: None)
         self.executor_kind = executor
         self.address = address
-        self.cache_dir = self.out_dir / "cache"
+        self.cache_dir = self.out_dir.resolve() / "cache"     # absolute: workers may run elsewhere
         self.quantize = suite.output.quantize
         self.keep_images = suite.output.keep_images
         self.store: Store | None = None
+        self.codec_names: dict[str, str] = {}
         self.result: RunResult | None = None
 
     @property
@@ -176,6 +177,7 @@ class Runner:
             result.skipped_metrics[key] = reason
             store.put_skipped_metric(result.suite_hash, key, reason, result.run_id)
         pipelines = make_pipelines(comps)
+        self.codec_names = {c.label: c.spec_name for c in comps.codecs}     # how workers rebuild them
         kinds = {s_label: pipelines[(s_label, comps.codecs[0].label)].kind for s_label, _ in comps.solvers}
         store.put_components(result.suite_hash, describe_components(self.suite, comps, kinds))
         images = []

@@ -142,7 +142,8 @@ class Scheduler:
                     self._fail(samples, "pre", exc, enc_key)
                     return
         codec = pipe.codec
-        job = CodeJob(enc_key, img.pixel_hash, first.codec, codec.name, dict(codec.params), first.quality,
+        job = CodeJob(enc_key, img.pixel_hash, first.codec, self.r.codec_names[first.codec], dict(codec.params),
+                      first.quality,
                       first.target, input_path, input_mode, img.shape[0] * img.shape[1], str(self.cache_dir),
                       img.path, img.mode, cached_bytes=cached.bytes_path if cached else None, cached_row=cached,
                       keep_decoded=bool(getattr(codec, "device_bound", False)) and self.r.keep_images,
