@@ -4,6 +4,7 @@ registered solvers), for ``qbench weights list|path|verify|fetch``."""
 from __future__ import annotations
 
 from . import solvers
+from .metrics import discriminator as _discriminator  # noqa: F401  (registers the discriminator weights)
 from .metrics import weights as _metric_weights  # noqa: F401  (registers the metric weight files)
 from .weights import WeightFile, registered
 

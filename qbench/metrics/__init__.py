@@ -12,7 +12,7 @@ from typing import Callable
 from ..errors import ConfigError
 from ..registry import Registry
 from .base import FullReferenceMetric, Metric, MetricInfo
-from .presets import DISTRIBUTION_PRESETS, NOREF_PRESETS, PRESETS, PYIQA_PRESETS
+from .presets import DISCRIMINATOR_PRESETS, DISTRIBUTION_PRESETS, NOREF_PRESETS, PRESETS, PYIQA_PRESETS
 
 REGISTRY: Registry[Callable[..., Metric]] = Registry("metric", group="qbench.metrics")
 for _name, _preset in PRESETS.items():
@@ -32,6 +32,8 @@ for _name in PYIQA_PRESETS:
     REGISTRY.register(_name, _lazy_factory(".pyiqa_metrics", "PyiqaMetric", PYIQA_PRESETS, _name))
 for _name in NOREF_PRESETS:
     REGISTRY.register(_name, _lazy_factory(".noref", "NoReferenceMetric", NOREF_PRESETS, _name))
+for _name in DISCRIMINATOR_PRESETS:
+    REGISTRY.register(_name, _lazy_factory(".discriminator", "DiscriminatorMetric", DISCRIMINATOR_PRESETS, _name))
 for _name in DISTRIBUTION_PRESETS:
     REGISTRY.register(_name, _lazy_factory(".distribution", "DistributionMetric", DISTRIBUTION_PRESETS, _name))
 
@@ -49,7 +51,8 @@ def describe(name: str, crop_border: int | None = None) -> tuple[str, bool, str]
     """(key, higher_is_better, kind) of a metric without building it (no weights needed)."""
     key = f"{name}@crop{crop_border}" if crop_border else name
     for table, kind in ((PRESETS, "full_reference"), (PYIQA_PRESETS, "full_reference"),
-                        (NOREF_PRESETS, "no_reference"), (DISTRIBUTION_PRESETS, "distribution")):
+                        (NOREF_PRESETS, "no_reference"), (DISCRIMINATOR_PRESETS, "no_reference"),
+                        (DISTRIBUTION_PRESETS, "distribution")):
         if name in table:
             return key, bool(table[name].get("higher_is_better", True)), kind
     metric = build(name, crop_border=crop_border)

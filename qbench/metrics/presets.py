@@ -50,3 +50,11 @@ NOREF_PRESETS: dict[str, dict[str, Any]] = {
     "bef_y": {"type": "bef", "channels": "y", "higher_is_better": False,
               "description": "blocking effect factor (Yim & Bovik 2011, the BEF of PSNR-B) of the image on BT.601 Y"},
 }
+
+#: GAN-discriminator probes, no-reference (see qbench.metrics.discriminator)
+DISCRIMINATOR_PRESETS: dict[str, dict[str, Any]] = {
+    "disc_realesrgan": {"type": "discriminator", "arch": "unet_sn", "weights": "realesrgan_x4plus_netd",
+                        "higher_is_better": True,
+                        "description": "mean sigmoid score of Real-ESRGAN's x4plus U-Net discriminator (SN) on RGB "
+                                       "in [0, 1] (compression-bias probe; higher = judged more real)"},
+}

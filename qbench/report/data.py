@@ -82,6 +82,7 @@ class ReportData:
     costs: Any              # DataFrame: label, kind, device, params, flops/s/MB per megapixel
     failures: Any                           # DataFrame: stage, detail, error, run_id (latest run)
     skipped_metrics: dict[str, str] = field(default_factory=dict)
+    role_values: Any = None  # DataFrame: KEYS, image, role (original|compressed|enhanced), metric, value (no-reference)
 
     @property
     def metric_names(self) -> list[str]:
@@ -190,6 +191,21 @@ def _per_image(store: Store, suite_hash: str, metrics: dict[str, MetricInfo]):
     return per_image
 
 
+def _role_values(store: Store, suite_hash: str, metrics: dict[str, MetricInfo], per_image):
+    """Long table of no-reference values of each present sample's original, compressed and enhanced image."""
+    import pandas as pd
+
+    noref = {m: i for m, i in metrics.items() if i.kind == "no_reference"}
+    cols = KEYS + ["image", "role", "metric", "value"]
+    if not noref:
+        return pd.DataFrame(columns=cols)
+    parts = [_values(store, suite_hash, key_col, role_sql, noref).assign(role=role)
+             for role, key_col, role_sql in (("original", "image_hash", "'original'"),
+                                             ("compressed", "enc_key", "'compressed'"), ("enhanced", "out_key", "p.out_role"))]
+    rows = per_image[["ordinal"] + KEYS + ["image"]]
+    return pd.concat(parts).merge(rows, on="ordinal")[cols].reset_index(drop=True)
+
+
 def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> ReportData:
     """Read the latest run's suite (or ``suite_hash``) and its samples' results from the store."""
     db = Path(out_dir) / STORE_NAME
@@ -200,6 +216,7 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> Repo
         h = run["suite_hash"]
         metrics, solvers, codecs = _components(store, h)
         per_image = _per_image(store, h, metrics)
+        roles = _role_values(store, h, metrics, per_image)
         sets = _frame(store, "SELECT dataset, solver, codec, quality, ref_role, test_role, metric, version, value, "
                              "n_images, n_features FROM set_values WHERE suite_hash = ? ORDER BY rowid", (h,))
         sets = sets[sets["metric"].map({m: i.version for m, i in metrics.items()}).eq(sets["version"])]
@@ -213,7 +230,7 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> Repo
                                    "ORDER BY rowid", (h,))[1])
     env = json.loads(run["env_json"]) if run.get("env_json") else {}
     return ReportData(json.loads(run["suite_json"]), h, run, env, metrics, solvers, codecs, per_image, sets,
-                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped)
+                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, roles)
 
 
 def _costs_of(costs, solvers: dict[str, SolverInfo], codecs: dict[str, CodecInfo], device: str | None):

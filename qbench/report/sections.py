@@ -5,46 +5,21 @@ set-level values between image sets, skipped metrics, failures.
 
 from __future__ import annotations
 
-import math
 import re
 
 from .aggregate import Aggregates
 from .bd import LOW_OVERLAP, anchor_of
 from .data import KEYS, LEADERBOARD_PAIR, ReportData
 from .document import Cell, Code, Document, Figure, Items, Paragraph, Section, Table
+from .formatting import _arrow, _digits, _fmt, _nan, _quality
 from .plots import PlotSpec
+from .roles import roles_section
 
 MAX_FAILURES = 50
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
-
-
-def _nan(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _fmt(v, digits: int, sign: str = "") -> str:
-    return "–" if _nan(v) else f"{float(v):{sign}.{digits}f}"
-
-
-def _digits(data: ReportData, metric: str) -> int:
-    info = data.metrics.get(metric.removesuffix("_gain"))
-    if info is not None and info.unit:
-        return 2 if info.unit == "dB" else 4
-    return 2 if metric.startswith("psnr") else 4
-
-
-def _arrow(data: ReportData, metric: str) -> str:
-    return "↑" if data.higher_is_better.get(metric, True) else "↓"
-
-
-def _quality(data: ReportData, codec: str, quality: float) -> str:
-    info = data.codecs.get(codec)
-    targeted = info.target if info is not None else any(
-        (c.get("label") or c["name"]) == codec and c.get("target_bpp") for c in data.suite.get("codecs", []))
-    return f"{quality:g} bpp target" if targeted else f"{quality:g}"
 
 
 def _value_cell(data: ReportData, metric: str, value, ci: tuple[float, float], sign: str = "") -> Cell:
@@ -199,8 +174,9 @@ def leaderboard(data: ReportData, agg: Aggregates, figures: list[PlotSpec] = ())
     by_dataset: dict[str, list[PlotSpec]] = {}
     for spec in figures:
         by_dataset.setdefault(spec.dataset, []).append(spec)
+
     doc = Document(f"Leaderboard: {data.suite['name']}", header(data))
-    for part in (dataset_sections(data, agg, by_dataset), gains_section(data, agg), bd_section(data, agg),
-                 cost_section(data), set_section(data), skipped_section(data), failures_section(data)):
+    for part in (dataset_sections(data, agg, by_dataset), gains_section(data, agg), roles_section(data),
+                 bd_section(data, agg), cost_section(data), set_section(data), skipped_section(data), failures_section(data)):
         doc.sections += part
     return doc
