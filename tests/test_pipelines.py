@@ -149,8 +149,7 @@ def test_unquantised_outputs_are_measured_as_floats(rgb_folder, tmp_path):
     db = sqlite3.connect(out / "results.sqlite")
     paths = [p for (p,) in db.execute("SELECT path FROM artefacts WHERE role='enhanced'")]
     assert paths and all(p.endswith(".npy") for p in paths)
-    for (path,), (key,) in zip(db.execute("SELECT path FROM artefacts WHERE role='enhanced'"),
-                               db.execute("SELECT key FROM artefacts WHERE role='enhanced'")):
+    for path, key in db.execute("SELECT path, key FROM artefacts WHERE role='enhanced'").fetchall():
         y = np.load(path)
         assert y.dtype == np.float32
         image = db.execute("SELECT image FROM plan WHERE out_key=?", (key,)).fetchone()[0]
