@@ -1,8 +1,11 @@
 """Metric contract and the full-reference metric driven by a preset.
 
 A preset is data, not a branch on a name: ``{"type": "psnr", "channels": "y"}``. Inputs are
-the pristine and the restored image as ``(H, W, C)`` uint8 arrays (outputs are quantised before
-measurement unless a suite says otherwise); values are plain floats.
+the pristine image as an ``(H, W, C)`` uint8 array and the restored one as uint8 or, when a suite
+does not quantise outputs, float32/float64 on the 0..255 scale; values are plain floats.
+
+Many outputs are measured against one reference, so a metric can ``prepare`` the reference once
+and ``compute_prepared`` each output against it; ``compute(ref, out)`` gives the same value.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .prepared import PreparedReference
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,17 @@ class Metric:
         blob = json.dumps(self.preset, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+    def compute(self, ref: np.ndarray, out: np.ndarray) -> float:
+        """The value of ``out`` measured against the reference ``ref``."""
+        raise NotImplementedError(f"{type(self).__name__} does not compare an image with a reference")
 
+    def prepare(self, ref: np.ndarray) -> Any:
+        """What :meth:`compute_prepared` needs of ``ref``; by default the reference itself."""
+        return ref
+
+    def compute_prepared(self, prepared: Any, out: np.ndarray) -> float:
+        """The value of ``out`` against a reference returned by :meth:`prepare`."""
+        return self.compute(prepared, out)
 
 
 def _functional(kind: str):
@@ -64,7 +80,10 @@ def _functional(kind: str):
 
 
 class FullReferenceMetric(Metric):
-    """A full-reference metric computed by a function of :mod:`qbench.metrics.functional`.
+    """A full-reference metric: the protocol of a function of :mod:`qbench.metrics.functional`.
+
+    On the CPU values come from :mod:`qbench.metrics.prepared` (the reference prepared once, see
+    :meth:`prepare`); on another ``device`` from the batched functional code, which is the oracle.
 
     Preset keys: ``type`` (psnr | psnrb | ssim | ms_ssim), ``channels`` (rgb | y), ``crop_border``.
     ``rgb`` measures every channel of the stored image; ``y`` converts RGB to BT.601 Y first.
@@ -78,15 +97,54 @@ class FullReferenceMetric(Metric):
         if self.preset.get("channels", "rgb") not in ("rgb", "y"):
             raise ConfigError(f"metric {name!r}: channels must be 'rgb' or 'y'")
 
+    @property
+    def _on_cpu(self) -> bool:
+        return str(self.device).split(":")[0] == "cpu"
+
+    def prepare(self, ref: np.ndarray) -> PreparedReference:
+        """Crop, Y, float64 and (SSIM / MS-SSIM) the reference's per-scale statistics, once.
+
+        Computed on the CPU with numpy whatever ``device`` is; the result holds plain arrays.
+        """
+        from .prepared import prepare
+
+        return prepare(ref, self.preset["type"], self.crop_border, self.preset.get("channels", "rgb"))
+
+    def compute_prepared(self, prepared: PreparedReference, out: np.ndarray) -> float:
+        """The value of ``out`` (uint8, or float in [0, 255]) against a prepared reference."""
+        from .prepared import compute
+
+        if prepared.protocol != (self.preset["type"], self.crop_border, self.preset.get("channels", "rgb")):
+            raise ValueError(f"{self.name}: reference prepared for {prepared.protocol}")
+        return compute(prepared, out)
+
+    def compute(self, ref: np.ndarray, out: np.ndarray) -> float:
+        """``compute_prepared(prepare(ref), out)`` on the CPU; the functional path elsewhere."""
+        if not self._on_cpu:
+            return self.compute_functional([ref], [out])[0]
+        return self.compute_prepared(self.prepare(ref), out)
+
     def compute_batch(self, refs: list[np.ndarray], outs: list[np.ndarray]) -> list[float]:
-        """Values for same-size pairs of ``(H, W, C)`` uint8 images."""
+        """Values for same-size pairs; a reference repeated in a row is prepared once."""
+        if not self._on_cpu:
+            return self.compute_functional(refs, outs)
+        values, last, prep = [], None, None
+        for ref, out in zip(refs, outs, strict=True):
+            if ref is not last:
+                last, prep = ref, self.prepare(ref)
+            values.append(self.compute_prepared(prep, out))
+        return values
+
+    def compute_functional(self, refs: list[np.ndarray], outs: list[np.ndarray]) -> list[float]:
+        """Values by :mod:`qbench.metrics.functional` on ``device``, batched: the oracle of the
+        prepared path (same protocol, other summation order)."""
         import torch
 
-        from ..images import as_hwc
         from .functional import crop, rgb_to_y
+        from .pixels import as_metric_hwc
 
         def stack(imgs):
-            arr = np.stack([as_hwc(i) for i in imgs]).astype(np.float64)
+            arr = np.stack([as_metric_hwc(i).astype(np.float64) for i in imgs])
             return torch.from_numpy(arr).permute(0, 3, 1, 2).to(self.device)
 
         x, y = stack(refs), stack(outs)
@@ -97,6 +155,3 @@ class FullReferenceMetric(Metric):
             x, y = rgb_to_y(x), rgb_to_y(y)
         fn = _functional(self.preset["type"])
         return [float(v) for v in fn(x, y, data_range=255.0)]
-
-    def compute(self, ref: np.ndarray, out: np.ndarray) -> float:
-        return self.compute_batch([ref], [out])[0]

@@ -107,12 +107,12 @@ class PyiqaMetric(Metric):
     def compute_batch(self, refs: list[np.ndarray], outs: list[np.ndarray]) -> list[float]:
         import torch
 
-        from ..images import to_tensor
+        from .pixels import unit_tensor
 
         if self._net is None:
             self._net = self._build()
-        x = to_tensor(refs, self.device)
-        y = to_tensor(outs, self.device)
+        x = unit_tensor(refs, self.device)      # uint8, or float outputs on the 0..255 scale
+        y = unit_tensor(outs, self.device)
         if self.crop_border:
             b = self.crop_border
             x, y = x[..., b:-b, b:-b], y[..., b:-b, b:-b]

@@ -105,7 +105,7 @@ class _LRU(OrderedDict):
 _CODECS = _LRU(16)
 _METRICS = _LRU(32)
 _IMAGES = _LRU(4)
-_PREPARED = _LRU(24)
+_PREPARED = _LRU(8)          # a prepared MS-SSIM reference of a 768x512 RGB image is ~35 MiB
 
 
 def _codec(name: str, params: dict[str, Any]):
