@@ -89,9 +89,11 @@ class LearnedCodecCodec(Codec):
             raise CodecError(f"{self.name}.decode produced non-finite values")
         return quantize(out)[0]
 
-    def cost_probe(self) -> Callable:
-        """encode + decode at the middle quality of the ladder, for the cost table."""
-        q = self.qualities[len(self.qualities) // 2]
+    def cost_probe(self, ladder: list[float] | None = None) -> Callable:
+        """encode + decode at the middle setting of ``ladder`` (the suite's qualities, whose
+        weights a run has), else of the codec's own ladder, for the cost table."""
+        points = [int(q) for q in ladder] if ladder else list(self.qualities)
+        q = sorted(points)[len(points) // 2]
 
         def fn(x):
             return self.solver.decode(self.solver.encode(x, q), q)

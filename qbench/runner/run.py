@@ -70,6 +70,7 @@ class Runner:
         self.keep_images = suite.output.keep_images
         self.store: Store | None = None
         self.codec_names: dict[str, str] = {}
+        self.ladders: dict[int, list[float] | None] = {}
         self.result: RunResult | None = None
 
     @property
@@ -134,7 +135,7 @@ class Runner:
             if self.store.get_cost(codec_hash(codec), self.device) is not None:
                 return None
             channels = 3 if "rgb" in codec.solver.card.channels else 1
-            return codec.cost_probe(), codec.modules(), channels
+            return codec.cost_probe(self.ladders.get(id(codec))), codec.modules(), channels
         return make
 
     # -- the run -------------------------------------------------------------------------------------
@@ -178,6 +179,7 @@ class Runner:
             store.put_skipped_metric(result.suite_hash, key, reason, result.run_id)
         pipelines = make_pipelines(comps)
         self.codec_names = {c.label: c.spec_name for c in comps.codecs}     # how workers rebuild them
+        self.ladders = {id(c.codec): None if c.target else c.points for c in comps.codecs}
         kinds = {s_label: pipelines[(s_label, comps.codecs[0].label)].kind for s_label, _ in comps.solvers}
         store.put_components(result.suite_hash, describe_components(self.suite, comps, kinds))
         images = []
