@@ -280,3 +280,12 @@ def test_no_reference_metric_is_measured_on_every_role(tmp_path):
         assert comp == pytest.approx(bef(read_image(path)), rel=1e-12) and comp > got   # JPEG adds blocking
     again = Runner(parse_suite(data), out, workers=2, progress=False).run()
     assert not again.computed_anything
+    import json
+
+    from qbench.report import write_reports
+
+    write_reports(out)
+    means = {(r["solver"], r["metric"]): r for r in json.loads((out / "results.json").read_text())["role_means"]}
+    ident = means[("identity", "bef_y")]
+    assert ident["images"] == 2 and ident["enhanced"] == pytest.approx(ident["compressed"])
+    assert ident["compressed_minus_original"] > 0

@@ -8,6 +8,7 @@ from typing import Any
 
 from .aggregate import Aggregates, ci_records
 from .data import ReportData
+from .roles import role_means
 
 
 def _records(df) -> list[dict[str, Any]]:
@@ -30,6 +31,7 @@ def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
         "gains": ci_records(agg.gains, agg.gains_ci, gains),
         "bd": _records(agg.bd),
         "set_values": _records(data.set_values),
+        "role_means": _records(role_means(data)),
         "costs": _records(data.costs),
         "failures": _records(data.failures),
     }
