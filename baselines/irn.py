@@ -194,21 +194,8 @@ class IRN(Rescaler):
             raise ConfigError(f"{self.card.name}: gaussian_scale must be a number >= 0, got {g!r}")
         self.params["gaussian_scale"] = float(g)
         self.net = None
-        self._observed: dict[str, str] = {}
 
     # -- weights ------------------------------------------------------------------------------
-    def weights_sha256(self) -> list[str]:
-        """The observed sha256 of the local checkpoint (IRN publishes no checksum)."""
-        from qbench.weights import local_path, sha256_file
-
-        out = []
-        for wf in self.card.weights:
-            path = local_path(wf)
-            if wf.filename not in self._observed and path.is_file():
-                self._observed[wf.filename] = sha256_file(path)
-            out.append(self._observed.get(wf.filename, f"absent:{wf.filename}"))
-        return out
-
     def setup(self, device: str = "cpu") -> None:
         super().setup(device)
         from qbench.weights import ensure, load_state_dict, local_path, missing_message

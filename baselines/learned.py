@@ -31,26 +31,10 @@ class SpandrelEnhancer(Enhancer):
     def __init__(self, **params: Any):
         super().__init__(**params)
         self._models: dict[str, Any] = {}
-        self._observed: dict[str, str] = {}
 
     # -- weights ------------------------------------------------------------------------
     def weight_for(self, ctx: Context | None) -> WeightFile:
         return self.card.weights[0]
-
-    def weights_sha256(self) -> list[str]:
-        """Pins, or the sha256 of the local file when the release publishes none."""
-        from qbench.weights import local_path, sha256_file
-
-        out = []
-        for wf in self.card.weights:
-            if wf.sha256:
-                out.append(wf.sha256)
-                continue
-            path = local_path(wf)
-            if wf.filename not in self._observed and path.is_file():
-                self._observed[wf.filename] = sha256_file(path)
-            out.append(self._observed.get(wf.filename, f"absent:{wf.filename}"))
-        return out
 
     def setup(self, device: str = "cpu") -> None:
         super().setup(device)

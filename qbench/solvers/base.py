@@ -80,8 +80,21 @@ class Solver(ABC):
         return []
 
     def weights_sha256(self) -> list[str]:
-        """sha256 of every weight file this instance uses (part of cache keys)."""
-        return [w.sha256 for w in self.card.weights if getattr(w, "sha256", None)]
+        """An identity for every weight file of the card (part of cache keys): its sha256 pin, else
+        the observed sha256 of the local file (read once per instance), else ``absent:<file>``."""
+        from ..weights import local_path, sha256_file
+
+        observed = self.__dict__.setdefault("_observed_sha256", {})
+        out = []
+        for wf in self.card.weights:
+            if getattr(wf, "sha256", None):
+                out.append(wf.sha256)
+                continue
+            path = local_path(wf)
+            if wf.filename not in observed and path.is_file():
+                observed[wf.filename] = sha256_file(path)
+            out.append(observed.get(wf.filename, f"absent:{wf.filename}"))
+        return out
 
     def spec(self) -> dict[str, Any]:
         spec = {"name": self.card.name, "task": self.card.task, "version": self.version,
