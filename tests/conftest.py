@@ -39,6 +39,18 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one intra-op thread for the test: on a busy 2-core machine, torch's thread
+    barriers make a 2-thread forward pass many times slower than a 1-thread one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def image_folder(tmp_path) -> Path:
     """Four small images: two RGB (one odd-sized), two gray."""
     folder = tmp_path / "imgs"

@@ -28,12 +28,7 @@ FACTORIZED = "qbench_baselines.compressai_codecs:Bmshj2018Factorized"
 _MADE: dict[int, bytes] = {}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def zoo_style_file(quality: int) -> bytes:

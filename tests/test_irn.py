@@ -22,12 +22,7 @@ from qbench.weights import local_path
 from .conftest import basic_suite, save, smooth_image
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def perturbed(scale: int, seed: int = 0):

@@ -86,18 +86,6 @@ def make_random_inception(folder):
     torch.jit.script(Wrapper()).save(str(folder / "inception-2015-12-05.pt"))
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Inception on one intra-op thread: on a busy 2-core machine, torch's thread barriers make a
-    2-thread forward pass ten times slower than a 1-thread one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_fid_kid_end_to_end_and_resume(tmp_path, monkeypatch, one_torch_thread):
     import pandas as pd
 

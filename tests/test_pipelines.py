@@ -208,41 +208,34 @@ def test_killed_run_resumes_to_the_same_values(kind, tmp_path, write_suite):
     assert (killed / "per_image.csv").read_text() == (clean / "per_image.csv").read_text()
 
 
-def test_fid_triangle_between_roles(tmp_path, monkeypatch):
+def test_fid_triangle_between_roles(tmp_path, monkeypatch, one_torch_thread):
     """Set metrics between any two roles; identity's enhanced set is its compressed set."""
     from .test_metrics_distribution import make_random_inception
 
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        make_random_inception(tmp_path / "inception")
-        monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "inception"))
-        folder = tmp_path / "imgs"
-        for i in range(2):
-            save(smooth_image(60 + i, 160, 176), folder / f"{i}.png")
-        data = suite(folder, codecs=[{"name": "jpeg", "qualities": [5]}], anchor=None, metrics=["fid"],
-                     solvers=["identity", {"name": "tests.solvers_for_tests:Brighten", "label": "br",
-                                           "params": {"delta": 0.2}}],
-                     diagnostics={"set_pairs": [["original", "compressed"], ["compressed", "enhanced"]]})
-        out = tmp_path / "out"
-        res = Runner(parse_suite(data), out, workers=0, progress=False).run()
-        assert not res.failures
-        db = sqlite3.connect(out / "results.sqlite")
-        got = {(s, a, b): v for s, a, b, v in db.execute(
-            "SELECT solver, ref_role, test_role, value FROM set_values WHERE metric='fid'")}
-        assert set(got) == {(s, a, b) for s in ("identity", "br") for a, b in
-                            (("original", "enhanced"), ("original", "compressed"), ("compressed", "enhanced"))}
-        # a randomly initialised Inception gives small distances; what matters is their structure:
-        # identity's E set is its C set (distance zero), brightening moves E away from C
-        assert got[("identity", "original", "enhanced")] == got[("identity", "original", "compressed")]
-        assert got[("identity", "compressed", "enhanced")] < 1e-6 * got[("br", "compressed", "enhanced")]
-        assert got[("br", "original", "enhanced")] != got[("br", "original", "compressed")]
-        again = Runner(parse_suite(data), out, workers=0, progress=False).run()
-        assert not again.computed_anything
-    finally:
-        torch.set_num_threads(threads)
+    make_random_inception(tmp_path / "inception")
+    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "inception"))
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        save(smooth_image(60 + i, 160, 176), folder / f"{i}.png")
+    data = suite(folder, codecs=[{"name": "jpeg", "qualities": [5]}], anchor=None, metrics=["fid"],
+                 solvers=["identity", {"name": "tests.solvers_for_tests:Brighten", "label": "br",
+                                       "params": {"delta": 0.2}}],
+                 diagnostics={"set_pairs": [["original", "compressed"], ["compressed", "enhanced"]]})
+    out = tmp_path / "out"
+    res = Runner(parse_suite(data), out, workers=0, progress=False).run()
+    assert not res.failures
+    db = sqlite3.connect(out / "results.sqlite")
+    got = {(s, a, b): v for s, a, b, v in db.execute(
+        "SELECT solver, ref_role, test_role, value FROM set_values WHERE metric='fid'")}
+    assert set(got) == {(s, a, b) for s in ("identity", "br") for a, b in
+                        (("original", "enhanced"), ("original", "compressed"), ("compressed", "enhanced"))}
+    # a randomly initialised Inception gives small distances; what matters is their structure:
+    # identity's E set is its C set (distance zero), brightening moves E away from C
+    assert got[("identity", "original", "enhanced")] == got[("identity", "original", "compressed")]
+    assert got[("identity", "compressed", "enhanced")] < 1e-6 * got[("br", "compressed", "enhanced")]
+    assert got[("br", "original", "enhanced")] != got[("br", "original", "compressed")]
+    again = Runner(parse_suite(data), out, workers=0, progress=False).run()
+    assert not again.computed_anything
 
 
 def test_no_reference_metric_is_measured_on_every_role(tmp_path):

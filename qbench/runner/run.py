@@ -73,14 +73,6 @@ class Runner:
         self.ladders: dict[int, list[float] | None] = {}
         self.result: RunResult | None = None
 
-    @property
-    def outputs_computed(self) -> int:
-        return self.result.outputs_computed
-
-    @outputs_computed.setter
-    def outputs_computed(self, value: int) -> None:
-        self.result.outputs_computed = value
-
     # -- records (the scheduler and passes call these; nothing else writes the store) ---------------
     def fail(self, key: str, stage: str, detail: str, exc: BaseException | str) -> None:
         if isinstance(exc, str):

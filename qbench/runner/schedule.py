@@ -145,7 +145,7 @@ class Scheduler:
         job = CodeJob(enc_key, img.pixel_hash, first.codec, self.r.codec_names[first.codec], dict(codec.params),
                       first.quality,
                       first.target, input_path, input_mode, img.shape[0] * img.shape[1], str(self.cache_dir),
-                      img.path, img.mode, cached_bytes=cached.bytes_path if cached else None, cached_row=cached,
+                      img.path, img.mode, cached_bytes=cached.bytes_path if cached else None,
                       keep_decoded=bool(getattr(codec, "device_bound", False)) and self.r.keep_images,
                       return_decoded=bool(solve), metrics=comp_metrics)
         if getattr(codec, "device_bound", False):
@@ -303,7 +303,7 @@ class Scheduler:
             if isinstance(out, BaseException):
                 self._fail([s], "solve", out)
                 continue
-            self.r.outputs_computed += 1
+            self.r.result.outputs_computed += 1
             self._submit_measure(s, out, str(self._out_path(s)), seconds,
                                  write=self.r.keep_images)
 

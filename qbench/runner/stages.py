@@ -55,7 +55,6 @@ class CodeJob:
     ref_path: str                      # the original (for measuring the compressed image)
     ref_mode: str
     cached_bytes: str | None = None    # reuse these bytes (decode only)
-    cached_row: EncodingRow | None = None
     keep_decoded: bool = False         # also write the decoded PNG (slow decoders)
     return_decoded: bool = False       # a solver needs the decoded pixels
     metrics: tuple[MetricRef, ...] = ()
