@@ -1,0 +1,288 @@
+"""SAIN: Self-Asymmetric Invertible Network (Yang et al., CVPR 2023) as compression-aware rescalers.
+
+The architecture is written here to match the official ``SAINet`` of yang-jin-hai/SAIN
+(``codes/models/modules/inv_arch.py``, ``guassian_mixture.py``, ``subnet_constructor.py``) module
+for module, so the released ``SAINx2_JPEG.pth`` / ``SAINx2_WebP.pth`` / ``SAINx4_JPEG.pth`` state
+dicts load with ``strict=True``:
+
+* ``haar_operations``: one ``HaarDownsampling`` per 2x level, all applied first (3 -> 12 -> 48
+  channels for x4; the fixed filters are the non-trainable parameter ``haar_weights``);
+* ``down_operations``: ``e_blocks`` Enhanced Invertible Blocks (subnets ``E``, ``F``, ``G``,
+  ``H``), whose last one yields the high-quality low-resolution image ``LR = x1 + E(x2)``;
+* ``comp_operations``: ``v_blocks`` vanilla couplings (``F``, ``G``, ``H``, as IRN's) whose output
+  models the *compressed* low-resolution image;
+* ``gmm.gmm_para``: ``(3, K)`` rows of mixture logits, means and log-variances of the isotropic
+  Gaussian mixture that models the lost high-frequency content.
+
+Every subnet is IRN's ``DenseBlock`` (DBNet, gc 32, Xavier x 0.1, last conv zero) and every
+coupling splits off the first 3 channels with clamp 1. Configurations (``options/test/*.yml``):
+x2 JPEG and x2 WebP ``e_blocks 5, v_blocks 3``, x4 JPEG ``e_blocks 10, v_blocks 6``, all with 5
+mixture components.
+
+Protocol (SAIN's ``test.py`` / ``SAIN.downscale`` / ``SAIN.upscale``): ``downscale`` returns the
+last E-block's ``LR`` clamped to [0, 1] (the pipeline quantises it to uint8, SAIN's
+``Quantization``), then the codec compresses it (SAIN's test code uses Pillow JPEG / WebP at the
+given quality, as qbench's ``jpeg`` / ``webp`` codecs do). ``upscale`` concatenates the decoded
+image with ``z`` of ``3 * (s^2 - 1)`` channels, each element drawn from the learned mixture
+(component by its softmax weight, then ``mu + exp(logvar / 2) * N(0, 1)``, times
+``gaussian_scale``; the official hard Gumbel-softmax selection draws from the same distribution),
+and runs the whole network backwards. The differentiable JPEG simulator is used only in training.
+Sampling uses torch's default generators, which the runner seeds per sample. Sizes that are not a
+multiple of the scale are reflect-padded (bottom/right) and cropped back, as for IRN.
+
+Weights: the official files are plain git files of the SAIN repository
+(``experiments/pretrained_models/``, Apache-2.0); no checksum is published, so they are unpinned
+and the observed sha256 of the local file enters the cache keys. Their git blob ids (sha1 of
+``"blob <size>\\0" + content``, ``git hash-object FILE``) are listed in ``GIT_BLOB_IDS``.
+Loaded with ``torch.load(weights_only=True)``; a ``module.`` prefix (DataParallel) is stripped.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+from qbench.errors import ConfigError, SolverError, WeightsError
+from qbench.solvers import Context, Rescaler, SolverCard
+from qbench.weights import WeightFile
+
+from . import irn
+
+REPO_COMMIT = "e361d7a0d34b31468f1e47b3e4f181b0e2ca7d46"
+RAW = f"https://raw.githubusercontent.com/yang-jin-hai/SAIN/{REPO_COMMIT}/experiments/pretrained_models"
+PAPER = ("Yang et al., Self-Asymmetric Invertible Network for Compression-aware Image Rescaling, "
+         "CVPR 2023")
+LICENSE = "Apache-2.0"
+LR_CHANNELS = 3
+#: git blob ids of the official files at ``REPO_COMMIT`` (what ``git hash-object`` prints)
+GIT_BLOB_IDS = {
+    "SAINx2_JPEG.pth": "96647627e347d65aa9004577b3072a0f3079db80",
+    "SAINx2_WebP.pth": "8ded1d7557e239a1f39e7cd30aa762ccd1012676",
+    "SAINx4_JPEG.pth": "6cbd6b4f992f72a8b06b464ff724c46380631988",
+}
+#: (scale, e_blocks, v_blocks, gmm_components) of each released model
+CONFIGS = {"SAINx2_JPEG.pth": (2, 5, 3, 5), "SAINx2_WebP.pth": (2, 5, 3, 5), "SAINx4_JPEG.pth": (4, 10, 6, 5)}
+_ARCH_NAMES = ("EnhancedInvBlock", "GaussianMixture", "SAINet")
+
+
+def _wf(name: str) -> WeightFile:
+    return WeightFile(name, f"{RAW}/{name}", subdir="solvers/sain",
+                      description=f"SAIN official checkpoint (git blob {GIT_BLOB_IDS[name]})")
+
+
+@lru_cache(maxsize=1)
+def _arch() -> SimpleNamespace:
+    """Build the torch modules (imports torch on first call)."""
+    import torch
+    from torch import nn
+
+    DenseBlock, InvBlockExp, HaarDownsampling = irn.DenseBlock, irn.InvBlockExp, irn.HaarDownsampling
+
+    class EnhancedInvBlock(nn.Module):
+        """SAIN's E-InvBlock: ``LR = x1 + E(x2)``, ``y1 = LR - F(x2)``,
+        ``y2 = x2 * exp(s(y1)) + G(y1)``, ``s = clamp * (2 sigmoid(H(y1)) - 1)``."""
+
+        def __init__(self, channel_num: int, channel_split_num: int, clamp: float = 1.0):
+            super().__init__()
+            self.split_len1 = channel_split_num
+            self.split_len2 = channel_num - channel_split_num
+            self.clamp = clamp
+            self.E = DenseBlock(self.split_len2, self.split_len1)
+            self.F = DenseBlock(self.split_len2, self.split_len1)
+            self.G = DenseBlock(self.split_len1, self.split_len2)
+            self.H = DenseBlock(self.split_len1, self.split_len2)
+
+        def _s(self, y1):
+            return self.clamp * (torch.sigmoid(self.H(y1)) * 2 - 1)
+
+        def _split(self, x):
+            return x.narrow(1, 0, self.split_len1), x.narrow(1, self.split_len1, self.split_len2)
+
+        def lowres(self, x):
+            """The high-quality low-resolution image of the forward pass, ``x1 + E(x2)``."""
+            x1, x2 = self._split(x)
+            return x1 + self.E(x2)
+
+        def forward(self, x, rev: bool = False):
+            x1, x2 = self._split(x)
+            if not rev:
+                y1 = x1 + self.E(x2) - self.F(x2)
+                y2 = x2 * torch.exp(self._s(y1)) + self.G(y1)
+            else:
+                y2 = (x2 - self.G(x1)) / torch.exp(self._s(x1))
+                y1 = x1 + self.F(y2) - self.E(y2)
+            return torch.cat((y1, y2), 1)
+
+    class GaussianMixture(nn.Module):
+        """Learned isotropic Gaussian mixture; ``gmm_para`` rows: logits, means, log-variances."""
+
+        def __init__(self, gmm_components: int = 5):
+            super().__init__()
+            self.gmm_para = nn.Parameter(0.0001 * torch.randn(3, gmm_components))
+
+        def sample(self, shape, device=None, dtype=None):
+            """``shape`` i.i.d. draws (torch's default generators, so seedable)."""
+            logits, mus, logvars = self.gmm_para.detach().to(device=device, dtype=torch.float32)
+            std = torch.exp(0.5 * logvars.clamp(-20, 20))
+            cdf = torch.cumsum(torch.softmax(logits, 0), 0)
+            u = torch.rand(shape, device=device) * cdf[-1]
+            k = torch.searchsorted(cdf, u.reshape(-1)).clamp_(max=cdf.numel() - 1).reshape(shape)
+            z = mus[k] + std[k] * torch.randn(shape, device=device)
+            return z.to(dtype or torch.float32)
+
+    class SAINet(nn.Module):
+        """Haar levels, then E-InvBlocks (high-quality LR), then vanilla couplings (compressed LR)."""
+
+        def __init__(self, channel_in: int = 3, channel_out: int = 3, e_blocks: int = 5, v_blocks: int = 3,
+                     down_num: int = 1, gmm_components: int = 5):
+            super().__init__()
+            channels = channel_in
+            haar = []
+            for _ in range(down_num):
+                haar.append(HaarDownsampling(channels))
+                channels *= 4
+            self.haar_operations = nn.ModuleList(haar)
+            self.down_operations = nn.ModuleList(EnhancedInvBlock(channels, channel_out) for _ in range(e_blocks))
+            self.comp_operations = nn.ModuleList(InvBlockExp(channels, channel_out) for _ in range(v_blocks))
+            self.gmm = GaussianMixture(gmm_components)
+            self.channel_in, self.channel_out, self.down_num = channel_in, channel_out, down_num
+
+        def forward(self, x, rev: bool = False):
+            ops = [*self.haar_operations, *self.down_operations, *self.comp_operations]
+            for op in (reversed(ops) if rev else ops):
+                x = op(x, rev)
+            return x
+
+        def lowres(self, x):
+            """The low-resolution image SAIN transmits: the last E-block's ``LR`` (no V-blocks)."""
+            for op in [*self.haar_operations, *self.down_operations[:-1]]:
+                x = op(x)
+            return self.down_operations[-1].lowres(x)
+
+    ns = SimpleNamespace(EnhancedInvBlock=EnhancedInvBlock, GaussianMixture=GaussianMixture, SAINet=SAINet)
+    for name in _ARCH_NAMES:                   # picklable by reference through __getattr__
+        cls = getattr(ns, name)
+        cls.__module__, cls.__qualname__ = __name__, name
+    return ns
+
+
+def __getattr__(name: str):
+    if name in _ARCH_NAMES:
+        return getattr(_arch(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_sain(filename: str):
+    """A randomly initialised ``SAINet`` in the configuration of an official file
+    (``SAINx2_JPEG.pth``, ``SAINx2_WebP.pth`` or ``SAINx4_JPEG.pth``)."""
+    if filename not in CONFIGS:
+        raise ConfigError(f"no SAIN configuration for {filename!r}; known: {sorted(CONFIGS)}")
+    scale, e_blocks, v_blocks, k = CONFIGS[filename]
+    return _arch().SAINet(3, LR_CHANNELS, e_blocks=e_blocks, v_blocks=v_blocks,
+                          down_num=int(math.log2(scale)), gmm_components=k)
+
+
+class SAIN(Rescaler):
+    """Base of the SAIN rescalers: one official checkpoint each."""
+
+    scale: ClassVar[int] = 2
+    defaults: ClassVar[dict[str, Any]] = {"gaussian_scale": 1.0}
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        g = self.params["gaussian_scale"]
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or g < 0:
+            raise ConfigError(f"{self.card.name}: gaussian_scale must be a number >= 0, got {g!r}")
+        self.params["gaussian_scale"] = float(g)
+        self.net = None
+
+    # -- weights ------------------------------------------------------------------------------
+    def setup(self, device: str = "cpu") -> None:
+        super().setup(device)
+        from qbench.weights import ensure, load_state_dict
+
+        wf = self.card.weights[0]
+        path = ensure(wf, allow_download=False)    # absent: names the file, the URL and the place
+        state = load_state_dict(path)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise WeightsError(f"{path}: expected a state dict of SAIN's SAINet, got {type(state).__name__}")
+        net = build_sain(wf.filename)
+        try:
+            net.load_state_dict(irn.strip_prefix(state), strict=True)
+        except RuntimeError as exc:
+            raise WeightsError(f"{path}: not a SAIN {wf.filename.removesuffix('.pth')} checkpoint ({exc})") from exc
+        self.net = net.to(device).eval()
+
+    def modules(self) -> list:
+        return [] if self.net is None else [self.net]
+
+    # -- running ------------------------------------------------------------------------------
+    def _network(self):
+        if self.net is None:
+            raise SolverError(f"{self.card.name}: setup() was not called")
+        return self.net
+
+    def downscale(self, batch, ctx: Context):
+        """The last E-block's low-resolution image, clamped to [0, 1]. The input is reflect-padded
+        (bottom/right) to a multiple of the scale: the low-res size is ``ceil(H / s)``."""
+        import torch
+        import torch.nn.functional as F
+
+        net, s = self._network(), self.scale
+        h, w = int(batch.shape[-2]), int(batch.shape[-1])
+        ph, pw = -h % s, -w % s
+        x = batch.to(self.device, torch.float32)
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        with torch.inference_mode():
+            out = net.lowres(x)
+        return out.clamp(0, 1)
+
+    def upscale(self, batch, ctx: Context):
+        """Inverse pass on ``[LR, z]``, ``z`` drawn from the learned mixture times
+        ``gaussian_scale``; cropped to ``ctx.original_size`` (``s`` times the input without one)."""
+        import torch
+
+        net, s = self._network(), self.scale
+        x = batch.to(self.device, torch.float32)
+        n, _, h, w = x.shape
+        z_shape = (n, LR_CHANNELS * (s * s - 1), h, w)
+        with torch.inference_mode():
+            z = net.gmm.sample(z_shape, device=x.device, dtype=x.dtype) * self.params["gaussian_scale"]
+            out = net(torch.cat((x, z), 1), rev=True)[:, :LR_CHANNELS]
+        oh, ow = ctx.original_size if ctx.original_size is not None else (h * s, w * s)
+        if oh > h * s or ow > w * s:
+            raise SolverError(f"{self.card.name}: original size {oh}x{ow} is larger than {s}x the "
+                              f"low-resolution input {h}x{w}")
+        return out[..., :int(oh), :int(ow)]
+
+
+def _card(name: str, filename: str, trained_on: str) -> SolverCard:
+    scale, e_blocks, v_blocks, _ = CONFIGS[filename]
+    return SolverCard(
+        name=name, task="rescale", paper=PAPER, license=LICENSE, blind=True, channels=("rgb",),
+        scale=scale, weights=(_wf(filename),),
+        description=f"self-asymmetric invertible rescaling, x{scale}, trained with {trained_on} "
+                    f"({e_blocks} E-InvBlocks, {v_blocks} V-blocks, 5-component latent mixture): "
+                    f"forward E-block LR, inverse with z from the mixture; sizes reflect-padded to a "
+                    f"multiple of {scale} and cropped back")
+
+
+class SAINx2JPEG(SAIN):
+    scale = 2
+    card = _card("sain_x2_jpeg", "SAINx2_JPEG.pth", "JPEG QF 75")
+
+
+class SAINx2WebP(SAIN):
+    scale = 2
+    card = _card("sain_x2_webp", "SAINx2_WebP.pth", "WebP quality 75 (JPEG surrogate for gradients)")
+
+
+class SAINx4JPEG(SAIN):
+    scale = 4
+    card = _card("sain_x4_jpeg", "SAINx4_JPEG.pth", "JPEG QF 75")
