@@ -39,7 +39,21 @@ def test_roundtrip_odd_size_and_rate_order(name, channels):
 
 
 def test_all_builtin_codecs_registered():
-    assert {"jpeg", "webp", "avif", "jxl", "heif", "j2k", "external"} <= set(REGISTRY.names())
+    assert {"jpeg", "webp", "avif", "jxl", "heif", "j2k", "png", "external"} <= set(REGISTRY.names())
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_png_is_lossless_and_level_changes_only_size(channels):
+    codec = build("png", {})
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, size=(37, 53, channels), dtype=np.uint8)
+    img[:, :20] = 128                                   # a compressible part, so levels differ in size
+    fast, best = codec.encode(img, 0), codec.encode(img, 9)
+    assert len(best.data) < len(fast.data)
+    for enc in (fast, best):
+        np.testing.assert_array_equal(codec.decode(enc.data, channels=channels), img)
+    with pytest.raises(ConfigError):
+        codec.encode(img, 10)
 
 
 def test_j2k_db_mode_targets_psnr():

@@ -1,13 +1,22 @@
+import dataclasses
+import hashlib
 import io
+import json
 import tarfile
 import zipfile
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
-from qbench.datasets import build
+from qbench.datasets import PINNED, build, builtin
 from qbench.datasets.builtin import PinnedDataset, SkimageSamples, load_manifest
-from qbench.datasets.download import UnsafeArchiveError, safe_extract
+from qbench.datasets.download import (
+    ChecksumError,
+    UnsafeArchiveError,
+    fetch_dataset,
+    safe_extract,
+)
 from qbench.errors import DataNotFoundError, ImageError
 
 from .conftest import REPO, smooth_image
@@ -88,3 +97,150 @@ def test_safe_extract_refuses_tar_symlink_and_extracts_good_tar(tmp_path):
         tf.addfile(info)
     with pytest.raises(UnsafeArchiveError, match="not a regular file"):
         safe_extract(bad, tmp_path / "b")
+
+
+# -- SR benchmark and CLIC built-ins: archives laid out as the real ones, served from file:// URLs --
+
+SR_LAYOUT = {   # built-in name -> (folder inside EDSR's benchmark.tar, image names)
+    "set5": ("Set5", ["baby", "bird", "butterfly", "head", "woman"]),
+    "set14": ("Set14", ["baboon", "barbara", "bridge", "coastguard", "comic", "face", "flowers", "foreman",
+                        "lenna", "man", "monarch", "pepper", "ppt3", "zebra"]),
+    "bsd100": ("B100", [str(3096 + 7 * i) for i in range(100)]),
+    "urban100": ("Urban100", [f"img{i:03d}" for i in range(1, 101)]),
+}
+
+
+def _png(seed: int, h: int = 10, w: int = 9, channels: int = 3) -> bytes:
+    buf = io.BytesIO()
+    img = smooth_image(seed, h, w, channels)
+    Image.fromarray(img[..., 0] if channels == 1 else img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _tar_add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tf.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def sr_benchmark_tar(tmp_path, monkeypatch):
+    """A miniature benchmark.tar (HR and an LR folder per set) pinned for the four SR built-ins."""
+    arc = tmp_path / "src" / "benchmark.tar"
+    arc.parent.mkdir()
+    with tarfile.open(arc, "w") as tf:
+        for seed, (folder, names) in enumerate(SR_LAYOUT.values()):
+            for i, n in enumerate(names):
+                gray = folder == "Set14" and n in ("bridge", "man")
+                _tar_add(tf, f"benchmark/{folder}/HR/{n}.png", _png(100 * seed + i, channels=1 if gray else 3))
+                _tar_add(tf, f"benchmark/{folder}/LR_bicubic/X2/{n}x2.png", _png(7, 5, 5))
+    md5 = hashlib.md5(arc.read_bytes()).hexdigest()
+    for name in SR_LAYOUT:
+        monkeypatch.setitem(builtin.SOURCES, name, dataclasses.replace(
+            builtin.SOURCES[name], urls=(arc.as_uri(),), archive_md5=md5))
+    return arc
+
+
+def test_every_pinned_source_is_registered():
+    assert set(PINNED) == set(builtin.SOURCES)
+    for name in ("set5", "set14", "bsd100", "urban100", "div2k_valid", "clic_professional_valid"):
+        src = builtin.SOURCES[name]
+        assert src.urls and src.urls[0].startswith(("http://", "https://")) and (src.files or src.count)
+        assert not builtin.load_manifest(name)   # no manifest pinned: never seen locally
+
+
+def test_sr_benchmark_fetch_extracts_each_set_and_reuses_the_shared_archive(sr_benchmark_tar, tmp_path):
+    root = tmp_path / "data"
+    for name, (_, names) in SR_LAYOUT.items():
+        ds = builtin.PinnedDataset(name, data_root_override=str(root))
+        assert ds.missing()
+        assert fetch_dataset(ds, progress=False) == []
+        recs = ds.records()
+        assert sorted(r.name for r in recs) == sorted(names) and not any(r.expected_hash for r in recs)
+        assert ds.load(recs[0]).shape[:2] == (10, 9)
+        assert not list(ds.folder.glob("*x2.png"))        # only the HR folder is taken
+        if name == "set5":
+            sr_benchmark_tar.unlink()                    # later sets come from the kept archive
+    assert (root / ".archives" / "benchmark.tar").is_file()
+    gray = builtin.PinnedDataset("set14", data_root_override=str(root))
+    assert gray.load(next(r for r in gray.records() if r.name == "man")).shape == (10, 9, 1)
+
+
+def test_sr_datasets_load_from_a_folder_with_modcrop(tmp_path, monkeypatch):
+    for name, (_, names) in SR_LAYOUT.items():
+        for i, n in enumerate(names):
+            (tmp_path / name).mkdir(exist_ok=True)
+            (tmp_path / name / f"{n}.png").write_bytes(_png(i, 11, 14))
+    monkeypatch.setenv("QBENCH_DATA", str(tmp_path))
+    for name, (_, names) in SR_LAYOUT.items():
+        ds = build(name, {"modcrop": 4})
+        assert len(ds.records()) == len(names)
+        img = ds.load(ds.records()[0])
+        full = build(name).load(ds.records()[0])
+        assert img.shape == (8, 12, 3) and (img == full[:8, :12]).all()   # top-left, as MATLAB modcrop
+    (tmp_path / "set14" / "baboon.png").unlink()
+    with pytest.raises(DataNotFoundError, match=r"exactly 14 images \(13 of 14"):
+        build("set14").records()
+    with pytest.raises(DataNotFoundError, match="baby.png"):
+        build("set5", {"root": str(tmp_path / "nope")}).records()
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,members,count", [
+    ("div2k_valid", {f"DIV2K_valid_HR/{i:04d}.png": i for i in range(801, 901)}, 100),
+    ("clic_professional_valid", {f"valid/photo_{i:02d}.png": i for i in range(41)}, 41),
+])
+def test_zip_datasets_fetch_with_checksum(tmp_path, monkeypatch, name, members, count):
+    arc = tmp_path / "a.zip"
+    arc.write_bytes(_zip_bytes({n: _png(s, 6, 6) for n, s in members.items()}))
+    monkeypatch.setitem(builtin.SOURCES, name, dataclasses.replace(
+        builtin.SOURCES[name], urls=(arc.as_uri(),), archive_md5=hashlib.md5(arc.read_bytes()).hexdigest()))
+    ds = builtin.PinnedDataset(name, data_root_override=str(tmp_path / "d"))
+    assert fetch_dataset(ds, progress=False) == []
+    assert len(ds.records()) == count and ds.load(ds.records()[-1]).shape == (6, 6, 3)
+    assert not (tmp_path / "d" / ".archives").exists()   # an archive of one set is not kept
+
+
+def test_fetch_refuses_a_wrong_checksum_and_an_escaping_member(tmp_path, monkeypatch):
+    arc = tmp_path / "a.zip"
+    arc.write_bytes(_zip_bytes({"valid/a.png": _png(1)}))
+    src = builtin.SOURCES["clic_professional_valid"]
+    monkeypatch.setitem(builtin.SOURCES, "clic_professional_valid",
+                        dataclasses.replace(src, urls=(arc.as_uri(),), archive_md5="0" * 32))
+    ds = builtin.PinnedDataset("clic_professional_valid", data_root_override=str(tmp_path / "d"))
+    with pytest.raises(ChecksumError, match="does not match the pinned"):
+        fetch_dataset(ds, progress=False)
+    assert not list(ds.folder.iterdir())
+    arc.write_bytes(_zip_bytes({"valid/a.png": _png(1), "valid/../../../evil.png": b"x"}))
+    monkeypatch.setitem(builtin.SOURCES, "clic_professional_valid", dataclasses.replace(
+        src, urls=(arc.as_uri(),), archive_md5=hashlib.md5(arc.read_bytes()).hexdigest()))
+    with pytest.raises(UnsafeArchiveError):
+        fetch_dataset(builtin.PinnedDataset("clic_professional_valid", data_root_override=str(tmp_path / "d")),
+                      progress=False)
+    assert not list(tmp_path.rglob("evil.png")) and not list(ds.folder.iterdir())
+
+
+def test_cli_fetch_and_verify_state_an_unknown_checksum_and_a_missing_manifest(tmp_path, monkeypatch):
+    from qbench.cli import main
+
+    arc = tmp_path / "a.zip"
+    arc.write_bytes(_zip_bytes({f"valid/{i}.png": _png(i, 6, 6) for i in range(41)}))
+    monkeypatch.setitem(builtin.SOURCES, "clic_professional_valid", dataclasses.replace(
+        builtin.SOURCES["clic_professional_valid"], urls=(arc.as_uri(),), archive_md5=None))
+    root = str(tmp_path / "d")
+    res = CliRunner().invoke(main, ["data", "fetch", "clic_professional_valid", "--data-root", root])
+    assert res.exit_code == 0, res.output
+    assert "archive checksum unknown" in res.output and "no pixel-hash manifest pinned" in res.output
+    res = CliRunner().invoke(main, ["data", "verify", "clic_professional_valid", "--data-root", root])
+    assert res.exit_code == 0 and "41 images" in res.output and "UNVERIFIED" in res.output
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(main, ["data", "manifest", "clic_professional_valid", "--data-root", root, "-o", str(out)])
+    files = json.loads(out.read_text())["files"]
+    assert res.exit_code == 0 and len(files) == 41 and files["0.png"]["shape"] == [6, 6, 3]

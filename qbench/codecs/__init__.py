@@ -18,6 +18,7 @@ REGISTRY.register("avif", "qbench.codecs.avif:AVIF")
 REGISTRY.register("jxl", "qbench.codecs.jxl:JPEGXL")
 REGISTRY.register("heif", "qbench.codecs.heif:HEIF")
 REGISTRY.register("j2k", "qbench.codecs.j2k:JPEG2000")
+REGISTRY.register("png", "qbench.codecs.png:PNG")
 REGISTRY.register("external", "qbench.codecs.external:ExternalCodec")
 
 

@@ -15,7 +15,10 @@ from .base import Dataset, ImageRecord
 REGISTRY: Registry[Callable[..., Dataset]] = Registry("dataset", group="qbench.datasets")
 REGISTRY.register("folder", "qbench.datasets.folder:FolderDataset")
 REGISTRY.register("skimage-samples", "qbench.datasets.builtin:SkimageSamples")
-for _name in ("kodak", "classic5", "live1_gray", "live1_color", "div2k_valid"):
+#: built-in datasets looked for under the data root (the keys of ``builtin.SOURCES``)
+PINNED = ("kodak", "classic5", "live1_gray", "live1_color", "div2k_valid",
+          "set5", "set14", "bsd100", "urban100", "clic_professional_valid")
+for _name in PINNED:
     REGISTRY.register(_name, f"qbench.datasets.builtin:{_name}")
 
 
@@ -24,7 +27,7 @@ def build(name: str, params: dict[str, Any] | None = None, mode: str = "auto", l
     """Instantiate dataset ``name`` (a suite's dataset entry) under a channel policy."""
     factory = REGISTRY.get(name)
     params = dict(params or {})
-    if data_root and name in ("kodak", "classic5", "live1_gray", "live1_color", "div2k_valid"):
+    if data_root and name in PINNED:
         params.setdefault("data_root", data_root)
     try:
         return factory(mode=mode, limit=limit, **params)

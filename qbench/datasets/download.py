@@ -6,17 +6,20 @@ to place where.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import DataNotFoundError, QbenchError
-from .builtin import PinnedDataset
+from .base import list_images
+from .builtin import SOURCES, PinnedDataset, Source
 
 
 class UnsafeArchiveError(QbenchError):
@@ -63,12 +66,15 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
             targets = [(_safe_target(dest, i.filename), i) for i in infos]  # check all first
+            for _, info in targets:
+                kind = (info.external_attr >> 16) & 0o170000
+                if kind not in (0, 0o100000, 0o040000):     # unset (DOS), regular file, folder
+                    raise UnsafeArchiveError(f"archive member {info.filename!r} is not a regular file or folder "
+                                             "(a symbolic link or device)")
             for target, info in targets:
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise UnsafeArchiveError(f"archive member {info.filename!r} is a symbolic link")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
@@ -96,8 +102,69 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
     return written
 
 
+class ChecksumError(QbenchError):
+    """A downloaded archive does not match its pinned checksum."""
+
+    exit_code = 3
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a file (``sha256`` or ``md5``), read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_archive(path: Path, source: Source) -> str:
+    """Check ``path`` against the source's pinned checksum (sha256, else md5); returns what was
+    checked ("sha256", "md5" or "none"). A mismatch deletes nothing and raises :class:`ChecksumError`."""
+    for algorithm, expected in (("sha256", source.archive_sha256), ("md5", source.archive_md5)):
+        if expected:
+            got = file_digest(path, algorithm)
+            if got != expected.lower():
+                raise ChecksumError(f"{path.name}: {algorithm} {got} does not match the pinned {expected}"
+                                    f" ({source.urls[0]}); the download is corrupt or the file changed")
+            return algorithm
+    return "none"
+
+
+def _shared_archive(url: str) -> bool:
+    return sum(url in s.urls for s in SOURCES.values()) > 1
+
+
+def _archive(ds: PinnedDataset, tmp: Path, progress: bool) -> Path:
+    """The dataset's archive, downloaded and checked. An archive that several built-ins share is
+    kept in ``<data root>/.archives/`` and reused (after a fresh checksum) by the next fetch."""
+    url = ds.source.urls[0]
+    name = Path(urllib.parse.urlparse(url).path).name
+    if _shared_archive(url):
+        kept = ds.folder.parent / ".archives" / name
+        if kept.is_file():
+            try:
+                check_archive(kept, ds.source)
+                return kept
+            except ChecksumError:
+                kept.unlink()
+        archive = download(url, kept, progress)
+    else:
+        archive = download(url, tmp / name, progress)
+    try:
+        check_archive(archive, ds.source)
+    except ChecksumError:
+        archive.unlink(missing_ok=True)
+        raise
+    return archive
+
+
 def fetch_dataset(ds: PinnedDataset, progress: bool = True) -> list[str]:
-    """Download whatever of ``ds`` is missing into its folder; returns the files still missing."""
+    """Download whatever of ``ds`` is missing into its folder; returns what is still missing.
+
+    An archive is checked against its pinned checksum (when one is published), extracted with
+    :func:`safe_extract` into a temporary folder and the images of its ``archive_subdir`` moved in;
+    the caller then loads every image, which checks pinned pixel hashes where a manifest exists.
+    """
     missing = ds.missing()
     if not missing:
         return []
@@ -107,12 +174,19 @@ def fetch_dataset(ds: PinnedDataset, progress: bool = True) -> list[str]:
     ds.folder.mkdir(parents=True, exist_ok=True)
     if len(src.urls) == 1 and src.urls[0].endswith((".zip", ".tar", ".tar.gz", ".tgz")):
         with tempfile.TemporaryDirectory(dir=ds.folder.parent) as tmp:
-            archive = download(src.urls[0], Path(tmp) / Path(src.urls[0]).name, progress)
+            archive = _archive(ds, Path(tmp), progress)
             safe_extract(archive, Path(tmp) / "x")
             inner = Path(tmp) / "x" / src.archive_subdir
-            for f in missing:
-                if (inner / f).is_file():
-                    os.replace(inner / f, ds.folder / f)
+            if not inner.is_dir():
+                raise DataNotFoundError(f"{src.urls[0]} has no folder {src.archive_subdir!r}")
+            if ds.expected_files:
+                for f in missing:
+                    if (inner / f).is_file():
+                        os.replace(inner / f, ds.folder / f)
+            else:
+                for p in list_images(inner):
+                    if not (ds.folder / p.name).exists():
+                        os.replace(p, ds.folder / p.name)
     else:
         by_name = {Path(u).name: u for u in src.urls}
         for f in missing:

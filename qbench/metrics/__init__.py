@@ -49,11 +49,12 @@ def build(name: str, crop_border: int | None = None) -> Metric:
 
 def describe(name: str, crop_border: int | None = None) -> tuple[str, bool, str]:
     """(key, higher_is_better, kind) of a metric without building it (no weights needed)."""
-    key = f"{name}@crop{crop_border}" if crop_border else name
     for table, kind in ((PRESETS, "full_reference"), (PYIQA_PRESETS, "full_reference"),
                         (NOREF_PRESETS, "no_reference"), (DISCRIMINATOR_PRESETS, "no_reference"),
                         (DISTRIBUTION_PRESETS, "distribution")):
         if name in table:
+            own = int(table[name].get("crop_border", 0))
+            key = f"{name}@crop{crop_border}" if crop_border is not None and crop_border != own else name
             return key, bool(table[name].get("higher_is_better", True)), kind
     metric = build(name, crop_border=crop_border)
     return metric.key, metric.info.higher_is_better, metric.kind

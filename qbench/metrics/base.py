@@ -42,6 +42,7 @@ class Metric:
     def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
         self.name = name
         self.preset = dict(preset)
+        self._preset_crop = int(self.preset.get("crop_border", 0))   # a preset may name its crop
         if crop_border is not None:
             self.preset["crop_border"] = int(crop_border)
         self.crop_border = int(self.preset.get("crop_border", 0))
@@ -52,7 +53,8 @@ class Metric:
 
     @property
     def key(self) -> str:
-        return f"{self.name}@crop{self.crop_border}" if self.crop_border else self.name
+        """The name, with ``@cropN`` when a suite's ``crop_border`` differs from the preset's own."""
+        return f"{self.name}@crop{self.crop_border}" if self.crop_border != self._preset_crop else self.name
 
     @property
     def version(self) -> str:

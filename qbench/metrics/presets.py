@@ -22,6 +22,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "description": "MS-SSIM (5 scales) on BT.601 Y"},
 }
 
+#: SR-table protocol (BasicSR/IRN/SAIN): Y as MATLAB rgb2ycbcr, ``crop_border = scale`` pixels cut
+#: from each side before measuring, e.g. ``psnr_y_crop4`` for x4 tables
+for _s in (2, 3, 4):
+    PRESETS[f"psnr_y_crop{_s}"] = {**PRESETS["psnr_y"], "crop_border": _s,
+                                   "description": f"psnr_y with {_s} border pixels cropped on each side (x{_s} SR tables)"}
+    PRESETS[f"ssim_y_crop{_s}"] = {**PRESETS["ssim_y"], "crop_border": _s,
+                                   "description": f"ssim_y with {_s} border pixels cropped on each side (x{_s} SR tables)"}
+
 #: presets computed by pyiqa (see qbench.metrics.pyiqa_metrics for exactly what each computes)
 PYIQA_PRESETS: dict[str, dict[str, Any]] = {
     "fsim": {"type": "fsim", "higher_is_better": True, "description": "FSIMc via pyiqa (RGB)"},

@@ -1,0 +1,41 @@
+"""Lossless PNG through Pillow's zlib binding: the "clean" codec stage.
+
+Rescaling tables of the SR literature measure down -> up with no lossy stage; a lossless codec
+keeps that protocol inside the runner (the low-res image is still stored as real bytes, so its
+bpp is reported) while every decoded pixel equals the encoded one. ``quality`` is zlib's
+compression level 0..9: it changes only the size, never the pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Codec, Encoded
+from .pillow_common import pil_decode, pil_encode
+
+
+class PNG(Codec):
+    name = "png"
+    family = "png"
+    quality_name = "compress_level"
+    quality_range = (0, 9)
+    integer_quality = True
+    defaults: dict[str, Any] = {}
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        import zlib
+
+        import PIL
+
+        return {"pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
+
+    def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        self.check_quality(quality)
+        data = pil_encode(img, "PNG", compress_level=int(quality), optimize=False)
+        return Encoded(data, {"channels": int(img.shape[2]), "lossless": True})
+
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        return pil_decode(data, channels)
