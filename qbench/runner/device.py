@@ -91,7 +91,10 @@ class DeviceStage:
     def post(self, pipeline: Pipeline, decoded: list[np.ndarray], ctx: Context, seed_key: str,
              out_shape: tuple[int, int, int], quantize_out: bool) -> tuple[list, float]:
         """A batch of decoded images -> per-item output arrays (or the item's error), and the
-        solver seconds per item. Outputs are uint8 when ``quantize_out``, else float32 in [0, 255]."""
+        solver seconds per item. Outputs are uint8 when ``quantize_out``, else float32 in [0, 255].
+
+        What the solver reported through ``ctx.report`` is checked here (a malformed report
+        fails the batch like a wrong shape does); :func:`item_reports` gives it per item."""
         import torch
 
         from ..images import quantize, to_tensor
@@ -110,6 +113,7 @@ class DeviceStage:
             raise SolverError(f"{name} returned {type(out).__name__}, not a tensor")
         if tuple(out.shape) != expected:
             raise SolverError(f"{name} returned shape {tuple(out.shape)}, expected {expected}")
+        item_reports(ctx, len(decoded))
         results: list = []
         for i in range(len(decoded)):
             one = out[i:i + 1]
@@ -124,3 +128,10 @@ class DeviceStage:
                 arr = one[0].detach().float().clamp(0, 1).mul(255).permute(1, 2, 0).cpu().numpy()
                 results.append(np.ascontiguousarray(arr, dtype=np.float32))
         return results, seconds
+
+
+def item_reports(ctx: Context, n: int) -> list[dict[str, Any]]:
+    """The per-image reports a solver made through ``ctx.report`` in the call that ``ctx`` was
+    given to, as the ``info`` of each of the ``n`` outputs: ``{"report": {...}}``, or ``{}``
+    for an image without any. Raises :class:`SolverError` on a malformed report."""
+    return [{"report": r} if r else {} for r in ctx.reports.per_image(n)]

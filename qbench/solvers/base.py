@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SolverError
 from .engine import EngineOptions
 
 Task = Literal["enhance", "rescale", "codec"]
@@ -34,9 +34,55 @@ class SolverCard:
     description: str = ""
 
 
+class SolverReports:
+    """What a solver reported through :meth:`Context.report` during one call, per image."""
+
+    def __init__(self) -> None:
+        self._calls: list[tuple[int | None, dict[str, Any]]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def add(self, image: int | None, fields: dict[str, Any]) -> None:
+        self._calls.append((image, fields))
+
+    def per_image(self, n: int) -> list[dict[str, Any]]:
+        """One dict per image of an ``n``-image batch (later reports of a key win); raises
+        :class:`SolverError` on a sequence whose length is not ``n`` or an image index out of range."""
+        out: list[dict[str, Any]] = [{} for _ in range(n)]
+        for image, fields in self._calls:
+            if image is not None and not 0 <= image < n:
+                raise SolverError(f"ctx.report(image={image}) in a batch of {n} image(s)")
+            for key, value in fields.items():
+                if isinstance(value, list):
+                    if image is not None or len(value) != n:
+                        raise SolverError(f"ctx.report({key}=...) got {len(value)} values for a batch of "
+                                          f"{n} image(s)" + (" (with image=)" if image is not None else ""))
+                    for i in range(n):
+                        out[i][key] = value[i]
+                else:
+                    for i in ([image] if image is not None else range(n)):
+                        out[i][key] = value
+        return out
+
+
+def _report_value(key: str, value: Any) -> Any:
+    """A JSON scalar, or a list of them for a per-image sequence (tuples, 1-D arrays, tensors)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()                  # numpy/torch scalars and 1-D arrays
+    if isinstance(value, tuple):
+        value = list(value)
+    for v in value if isinstance(value, list) else [value]:
+        if not (v is None or isinstance(v, (bool, int, float, str))):
+            raise SolverError(f"ctx.report({key}=...): {type(v).__name__} is not a number, string or bool "
+                              "(give one scalar, or one per image)")
+    return value
+
+
 @dataclass(frozen=True)
 class Context:
-    """What a solver may know about the images it gets (never the pristine image)."""
+    """What a solver may know about the images it gets (never the pristine image), and where it
+    reports what it did per image (:meth:`report`)."""
 
     codec: str = ""
     quality: float | None = None
@@ -45,6 +91,28 @@ class Context:
     image_names: tuple[str, ...] = ()
     original_size: tuple[int, int] | None = None            # (H, W) of the pristine image
     device: str = "cpu"
+    reports: SolverReports = field(default_factory=SolverReports, compare=False, repr=False)
+
+    def report(self, image: int | None = None, **fields: Any) -> None:
+        """Report per-image facts of this call, e.g. which exit ran and what it cost.
+
+        Each value is either one per image of the batch (a list, tuple, 1-D array or tensor of
+        length N) or a scalar for every image (or, with ``image=i``, for image ``i`` only)::
+
+            ctx.report(exit=exits.tolist(), flops=flops_per_image)   # batched
+            ctx.report(image=i, branch="shallow")                    # one image
+
+        Keys with a meaning the report knows: ``exit`` (int), ``branch`` (str), ``flops`` and
+        ``seconds`` (per image); any other identifier is stored too. The runner keeps the
+        reports with each output (the artefact's ``info["report"]``); the report's "Branches
+        and cost per image class" section groups images by ``branch``, else ``exit``.
+        """
+        clean = {}
+        for key, value in fields.items():
+            if not key.isidentifier():
+                raise SolverError(f"ctx.report: {key!r} is not an identifier")
+            clean[key] = _report_value(key, value)
+        self.reports.add(None if image is None else int(image), clean)
 
 
 class Solver(ABC):
