@@ -117,8 +117,26 @@ class MetricSpec(_Strict):
 Role = Literal["original", "compressed", "enhanced"]
 
 
+class DiagnosticSpec(_Strict):
+    """A per-image triplet diagnostic (``qbench.diagnostics``) with its parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
 class DiagnosticsSpec(_Strict):
     """Passes over image roles beyond the leaderboard's original-vs-output measurements."""
+
+    per_image: list[DiagnosticSpec] = Field(
+        default_factory=list, description="triplet diagnostics of each sample's (original, compressed, "
+        "enhanced) images, e.g. [residual, region_defocus, region_texture]")
+    _shorthand_per_image = field_validator("per_image", mode="before")(
+        lambda v: [_shorthand(x) for x in v] if isinstance(v, list) else v)
 
     set_pairs: list[tuple[Role, Role]] = Field(
         default_factory=list, description="extra (reference role, test role) pairs for set-level metrics "
@@ -142,7 +160,8 @@ class Suite(_Strict):
     codecs: list[CodecSpec] = Field(default_factory=list)
     solvers: list[SolverSpec] = Field(min_length=1)
     metrics: list[MetricSpec] = Field(min_length=1)
-    anchor: str | None = Field(default=None, description="codec label that BD-rate is measured against")
+    anchor: str | list[str] | None = Field(
+        default=None, description="codec label (or labels) that BD-rate is measured against")
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
@@ -159,13 +178,19 @@ class Suite(_Strict):
         for what, keys in (("codecs", [c.key for c in self.codecs]),
                            ("solvers", [s.key for s in self.solvers]),
                            ("metrics", [m.key for m in self.metrics]),
-                           ("datasets", [d.label for d in self.datasets])):
+                           ("datasets", [d.label for d in self.datasets]),
+                           ("diagnostics.per_image", [d.key for d in self.diagnostics.per_image])):
             dup = sorted({k for k in keys if keys.count(k) > 1})
             if dup:
                 raise ValueError(f"duplicate {what} entries {dup}: give each a distinct 'label'")
-        if self.anchor is not None and self.anchor not in [c.key for c in self.codecs]:
-            raise ValueError(f"anchor {self.anchor!r} is not one of the codecs "
-                             f"{[c.key for c in self.codecs]}")
+        anchors = [self.anchor] if isinstance(self.anchor, str) else (self.anchor or [])
+        if isinstance(self.anchor, list) and not self.anchor:
+            raise ValueError("anchor: give a codec label or a non-empty list of them")
+        for a in anchors:
+            if a not in [c.key for c in self.codecs]:
+                raise ValueError(f"anchor {a!r} is not one of the codecs {[c.key for c in self.codecs]}")
+        if len(set(anchors)) != len(anchors):
+            raise ValueError(f"anchor lists a codec twice: {anchors}")
         return self
 
     def canonical(self) -> dict[str, Any]:
@@ -177,7 +202,9 @@ class Suite(_Strict):
         for solver in data["solvers"]:
             if solver.get("engine") is None:     # absent: hash as before the key existed
                 solver.pop("engine", None)
-        if not data["diagnostics"]["set_pairs"]:
+        if not data["diagnostics"].get("per_image"):      # absent: hash as before the key existed
+            data["diagnostics"].pop("per_image", None)
+        if not data["diagnostics"]["set_pairs"] and not data["diagnostics"].get("per_image"):
             data.pop("diagnostics")
         return data
 

@@ -116,3 +116,98 @@ class BitplaneCodec(LearnedCodec):
         step = 1 << (8 - bits)
         arr = kept.astype(np.float32) * step + (step - 1) / 2.0
         return torch.from_numpy(arr / 255.0)[None].to(self.device)
+
+
+class WrongDtype(Enhancer):
+    """Returns 8-bit integers (0-255) instead of floats in [0, 1]."""
+
+    card = SolverCard(name="wrong_dtype", task="enhance")
+
+    def enhance(self, batch, ctx: Context):
+        import torch
+
+        return (batch * 255).round().to(torch.uint8)
+
+
+class ReturnsArray(Enhancer):
+    """Returns a numpy array instead of a tensor."""
+
+    card = SolverCard(name="returns_array", task="enhance")
+
+    def enhance(self, batch, ctx: Context):
+        return batch.cpu().numpy()
+
+
+class AlwaysOOM(Enhancer):
+    """Raises the CUDA out-of-memory error (the exception class exists on CPU builds too)."""
+
+    card = SolverCard(name="always_oom", task="enhance")
+
+    def enhance(self, batch, ctx: Context):
+        import torch
+
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (test)")
+
+
+class OOMAbove(Enhancer):
+    """Runs through the engine; its 'network' runs out of memory on inputs wider than ``max_side``,
+    so the engine must retry with smaller tiles. Records the input sides it saw."""
+
+    card = SolverCard(name="oom_above", task="enhance")
+    defaults = {"max_side": 128}
+    sides: list = []
+
+    def enhance(self, batch, ctx: Context):
+        import torch
+
+        from qbench.solvers.engine import run_model
+
+        def net(x):
+            type(self).sides.append(max(x.shape[-2:]))
+            if max(x.shape[-2:]) > self.params["max_side"]:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+            return x + 0.0
+
+        return run_model(net, batch, self.engine)
+
+
+class EarlyExit(Enhancer):
+    """A cascade of 3x3 box blurs that stops early on flat images: an image whose pixel standard
+    deviation is below ``flat_std`` leaves after stage 0, any other after the last stage. Reports
+    per image (batched) its exit index and the FLOPs of the stages it ran."""
+
+    card = SolverCard(name="early_exit", task="enhance")
+    defaults = {"flat_std": 0.02, "stages": 3, "batch_size": 2}
+
+    def enhance(self, batch, ctx: Context):
+        import torch.nn.functional as F
+
+        n, c, h, w = batch.shape
+        last = int(self.params["stages"]) - 1
+        exits = [0 if float(batch[i].std()) < self.params["flat_std"] else last for i in range(n)]
+        out = batch.clone()
+        for i, e in enumerate(exits):
+            x = batch[i:i + 1]
+            for _ in range(e + 1):
+                x = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+            out[i:i + 1] = 0.5 * batch[i:i + 1] + 0.5 * x
+        ctx.report(exit=exits, flops=[float(2 * 9 * c * h * w * (e + 1)) for e in exits])
+        return out
+
+
+class Oracle(Enhancer):
+    """Returns the original, read from ``folder`` by image name (``<name>.png``): E = O exactly,
+    a known answer for the triplet diagnostics."""
+
+    card = SolverCard(name="oracle", task="enhance")
+    defaults = {"folder": ""}
+
+    def enhance(self, batch, ctx: Context):
+        import numpy as np
+        import torch
+
+        from qbench.images import read_image
+
+        outs = [torch.from_numpy(read_image(os.path.join(self.params["folder"], f"{n}.png"), "auto")
+                                 .astype(np.float32) / 255.0).permute(2, 0, 1) for n in ctx.image_names]
+        return torch.stack(outs).to(device=batch.device, dtype=batch.dtype)

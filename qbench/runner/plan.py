@@ -92,3 +92,24 @@ def plan_samples(images: list[ImageRef], comps: Components, pipelines: dict[tupl
                     samples.append(Sample(sid, img, c.label, float(q), c.target, s_label, solver.card.task,
                                           pipe.kind, keys))
     return samples
+
+
+def diagnostics_complete(s: Sample, diagnostics, done: set) -> bool:
+    """Whether every value of every triplet diagnostic of ``s`` is stored (at its measured image)."""
+    return all((s.out_key, s.out_role, name, d.version) in done for d in diagnostics for name in d.keys())
+
+
+def example_images(samples: list[Sample], diagnostics) -> dict[str, set[str]]:
+    """Per diagnostic label, the pixel hashes of the images that get example images: the first
+    ``examples`` images of each dataset in plan (dataset) order."""
+    out: dict[str, set[str]] = {}
+    for d in diagnostics:
+        if d.examples <= 0:
+            continue
+        per_dataset: dict[str, list[str]] = {}
+        for s in samples:
+            seen = per_dataset.setdefault(s.image.dataset, [])
+            if len(seen) < d.examples and s.image.pixel_hash not in seen:
+                seen.append(s.image.pixel_hash)
+        out[d.label] = {h for hashes in per_dataset.values() for h in hashes}
+    return out

@@ -15,7 +15,7 @@ from .. import datasets as dataset_mod
 from .. import metrics as metric_mod
 from .. import solvers as solver_mod
 from ..codecs import Codec
-from ..errors import ConfigError, QbenchError, RegistryError, SuiteError
+from ..errors import ConfigError, QbenchError, RegistryError, SuiteError, WeightsError
 from ..metrics import Metric
 from ..pipelines import LearnedCodecCodec
 from ..solvers import LearnedCodec, Solver
@@ -38,6 +38,7 @@ class Components:
     metrics: list[Metric]                      # per-image metrics
     set_metrics: list[Metric]                  # set-level (FID/KID)
     skipped: dict[str, str] = field(default_factory=dict)   # metric key -> reason
+    diagnostics: list = field(default_factory=list)          # per-image triplet diagnostics
 
 
 def build_codec(spec: CodecSpec) -> Codec:
@@ -65,14 +66,23 @@ def build_solver(spec: SolverSpec) -> Solver:
     return solver_mod.build(spec.name, spec.params, spec.engine.model_dump() if spec.engine is not None else None)
 
 
-def resolve_suite(suite: Suite, source: str = "<suite>") -> None:
+def resolve_suite(suite: Suite, source: str = "<suite>") -> dict[str, str]:
     """Check every component name and parameter set; raise :class:`SuiteError` listing every
-    problem with its key path. Builds components without loading weights or data."""
-    problems: list[str] = []
+    problem with its key path. Builds components without loading solver weights or data.
 
-    def check(fn, path: str) -> None:
+    Returns the metrics and diagnostics a run would skip because their weight files are missing
+    (key path -> reason): a run records them as skipped and goes on, so they are not errors."""
+    problems: list[str] = []
+    skipped: dict[str, str] = {}
+
+    def check(fn, path: str, skippable: bool = False) -> None:
         try:
             fn()
+        except WeightsError as exc:
+            if skippable:
+                skipped[path] = str(exc)
+            else:
+                problems.append(f"{path}: {exc}")
         except QbenchError as exc:
             problems.append(f"{path}: {exc}")
 
@@ -88,11 +98,14 @@ def resolve_suite(suite: Suite, source: str = "<suite>") -> None:
             continue
         check(lambda s=s: build_solver(s), f"solvers[{i}].params" if s.params else f"solvers[{i}]")
     for i, m in enumerate(suite.metrics):
-        check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name")
+        check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name", True)
+    for i, d in enumerate(suite.diagnostics.per_image):
+        check(lambda d=d: build_diagnostic(d), f"diagnostics.per_image[{i}]", True)
     if not suite.codecs:
         problems.append("codecs: the suite needs at least one codec (library or learned)")
     if problems:
         raise SuiteError(source, problems)
+    return skipped
 
 
 def build_components(suite: Suite, device: str) -> Components:
@@ -114,7 +127,20 @@ def build_components(suite: Suite, device: str) -> Components:
         metrics.append(metric)
     per_image = [m for m in metrics if m.kind != "distribution"]
     sets = [m for m in metrics if m.kind == "distribution"]
-    return Components(codecs, solvers, per_image, sets, skipped)
+    diagnostics = []
+    for d in suite.diagnostics.per_image:
+        try:
+            diagnostics.append(build_diagnostic(d))
+        except WeightsError as exc:                 # like a metric: skipped with the reason
+            skipped[d.key] = str(exc)
+    return Components(codecs, solvers, per_image, sets, skipped, diagnostics)
+
+
+def build_diagnostic(spec):
+    """A suite's ``diagnostics.per_image`` entry as a :class:`qbench.diagnostics.TripletDiagnostic`."""
+    from .. import diagnostics
+
+    return diagnostics.build(spec.name, spec.params, spec.label)
 
 
 def describe_components(suite: Suite, comps: Components, pipelines: dict[str, str]) -> list[tuple[str, str, dict]]:
@@ -124,6 +150,9 @@ def describe_components(suite: Suite, comps: Components, pipelines: dict[str, st
         rows.append(("metric", m.key, {"name": m.name, "higher_is_better": m.info.higher_is_better,
                                        "kind": m.kind, "version": m.version, "unit": m.info.unit,
                                        "description": m.info.description}))
+    for d in comps.diagnostics:
+        rows.append(("diagnostic", d.label, {"name": d.name, "version": d.version, "params": d.params,
+                                             "values": d.value_names(), "description": d.description}))
     for label, solver in comps.solvers:
         rows.append(("solver", label, {"name": solver.card.name, "task": solver.card.task,
                                        "blind": solver.card.blind, "pipeline": pipelines.get(label, ""),

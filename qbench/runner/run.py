@@ -21,6 +21,7 @@ from ..suite import Suite
 from .environment import collect_environment, resolve_device
 from .executor import make_executor
 from .plan import Sample, index_dataset, make_pipelines, plan_samples
+from .plan import diagnostics_complete, example_images
 from .resolve import build_components, codec_hash, describe_components
 
 STORE_NAME = "results.sqlite"
@@ -72,6 +73,7 @@ class Runner:
         self.codec_names: dict[str, str] = {}
         self.ladders: dict[int, list[float] | None] = {}
         self.result: RunResult | None = None
+        self.examples: dict[str, set[str]] = {}     # diagnostic label -> its example images' pixel hashes
 
     # -- records (the scheduler and passes call these; nothing else writes the store) ---------------
     def fail(self, key: str, stage: str, detail: str, exc: BaseException | str) -> None:
@@ -94,6 +96,8 @@ class Runner:
         if result.values:
             self.store.put_values(result.values, self.result.run_id)
             self.result.metric_values_computed += len(result.values)
+        for row in getattr(result, "extra", ()):
+            self.store.put_artefact(row, self.result.run_id)
 
     def record_artefact(self, row: ArtefactRow) -> None:
         self.store.put_artefact(row, self.result.run_id)
@@ -180,6 +184,7 @@ class Runner:
             images += index_dataset(spec.label, ds, store,
                                     lambda what, path, exc: self.fail(path, "read", what, exc))
         samples = plan_samples(images, comps, pipelines, self.quantize)
+        self.examples = example_images(samples, comps.diagnostics)
         store.put_plan(result.suite_hash, [
             (s.sample_id, s.image.dataset, s.image.name, s.image.pixel_hash, s.codec, s.quality, int(s.target),
              s.solver, s.task, s.pipeline, s.keys.pre_key, s.enc_key, s.out_key, s.out_role, i)
@@ -189,7 +194,8 @@ class Runner:
                                  + [s.image.pixel_hash for s in samples])
         need_outputs = bool(comps.set_metrics) and self.keep_images
         stored = self._stored_images(samples) if need_outputs else set()
-        todo = [s for s in samples if not self._complete(s, pipelines, comps.metrics, done, stored, need_outputs)]
+        todo = [s for s in samples if not self._complete(s, pipelines, comps.metrics, done, stored, need_outputs)
+                or not diagnostics_complete(s, comps.diagnostics, done)]
         result.samples_done_before = len(samples) - len(todo)
         if not todo:
             self.log(f"nothing new to compute: all {len(samples)} samples are in the store")
@@ -231,7 +237,8 @@ class Runner:
         device_stage = DeviceStage(self.device, self.suite.seed, self.record_cost)
         bar = tqdm(total=len(todo), desc=self.suite.name, unit="sample", disable=not self.progress)
         try:
-            Scheduler(self, todo, pipelines, comps.metrics, done, executor, device_stage, bar, need_outputs).run()
+            Scheduler(self, todo, pipelines, comps.metrics, done, executor, device_stage, bar, need_outputs,
+                      comps.diagnostics, self.examples).run()
         finally:
             bar.close()
             executor.close()

@@ -20,8 +20,9 @@ from ..images import read_image, write_png
 from ..pipelines import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, Pipeline
 from ..solvers import Context
 from ..store import ArtefactRow, EncodingRow
+from .device import item_reports
 from .plan import Sample
-from .stages import CodeJob, MeasureJob, MetricRef, StageResult, run_code, run_measure
+from .stages import CodeJob, DiagnosticRef, MeasureJob, MetricRef, StageResult, run_code, run_measure
 
 
 @dataclass
@@ -32,13 +33,15 @@ class _Group:
     solve: list[Sample]          # samples whose solver must run
     passthrough: list[Sample] = field(default_factory=list)   # finished by the code stage
     cached: EncodingRow | None = None
+    remeasure: list[tuple[Sample, str]] = field(default_factory=list)   # stored output, needs C (diagnostics)
 
 
 class Scheduler:
     """Runs the todo samples of one run; ``runner`` receives records and failures."""
 
     def __init__(self, runner, todo: list[Sample], pipelines: dict[tuple[str, str], Pipeline],
-                 metrics: list, done: set, executor, device_stage, bar, need_outputs: bool = False):
+                 metrics: list, done: set, executor, device_stage, bar, need_outputs: bool = False,
+                 diagnostics: list = (), examples: dict[str, set[str]] | None = None):
         self.r = runner
         self.store = runner.store
         self.pipelines = pipelines
@@ -58,6 +61,9 @@ class Scheduler:
         self.batches: dict[tuple, list] = defaultdict(list)
         self.max_inflight = max(4, 3 * getattr(executor, "workers", 1))
         self.need_outputs = need_outputs       # set-level metrics read stored outputs
+        self.diags = tuple(DiagnosticRef.of(d) for d in diagnostics)
+        self.diag_keys = {d.label: d.keys() for d in diagnostics}
+        self.examples = examples or {}         # diagnostic label -> pixel hashes of its example images
 
     # -- helpers -------------------------------------------------------------------------------------
     def _missing(self, key: str, role: str) -> tuple[MetricRef, ...]:
@@ -65,6 +71,11 @@ class Scheduler:
         no-reference metrics (a full-reference one would compare it with itself)."""
         return tuple(r for r in self.refs if (key, role, r.key, r.version) not in self.done
                      and (role != ORIGINAL or r.kind == "no_reference"))
+
+    def _missing_diags(self, key: str, role: str) -> tuple[DiagnosticRef, ...]:
+        """Diagnostics with a value missing for the sample whose measured image is (key, role)."""
+        return tuple(r for r in self.diags
+                     if any((key, role, n, r.version) not in self.done for n in self.diag_keys[r.label]))
 
     def _pipe(self, s: Sample) -> Pipeline:
         return self.pipelines[(s.solver, s.codec)]
@@ -108,27 +119,31 @@ class Scheduler:
         first = samples[0]
         pipe = self._pipe(first)
         comp_metrics = self._missing(enc_key, COMPRESSED) if pipe.compressed_comparable() else ()
-        solve, passthrough = [], []
+        solve, passthrough, remeasure = [], [], []
         for s in samples:
             p = self._pipe(s)
             if p.passthrough:
                 passthrough.append(s)
                 continue
             missing = self._missing(s.out_key, s.out_role)
+            diags = self._missing_diags(s.out_key, s.out_role)
             art = outputs.get(s.out_key)
             have = art is not None and bool(art.path) and Path(art.path).is_file()
-            if not missing and (have or not self.need_outputs):
+            if not missing and not diags and (have or not self.need_outputs):
                 self._finish([s])
-            elif have:
+            elif have and not diags:
                 self._submit_measure(s, None, art.path, 0.0, write=False)
+            elif have:                      # diagnostics need C: measured once the code stage decoded it
+                remeasure.append((s, art.path))
             else:
                 solve.append(s)
+        pass_diags = self._missing_diags(enc_key, COMPRESSED) if passthrough and pipe.compressed_comparable() else ()
         have_enc = enc is not None and bool(enc.bytes_path) and Path(enc.bytes_path).is_file()
-        if not comp_metrics and not solve and (have_enc or not self.need_outputs):
+        if not comp_metrics and not solve and not remeasure and not pass_diags and (have_enc or not self.need_outputs):
             self._finish(passthrough)
             return
         cached = enc if enc is not None and enc.bytes_path and Path(enc.bytes_path).is_file() else None
-        group = _Group(enc_key, samples, pipe, solve, passthrough, cached)
+        group = _Group(enc_key, samples, pipe, solve, passthrough, cached, remeasure)
         img = first.image
         input_path, input_mode = img.path, img.mode
         if pipe.has_pre:
@@ -147,7 +162,7 @@ class Scheduler:
                       first.target, input_path, input_mode, img.shape[0] * img.shape[1], str(self.cache_dir),
                       img.path, img.mode, cached_bytes=cached.bytes_path if cached else None,
                       keep_decoded=bool(getattr(codec, "device_bound", False)) and self.r.keep_images,
-                      return_decoded=bool(solve), metrics=comp_metrics)
+                      return_decoded=bool(solve or remeasure), metrics=comp_metrics, diagnostics=pass_diags)
         if getattr(codec, "device_bound", False):
             self.device_code.append((group, job))
         else:
@@ -182,10 +197,16 @@ class Scheduler:
         return sum(len(v) for v in self.batches.values())
 
     def _submit_measure(self, s: Sample, out: np.ndarray | None, path: str, seconds: float,
-                        write: bool = True) -> None:
+                        write: bool = True, compressed: np.ndarray | None = None,
+                        info: dict[str, Any] | None = None) -> None:
+        """Measure a solver output; its diagnostics too when the decoded image it came from is given."""
         img = s.image
+        diags = self._missing_diags(s.out_key, s.out_role) if compressed is not None else ()
+        examples = tuple(r.label for r in diags if img.pixel_hash in self.examples.get(r.label, ()))
         job = MeasureJob(s.out_key, s.out_role, img.path, img.mode, img.pixel_hash, out, path, seconds, write,
-                         self._missing(s.out_key, s.out_role))
+                         self._missing(s.out_key, s.out_role), diagnostics=diags,
+                         compressed=compressed if diags else None, examples=examples,
+                         image_dir=str(self.cache_dir) if examples else None, info=info or {})
         self._submit("measure", run_measure, job, s)
 
     def _loop(self) -> None:
@@ -251,17 +272,17 @@ class Scheduler:
         try:
             codec = self.dev.ready(first.codec, group.pipeline.codec, "codec", self.r.codec_probe(group.pipeline.codec))
             self.dev.reseed(job.enc_key)
-            metrics = job.metrics
-            result = run_code(replace(job, metrics=(), return_decoded=True), codec=codec)
+            metrics, diags = job.metrics, job.diagnostics
+            result = run_code(replace(job, metrics=(), diagnostics=(), return_decoded=True), codec=codec)
         except Exception as exc:
             self._fail(group.samples, "encode", exc, group.enc_key)
             return
-        if metrics:      # measuring needs no device: hand it to a worker
+        if metrics or diags:      # measuring needs no device: hand it to a worker
             first_img = first.image
             self._submit("measure_compressed", run_measure, MeasureJob(
                 job.enc_key, COMPRESSED, first_img.path, first_img.mode, first_img.pixel_hash, result.decoded,
-                None, 0.0, False, metrics), _Compressed(group.enc_key, group.passthrough))
-            result = StageResult(result.encoding, result.decoded if group.solve else None)
+                None, 0.0, False, metrics, diagnostics=diags), _Compressed(group.enc_key, group.passthrough))
+            result = StageResult(result.encoding, result.decoded if group.solve or group.remeasure else None)
             self._code_done(group, result, finish_passthrough=False)
         else:
             self._code_done(group, result)
@@ -272,6 +293,8 @@ class Scheduler:
             self.r.fail(group.enc_key, "metric", f"{group.samples[0].what} (compressed) {metric}", msg)
         if finish_passthrough:
             self._finish(group.passthrough)
+        for s, path in group.remeasure:
+            self._submit_measure(s, None, path, 0.0, write=False, compressed=result.decoded)
         if not group.solve:
             return
         enc = result.encoding or group.cached
@@ -296,16 +319,17 @@ class Scheduler:
                           original_size=first.image.shape[:2], device=self.dev.device)
             outs, seconds = self.dev.post(pipe, [d for _, _, d in items], ctx, first.out_key, first.image.shape,
                                           self.quantize)
+            infos = item_reports(ctx, len(items))      # what the solver reported per image
         except Exception as exc:
             self._fail([s for s, _, _ in items], "solve", exc)
             return
-        for (s, _, _), out in zip(items, outs):
+        for (s, _, d), out, info in zip(items, outs, infos):
             if isinstance(out, BaseException):
                 self._fail([s], "solve", out)
                 continue
             self.r.result.outputs_computed += 1
             self._submit_measure(s, out, str(self._out_path(s)), seconds,
-                                 write=self.r.keep_images)
+                                 write=self.r.keep_images, compressed=d, info=info)
 
 
 @dataclass

@@ -8,6 +8,10 @@ records wherever they run. Only the runner's main process writes the store.
   original when it has the original's size;
 * :func:`run_measure` -- write a solver output to the cache and measure it against the original.
 
+Both also compute the suite's triplet diagnostics (:mod:`qbench.diagnostics`) of a sample: the
+code stage for a pass-through sample (E is C: the known answer, no E-side work), the measure
+stage for a solver output, given the decoded image it was made from (``MeasureJob.compressed``).
+
 A per-process cache keeps codecs, metrics, recently read originals and prepared references, so a
 worker that measures many codec points of one image reads and prepares that image once.
 """
@@ -40,6 +44,22 @@ class MetricRef:
 
 
 @dataclass(frozen=True)
+class DiagnosticRef:
+    """A triplet diagnostic as a worker rebuilds it; ``examples`` is its example-image count."""
+
+    name: str
+    params_json: str
+    label: str
+    version: str
+
+    @classmethod
+    def of(cls, diag) -> "DiagnosticRef":
+        import json
+
+        return cls(diag.name, json.dumps(diag.params, sort_keys=True, default=str), diag.label, diag.version)
+
+
+@dataclass(frozen=True)
 class CodeJob:
     enc_key: str
     image_hash: str
@@ -58,6 +78,7 @@ class CodeJob:
     keep_decoded: bool = False         # also write the decoded PNG (slow decoders)
     return_decoded: bool = False       # a solver needs the decoded pixels
     metrics: tuple[MetricRef, ...] = ()
+    diagnostics: tuple[DiagnosticRef, ...] = ()   # of the pass-through sample (E is C), key enc_key
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,11 @@ class MeasureJob:
     write: bool = True
     metrics: tuple[MetricRef, ...] = ()
     output_mode: str = "auto"          # channel policy when reading ``output_path`` (originals)
+    diagnostics: tuple[DiagnosticRef, ...] = ()
+    compressed: np.ndarray | None = None   # C for the diagnostics; None: the measured image is C
+    examples: tuple[str, ...] = ()         # labels of diagnostics that write example images
+    image_dir: str | None = None           # where example images go (the run's cache)
+    info: dict[str, Any] = field(default_factory=dict)   # stored with the artefact: the solver's report
 
 
 @dataclass
@@ -82,6 +108,7 @@ class StageResult:
     artefact: ArtefactRow | None = None
     values: list[ValueRow] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)   # (metric key, message)
+    extra: list[ArtefactRow] = field(default_factory=list)        # diagnostic example images
 
 
 # -- per-process caches ---------------------------------------------------------------------------
@@ -119,7 +146,10 @@ def _codec(name: str, params: dict[str, Any]):
 def _metric(ref: MetricRef):
     from .. import metrics
 
-    return _METRICS.get_or((ref.name, ref.crop_border), lambda: metrics.build(ref.name, crop_border=ref.crop_border))
+    # keyed by version too: a weight file replaced under the same name (its sha256 is part of the
+    # version) must not be served from this process's cache
+    return _METRICS.get_or((ref.name, ref.crop_border, ref.version),
+                           lambda: metrics.build(ref.name, crop_border=ref.crop_border))
 
 
 def _image(path: str, mode: str) -> np.ndarray:
@@ -142,7 +172,7 @@ def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[Met
             if r.kind == "no_reference":
                 v = float(m.compute_image(out))
             elif prepare is not None and hasattr(m, "compute_prepared"):
-                prep = _PREPARED.get_or((ref_hash, r.name, r.crop_border), lambda m=m: m.prepare(ref_img))
+                prep = _PREPARED.get_or((ref_hash, r.name, r.crop_border, r.version), lambda m=m: m.prepare(ref_img))
                 v = float(m.compute_prepared(prep, out))
             else:
                 v = float(m.compute(ref_img, out))
@@ -154,6 +184,49 @@ def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[Met
                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
             errors.append((r.key, msg))
     return values, errors
+
+
+def _diagnostic(ref: DiagnosticRef):
+    import json
+
+    from .. import diagnostics
+
+    return _METRICS.get_or(("diagnostic", ref.label, ref.version),
+                           lambda: diagnostics.build(ref.name, json.loads(ref.params_json), ref.label))
+
+
+def diagnose(ref_img: np.ndarray, ref_hash: str, compressed: np.ndarray, enhanced: np.ndarray | None,
+             refs: tuple[DiagnosticRef, ...], key: str, role: str, examples: tuple[str, ...] = (),
+             image_dir: str | None = None) -> tuple[list[ValueRow], list[tuple[str, str]], list[ArtefactRow]]:
+    """Every diagnostic of ``refs`` on one (O, C, E) triplet (``enhanced=None``: E is C); errors
+    are returned per diagnostic; example images are written for the labels in ``examples``."""
+    from ..diagnostics import match_size
+
+    values, errors, extra = [], [], []
+    if refs:
+        compressed = match_size(compressed, ref_img.shape)
+    for r in refs:
+        try:
+            d = _diagnostic(r)
+            if d.version != r.version:
+                raise ValueError(f"diagnostic {r.label!r} rebuilt with version {d.version}, expected {r.version}")
+            prep = _PREPARED.get_or((ref_hash, "diagnostic", r.label, r.version), lambda d=d: d.prepare(ref_img))
+            got = d.compute_prepared(prep, compressed, enhanced)
+            names = d.value_names()
+            if set(got) != set(names):
+                raise ValueError(f"diagnostic {r.label!r} returned {sorted(got)}, declared {names}")
+            for n in names:
+                values.append(ValueRow(key, role, f"{r.label}/{n}", r.version, float(got[n])))
+            if enhanced is not None and r.label in examples and image_dir:
+                for name, img in d.images(prep, compressed, enhanced).items():
+                    path = Path(image_dir) / "diagnostics" / key[:2] / f"{key}.{r.label}.{name}.png"
+                    write_png(img, path)
+                    extra.append(ArtefactRow(key, f"{r.label}:{name}", str(path), 0.0, {"shape": list(img.shape)}))
+        except Exception as exc:  # one diagnostic failing must not lose the others
+            msg = str(exc) if isinstance(exc, QbenchError) else (
+                f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+            errors.append((r.label, msg))
+    return values, errors, extra
 
 
 def cache_paths(cache_dir: str | Path, enc_key: str) -> tuple[Path, Path]:
@@ -196,6 +269,11 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
     if job.metrics:
         ref = _image(job.ref_path, job.ref_mode)
         result.values, result.errors = measure(ref, job.image_hash, decoded, job.metrics, job.enc_key, "compressed")
+    if job.diagnostics and decoded.shape == _image(job.ref_path, job.ref_mode).shape:
+        values, errors, _ = diagnose(_image(job.ref_path, job.ref_mode), job.image_hash, decoded, None,
+                                     job.diagnostics, job.enc_key, "compressed")
+        result.values += values
+        result.errors += errors
     if job.return_decoded:
         result.decoded = decoded
     return result
@@ -218,11 +296,20 @@ def run_measure(job: MeasureJob) -> StageResult:
             np.save(tmp, out)
             tmp.replace(path)
         result.artefact = ArtefactRow(job.key, job.role, str(path), job.seconds,
-                                      {"dtype": str(out.dtype), "shape": list(out.shape)})
+                                      {"dtype": str(out.dtype), "shape": list(out.shape), **job.info})
+    elif job.info:          # outputs not kept: the report and the solver time are stored all the same
+        result.artefact = ArtefactRow(job.key, job.role, None, job.seconds, dict(job.info))
     if job.metrics:
         needs_ref = any(r.kind != "no_reference" for r in job.metrics)
         ref = _image(job.ref_path, job.ref_mode) if needs_ref else None
         result.values, result.errors = measure(ref, job.ref_hash, out, job.metrics, job.key, job.role)
+    if job.diagnostics:
+        ref = _image(job.ref_path, job.ref_mode)
+        pair = (job.compressed, out) if job.compressed is not None else (out, None)
+        values, errors, result.extra = diagnose(ref, job.ref_hash, *pair, job.diagnostics, job.key, job.role,
+                                                job.examples, job.image_dir)
+        result.values += values
+        result.errors += errors
     return result
 
 

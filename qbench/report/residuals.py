@@ -1,0 +1,201 @@
+"""The "Residual analysis" section: how far, and toward what, each solver moves the compressed image.
+
+Built from the values of ``residual`` diagnostics (:mod:`qbench.diagnostics.residual`) in the
+store: per dataset x solver x codec point the mean over images, with a bootstrap 95% CI, of
+``||E-C|| / ||O-C||``, of the fraction of the compression error removed and of the cosine
+between ``E-C`` and ``O-C``; a histogram of the ratio across images per dataset; and, for a few
+example images per solver (the diagnostic's ``examples``, default 3), ``|E-C|`` and ``|O-C|``
+maps, amplified, at each codec's lowest-rate point.
+
+Figures are written under ``<out_dir>/figures/residuals/`` (``out_dir`` defaults to the results
+folder the data was read from; with neither, the section has its tables only). A histogram is
+redrawn only when what it shows changed (a signature in ``figures/residuals/index.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .data import KEYS, ReportData
+from .document import Cell, Figure, Paragraph, Section, Table
+from .formatting import _fmt, _nan, _quality
+
+FOLDER = Path("figures") / "residuals"
+RESIDUAL_VALUES = {"ratio", "removed", "cosine"}
+_STYLE = 1
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))
+
+
+def residual_labels(data: ReportData) -> list[str]:
+    """Labels of the stored diagnostics that give residual values."""
+    diag = data.diagnostics
+    if diag is None:
+        return []
+    return [label for label, info in diag.info.items() if RESIDUAL_VALUES <= set(info.get("values", ()))]
+
+
+def _options(data: ReportData) -> tuple[int, int]:
+    out = data.suite.get("output", {}) or {}
+    return int(out.get("bootstrap", 1000)), int(data.suite.get("seed", 0))
+
+
+def mean_table(data: ReportData, wide, columns: list[str], by: list[str]) -> list[dict]:
+    """Rows of ``by`` + n_images + mean and bootstrap CI of each column, in plan order."""
+    from .aggregate import bootstrap_cis
+
+    if wide.empty:
+        return []
+    n_boot, seed = _options(data)
+    groups = sorted(wide.groupby(by, sort=False, dropna=False).indices.items(),
+                    key=lambda kv: wide["ordinal"].to_numpy()[kv[1]].min())
+    rows, series = [], []
+    for key, pos in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key)) | {"n_images": len(pos)}
+        for c in columns:
+            vals = wide[c].to_numpy(dtype=np.float64)[pos]
+            finite = vals[~np.isnan(vals)]
+            row[c] = float(np.mean(finite)) if len(finite) else float("nan")
+            series.append(vals)
+        rows.append(row)
+    cis = bootstrap_cis(series, n_boot, seed)
+    for i, row in enumerate(rows):
+        row["ci"] = dict(zip(columns, cis[i * len(columns):(i + 1) * len(columns)]))
+    return rows
+
+
+def _cell(row: dict, col: str, digits: int, sign: str = "") -> Cell:
+    lo, hi = row["ci"][col]
+    note = "" if _nan(lo) or _nan(row[col]) else f"[{_fmt(lo, digits, sign)}, {_fmt(hi, digits, sign)}]"
+    return Cell(_fmt(row[col], digits, sign), note)
+
+
+def _histograms(data: ReportData, label: str, wide, out_dir: Path) -> list[Figure]:
+    """One ratio histogram per dataset (a step curve per solver x codec), drawn when changed."""
+    folder = out_dir / FOLDER
+    index_path = folder / "index.json"
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    figures = []
+    passthrough = {s for s, i in data.solvers.items() if i.passthrough}
+    for dataset, sub in wide.groupby("dataset", sort=False):
+        curves = []
+        for (solver, codec), part in sub.groupby(["solver", "codec"], sort=False):
+            if solver in passthrough:
+                continue
+            vals = part["ratio"].to_numpy(dtype=np.float64)
+            curves.append((f"{codec} + {solver}", [round(float(v), 6) for v in vals[np.isfinite(vals)]]))
+        if not any(v for _, v in curves):
+            continue
+        name = f"ratio_hist_{_slug(label)}_{_slug(dataset)}.png"
+        sig = hashlib.sha256(json.dumps([_STYLE, str(dataset), curves]).encode()).hexdigest()[:20]
+        path = folder / name
+        if index.get(name) != sig or not path.is_file():
+            _draw_histogram(curves, f"{data.suite.get('name', '')}: {dataset}", path)
+            index[name] = sig
+        figures.append(Figure((FOLDER / name).as_posix(), f"Histogram of ||E-C|| / ||O-C|| across images: {dataset}"))
+    if figures:
+        folder.mkdir(parents=True, exist_ok=True)
+        index_path.write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
+    return figures
+
+
+def _draw_histogram(curves: list[tuple[str, list[float]]], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    every = [v for _, vals in curves for v in vals]
+    hi = max(1.0, max(every)) if every else 1.0
+    bins = np.linspace(0.0, hi, 31)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    try:
+        for lab, vals in curves:
+            if vals:
+                ax.hist(vals, bins=bins, histtype="step", label=lab)
+        ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set(xlabel="||E - C|| / ||O - C||  (0 = returns C, 1 = moved as far as O)", ylabel="images", title=title)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def _examples(data: ReportData, label: str, out_dir: Path, limit: int | None) -> list[Figure]:
+    """|E-C| and |O-C| maps of up to ``limit`` example images per solver x codec (lowest-rate point)."""
+    images = data.diagnostics.images
+    images = images[images["diagnostic"] == label]
+    if images.empty:
+        return []
+    params = data.diagnostics.info[label].get("params", {}) or {}
+    limit = int(params.get("examples", 3)) if limit is None else int(limit)
+    amp = params.get("amplify", "")
+    folder = out_dir / FOLDER
+    figures = []
+    for (dataset, solver, codec), sub in images.groupby(["dataset", "solver", "codec"], sort=False):
+        rates = data.per_image[(data.per_image["dataset"] == dataset) & (data.per_image["solver"] == solver)
+                               & (data.per_image["codec"] == codec)].groupby("quality")["bpp"].mean()
+        if rates.empty:
+            continue
+        point = rates.idxmin()
+        sub = sub[sub["quality"] == point]
+        for image in list(dict.fromkeys(sub.sort_values("ordinal")["image"]))[:limit]:
+            for name, what in (("ec", "|E - C|"), ("oc", "|O - C|")):
+                row = sub[(sub["image"] == image) & (sub["name"] == name)]
+                if row.empty or not Path(row["path"].iloc[0]).is_file():
+                    continue
+                src = Path(row["path"].iloc[0])
+                dest = folder / _slug(f"{label}_{dataset}_{solver}_{codec}_{point:g}_{image}_{name}.png")
+                if not dest.is_file() or dest.stat().st_size != src.stat().st_size:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, dest)
+                figures.append(Figure((FOLDER / dest.name).as_posix(),
+                                      f"{what} x{amp}: {dataset}/{image}, {codec}@{point:g} + {solver}"))
+    return figures
+
+
+def residual_sections(data: ReportData, out_dir: Path | None = None, examples: int | None = None) -> list[Section]:
+    """One section per residual diagnostic in the store: the mean table, and (when a folder is
+    known: ``out_dir``, else the results folder of ``data``) the ratio histograms and the example
+    residual maps (``examples`` per solver x codec; default the diagnostic's own setting)."""
+    out_dir = Path(out_dir) if out_dir is not None else data.out_dir
+    sections = []
+    for label in residual_labels(data):
+        wide = data.diagnostics.of(label)
+        if wide.empty or "ratio" not in wide.columns:
+            continue
+        cols = ["ratio", "removed", "cosine", "rms_oc"]
+        cols = [c for c in cols if c in wide.columns]
+        rows = []
+        for r in mean_table(data, wide, cols, KEYS):
+            rows.append([r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]),
+                         str(r["n_images"])] + [_cell(r, c, 2 if c == "rms_oc" else 3) for c in cols])
+        headers = ["dataset", "solver", "codec", "quality", "images", "||E−C|| / ||O−C||", "error removed ↑",
+                   "cos(E−C, O−C) ↑", "||O−C|| (RMS)"][:5 + len(cols)]
+        text = ("Per image, with O the original, C the decoded bitstream the solver saw (a rescaler's "
+                "low-res decode brought to full size by bicubic interpolation) and E the output, RMS over "
+                "pixels and channels on the 0-255 scale: the ratio ||E−C|| / ||O−C|| (0 = the solver "
+                "returns C), the fraction of the compression error removed 1 − ||O−E|| / ||O−C|| (1 = "
+                "returns O) and the cosine between E−C and O−C (1 = moves straight toward O). Means "
+                "over images with a bootstrap 95% CI.")
+        blocks: list = [Paragraph.of(text), Table.of(headers, rows, 4, "residuals")]
+        if out_dir is not None:
+            blocks += _histograms(data, label, wide, Path(out_dir))
+            blocks += _examples(data, label, Path(out_dir), examples)
+        title = "Residual analysis" + ("" if label == "residual" else f" ({label})")
+        sections.append(Section(title, blocks, f"residuals-{_slug(label)}"))
+    return sections
