@@ -18,9 +18,20 @@ The discriminator halves the resolution three times; other sizes are padded by e
 to a multiple of 8 and the score is averaged over the image's own pixels only.
 
 Architectures are pluggable (:data:`ARCHS`, preset key ``arch``), as are weight files
-(:data:`WEIGHTS`, preset key ``weights``). A conditional discriminator (image concatenated with
-its compressed input) needs the compressed image, which a no-reference metric does not see; it is
-not implemented (``conditional: true`` is refused).
+(:data:`WEIGHTS`, preset key ``weights``).
+
+Conditional variant (:class:`ConditionalDiscriminatorMetric`, preset ``conditional: true``): the
+discriminator of the enhancement-bias method of Xing et al. (CVPR 2024) judges an image *given*
+its compressed input, ``D(x | y)``: its input is the channel concatenation ``[x, y]`` (6 channels,
+the test image first, then the condition, both RGB in [0, 1]). Measured on the original, the
+compressed and the enhanced image of a sample, each conditioned on the same compressed image, it
+shows whether ``D`` tells real images from compressed ones where it matters (``D(O|C)`` against
+``D(C|C)``) and how real the solver's output looks to it (``D(E|C)``). No conditional
+discriminator weights are published: ``disc_conditional`` (a triplet diagnostic,
+:class:`ConditionalDiscriminatorDiagnostic`, listed under a suite's ``diagnostics: per_image:``) loads a user-trained
+``UNetDiscriminatorSN(num_in_ch=6)`` checkpoint placed at its weight path (``qbench weights path
+conditional_unet_sn``), strictly, with the file's sha256 in the metric version; a missing file
+raises :class:`~qbench.errors.WeightsError` saying where to place it.
 """
 
 from __future__ import annotations
@@ -28,10 +39,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..diagnostics.base import TripletDiagnostic
 from ..errors import ConfigError, WeightsError
 from ..registry import Registry
 from ..weights import WeightFile, register
@@ -44,8 +56,14 @@ REALESRGAN_NETD = register("metric/discriminator/realesrgan_x4plus_netd", Weight
     description="Real-ESRGAN x4plus U-Net discriminator (SN), state dict under 'params'; not hash-pinned "
     "upstream, so its observed sha256 enters the version of every discriminator value"))
 
+CONDITIONAL_NETD = register("metric/discriminator/conditional_unet_sn", WeightFile(
+    "conditional_unet_sn_netD.pth", "", subdir="metrics/discriminator",
+    description="a user-trained conditional U-Net discriminator (SN) with 6 input channels (test image, then its "
+    "compressed input); no public release: place your checkpoint here; its observed sha256 enters the version"))
+
 #: weight files by the name a preset's ``weights`` key uses
-WEIGHTS: dict[str, WeightFile] = {"realesrgan_x4plus_netd": REALESRGAN_NETD}
+WEIGHTS: dict[str, WeightFile] = {"realesrgan_x4plus_netd": REALESRGAN_NETD,
+                                  "conditional_unet_sn": CONDITIONAL_NETD}
 
 #: how many times an architecture halves the resolution (inputs are padded to a multiple of 2**n)
 DOWNSAMPLINGS: dict[str, int] = {"unet_sn": 3}
@@ -146,8 +164,12 @@ def state_dict_of(checkpoint: Any, path: Path | str = "") -> dict:
 def load_discriminator(arch: str, wf: WeightFile, arch_params: dict[str, Any] | None = None,
                        num_in_ch: int = 3):
     """Build ``arch`` and load the verified local ``wf`` into it with ``strict=True`` (CPU, eval)."""
-    from ..weights import ensure, load_state_dict
+    from ..weights import ensure, load_state_dict, local_path
 
+    if not wf.url and not local_path(wf).is_file():   # a user-trained file: say what to place there
+        raise WeightsError(f"discriminator weight file {wf.filename!r} not found at {local_path(wf)}; it has no "
+                           f"public release: place there a checkpoint of the {arch!r} discriminator with "
+                           f"{num_in_ch} input channels (a state dict, or one under 'params')")
     path = ensure(wf, allow_download=False)          # missing -> WeightsError (the runner skips the metric)
     model = ARCHS.get(arch)(num_in_ch, **(arch_params or {}))
     state = state_dict_of(load_state_dict(path), path)
@@ -160,23 +182,34 @@ def load_discriminator(arch: str, wf: WeightFile, arch_params: dict[str, Any] | 
     return model.eval().requires_grad_(False)
 
 
-class DiscriminatorMetric(Metric):
-    """Mean sigmoid score of a GAN discriminator on one image (a no-reference metric).
+def image_tensor(img: np.ndarray, crop_border: int = 0, name: str = "discriminator"):
+    """A ``(1, 3, H, W)`` float32 tensor in [0, 1] of an ``(H, W, C)`` image (uint8, or float in
+    [0, 255]): gray replicated to RGB, alpha dropped, ``crop_border`` pixels cut off each side."""
+    import torch
 
-    Preset keys: ``type`` (discriminator), ``arch`` (a name of :data:`ARCHS`), ``weights`` (a
-    name of :data:`WEIGHTS`), ``arch_params`` (keyword arguments of the architecture),
-    ``conditional`` (must be false), ``crop_border``.
-    """
+    arr = img[:, :, None] if img.ndim == 2 else img
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    b = crop_border
+    if b:
+        arr = arr[b:-b, b:-b]
+    if min(arr.shape[:2]) < 2:
+        raise ValueError(f"{name}: image of {arr.shape[:2]} px is too small")
+    x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0))
+    return x.permute(2, 0, 1)[None]
 
-    kind = "no_reference"
+
+class _Discriminator(Metric):
+    """What both variants share: preset checks, strict weight loading, padding, the mean score."""
+
+    num_in_ch = 3
 
     def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
         super().__init__(name, preset, crop_border)
         if self.preset.get("type") != "discriminator":
             raise ConfigError(f"metric {name!r}: type must be 'discriminator'")
-        if self.preset.get("conditional", False):
-            raise ConfigError(f"metric {name!r}: conditional discriminators need the compressed input, "
-                              "which a no-reference metric does not see; not supported")
         self.arch = str(self.preset.get("arch", "unet_sn"))
         if self.arch not in ARCHS:
             raise ConfigError(f"metric {name!r}: unknown discriminator arch {self.arch!r}; "
@@ -186,7 +219,7 @@ class DiscriminatorMetric(Metric):
             raise ConfigError(f"metric {name!r}: unknown discriminator weights {wname!r}; "
                               f"known: {', '.join(sorted(WEIGHTS))}")
         self.weight_file = WEIGHTS[wname]
-        self.model = load_discriminator(self.arch, self.weight_file, self.preset.get("arch_params"))
+        self.model = load_discriminator(self.arch, self.weight_file, self.preset.get("arch_params"), self.num_in_ch)
         if not (self.weight_file.sha256 or self.weight_file.sha256_prefix):
             from ..weights import local_path, sha256_file
 
@@ -201,8 +234,9 @@ class DiscriminatorMetric(Metric):
         return self.model
 
     def logits(self, x):
-        """Per-pixel logits of a (N, 3, H, W) float tensor in [0, 1]; sizes are padded (edge
-        replication) to a multiple of the architecture's stride and the padding cropped off."""
+        """Per-pixel logits of a (N, C, H, W) float tensor in [0, 1] (C = the model's input
+        channels); sizes are padded (edge replication) to a multiple of the architecture's stride
+        and the padding cropped off."""
         import torch.nn.functional as F
 
         step = 2 ** DOWNSAMPLINGS.get(self.arch, 0)
@@ -215,25 +249,73 @@ class DiscriminatorMetric(Metric):
             return out   # a patch discriminator: its own grid of scores
         return out[..., :h, :w]
 
-    def compute_image(self, img: np.ndarray) -> float:
-        """Mean ``sigmoid(D(x))`` of one ``(H, W, C)`` image (uint8, or float in [0, 255])."""
+    def score(self, x) -> float:
+        """Mean ``sigmoid`` of the logits of one input tensor (moved to the metric's device)."""
         import torch
 
-        arr = img[:, :, None] if img.ndim == 2 else img
-        if arr.shape[2] == 1:
-            arr = np.repeat(arr, 3, axis=2)
-        elif arr.shape[2] == 4:
-            arr = arr[:, :, :3]
-        b = self.crop_border
-        if b:
-            arr = arr[b:-b, b:-b]
-        if min(arr.shape[:2]) < 2:
-            raise ValueError(f"{self.name}: image of {arr.shape[:2]} px is too small")
-        x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0))
         device = str(self.device) if self.device else "cpu"
         with torch.inference_mode():
-            x = x.permute(2, 0, 1)[None].to(device)
-            return float(torch.sigmoid(self.logits(x).float()).mean().item())
+            return float(torch.sigmoid(self.logits(x.to(device)).float()).mean().item())
+
+
+class DiscriminatorMetric(_Discriminator):
+    """Mean sigmoid score of a GAN discriminator on one image (a no-reference metric).
+
+    Preset keys: ``type`` (discriminator), ``arch`` (a name of :data:`ARCHS`), ``weights`` (a
+    name of :data:`WEIGHTS`), ``arch_params`` (keyword arguments of the architecture),
+    ``conditional`` (must be false: see :class:`ConditionalDiscriminatorMetric`), ``crop_border``.
+    """
+
+    kind = "no_reference"
+
+    def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
+        if preset.get("conditional", False):
+            raise ConfigError(f"metric {name!r}: a conditional discriminator needs the compressed image as "
+                              "its condition: use ConditionalDiscriminatorMetric (e.g. disc_conditional)")
+        super().__init__(name, preset, crop_border)
+
+    def compute_image(self, img: np.ndarray) -> float:
+        """Mean ``sigmoid(D(x))`` of one ``(H, W, C)`` image (uint8, or float in [0, 255])."""
+        return self.score(image_tensor(img, self.crop_border, self.name))
+
+
+class ConditionalDiscriminatorMetric(_Discriminator):
+    """Mean sigmoid score of a conditional discriminator, ``D([x, y])``, of an image ``x`` given
+    the compressed image ``y`` of the same sample (6 input channels: ``x`` then ``y``).
+
+    Preset keys as :class:`DiscriminatorMetric`, with ``conditional: true`` and ``condition``
+    (the role the images are conditioned on; only ``compressed``). It needs a sample's three
+    images at once, so a suite measures it through the ``disc_conditional`` triplet diagnostic
+    (:class:`ConditionalDiscriminatorDiagnostic`), not as a per-image metric.
+    """
+
+    kind = "conditional"
+    num_in_ch = 6
+    #: the roles measured, each conditioned on :attr:`condition`
+    roles = ("original", "compressed", "enhanced")
+
+    def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
+        if not preset.get("conditional", False):
+            raise ConfigError(f"metric {name!r}: a conditional discriminator preset needs 'conditional: true'")
+        if preset.get("condition", "compressed") != "compressed":
+            raise ConfigError(f"metric {name!r}: condition must be 'compressed'")
+        super().__init__(name, preset, crop_border)
+        self.condition = "compressed"
+
+    def compute_conditional(self, img: np.ndarray, cond: np.ndarray) -> float:
+        """Mean ``sigmoid(D([x, y]))`` of image ``img`` given the condition image ``cond`` (same size)."""
+        import torch
+
+        x = image_tensor(img, self.crop_border, self.name)
+        y = image_tensor(cond, self.crop_border, self.name)
+        if x.shape != y.shape:
+            raise ValueError(f"{self.name}: image {tuple(x.shape[-2:])} and condition {tuple(y.shape[-2:])} differ in size")
+        return self.score(torch.cat([x, y], dim=1))
+
+    def compute_roles(self, original: np.ndarray, compressed: np.ndarray, enhanced: np.ndarray) -> dict[str, float]:
+        """``D(O|C)``, ``D(C|C)`` and ``D(E|C)`` of one sample, by role."""
+        images = {"original": original, "compressed": compressed, "enhanced": enhanced}
+        return {role: self.compute_conditional(images[role], compressed) for role in self.roles}
 
 
 def make(name: str = "disc_realesrgan", preset: dict[str, Any] | None = None):
@@ -249,5 +331,66 @@ DEFAULT_PRESET: dict[str, Any] = {
     "description": "mean sigmoid score of Real-ESRGAN's x4plus U-Net discriminator (SN) on RGB in [0, 1] "
                    "(compression-bias probe; higher = judged more real)"}
 
-#: import-string entry point: ``qbench.metrics.discriminator:disc_realesrgan``
+#: the preset of ``disc_conditional`` (a copy lives in presets.py)
+CONDITIONAL_PRESET: dict[str, Any] = {
+    "type": "discriminator", "conditional": True, "condition": "compressed", "arch": "unet_sn",
+    "weights": "conditional_unet_sn", "higher_is_better": True,
+    "description": "mean sigmoid score of a user-trained conditional U-Net discriminator (SN), input [image, "
+                   "compressed image] on RGB in [0, 1] (enhancement-bias probe; higher = judged more real)"}
+
+
+def make_conditional(name: str = "disc_conditional", preset: dict[str, Any] | None = None):
+    """A registry-friendly factory ``(crop_border=None) -> ConditionalDiscriminatorMetric``."""
+    def factory(crop_border: int | None = None) -> ConditionalDiscriminatorMetric:
+        return ConditionalDiscriminatorMetric(name, preset if preset is not None else CONDITIONAL_PRESET, crop_border)
+    return factory
+
+
+#: import-string entry points: ``qbench.metrics.discriminator:disc_realesrgan`` / ``:disc_conditional``
 disc_realesrgan = make("disc_realesrgan")
+disc_conditional = make_conditional("disc_conditional")
+
+
+class ConditionalDiscriminatorDiagnostic(TripletDiagnostic):
+    """``disc_conditional``: ``D(O|C)``, ``D(C|C)`` and ``D(E|C)`` of each sample, the mean sigmoid
+    score of a conditional discriminator (:class:`ConditionalDiscriminatorMetric`) on the original,
+    compressed and enhanced image, each given the compressed image; plus ``enhanced_minus_original``.
+
+    Parameters: ``weights`` (a name of :data:`WEIGHTS`; default the user-trained
+    ``conditional_unet_sn``), ``arch`` (a name of :data:`ARCHS`), ``arch_params`` and
+    ``crop_border``. The weight file's sha256 enters :attr:`version`. A missing file raises
+    :class:`~qbench.errors.WeightsError` when the diagnostic is built.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"weights": "conditional_unet_sn", "arch": "unet_sn", "arch_params": {},
+                                          "crop_border": 0}
+    description = "conditional discriminator D(x | compressed) on O, C and E (enhancement-bias probe)"
+    NAMES = ("original", "compressed", "enhanced", "enhanced_minus_original")
+
+    def check(self) -> None:
+        p = self.params
+        if not isinstance(p["arch_params"], dict) or int(p["crop_border"]) < 0:
+            raise ConfigError(f"diagnostic {self.name!r}: arch_params must be a mapping and crop_border >= 0")
+        preset = {**CONDITIONAL_PRESET, "arch": str(p["arch"]), "weights": str(p["weights"])}
+        if p["arch_params"]:
+            preset["arch_params"] = dict(p["arch_params"])
+        self.metric = ConditionalDiscriminatorMetric(self.label, preset, int(p["crop_border"]) or None)
+
+    @property
+    def version(self) -> str:
+        """The class, revision and parameters (:meth:`TripletDiagnostic.version`) and the
+        conditional metric's own version, which holds the weight file's sha256."""
+        import hashlib
+
+        return hashlib.sha256(f"{super().version}:{self.metric.version}".encode()).hexdigest()[:12]
+
+    def value_names(self) -> list[str]:
+        return list(self.NAMES)
+
+    def compute_prepared(self, prepared: Any, compressed: np.ndarray,
+                         enhanced: np.ndarray | None) -> dict[str, float]:
+        m = self.metric
+        o = m.compute_conditional(prepared, compressed)
+        c = m.compute_conditional(compressed, compressed)
+        e = c if enhanced is None else m.compute_conditional(enhanced, compressed)
+        return {"original": o, "compressed": c, "enhanced": e, "enhanced_minus_original": e - o}

@@ -1,0 +1,141 @@
+"""The diagnostics document (``qbench diagnose``): where a codec moves images and where a solver
+takes them, read from a results store only.
+
+``diagnostics.md`` / ``diagnostics.html`` / ``diagnostics.json`` hold, in this order: the
+no-reference values by role (the discriminator probe: mean scores of the original, compressed and
+enhanced images and their differences to the original), the conditional discriminator's scores
+``D(O|C)``, ``D(C|C)``, ``D(E|C)`` (the ``disc_conditional`` triplet diagnostic), the set-level
+values between image sets, the FID triangle (:mod:`qbench.report.triangle`), the residual analysis
+(:mod:`qbench.report.residuals`), the region-stratified gains (:mod:`qbench.report.regions`), the
+skipped metrics (a probe whose weights are absent is listed there with the reason) and the failures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .data import KEYS, ReportData, load_report_data
+from .document import Document, Paragraph, Section, Table
+from .formatting import _quality
+from .regions import region_sections
+from .residuals import _cell, mean_table, residual_sections
+from .roles import role_means, roles_section
+from .sections import failures_section, header, set_section, skipped_section
+from .triangle import triangle_sections, triangle_table
+
+FORMATS = ("md", "html", "json")
+STEM = "diagnostics"
+#: the values a conditional-discriminator diagnostic gives (:class:`ConditionalDiscriminatorDiagnostic`)
+CONDITIONAL_VALUES = ("original", "compressed", "enhanced", "enhanced_minus_original")
+
+
+def _records(df) -> list[dict[str, Any]]:
+    return json.loads(df.to_json(orient="records", double_precision=15)) if df is not None and len(df) else []
+
+
+def conditional_labels(data: ReportData) -> list[str]:
+    """Labels of the stored diagnostics that give conditional-discriminator scores."""
+    diag = data.diagnostics
+    if diag is None:
+        return []
+    return [label for label, info in diag.info.items() if set(CONDITIONAL_VALUES) <= set(info.get("values", ()))]
+
+
+def conditional_table(data: ReportData, label: str) -> list[dict]:
+    """Per dataset x solver x codec point: images, and the mean with a bootstrap CI of each score
+    and of ``compressed_minus_original`` (the rows of :func:`qbench.report.residuals.mean_table`)."""
+    wide = data.diagnostics.of(label)
+    if wide.empty or not set(CONDITIONAL_VALUES) <= set(wide.columns):
+        return []
+    wide = wide.assign(compressed_minus_original=wide["compressed"] - wide["original"])
+    return mean_table(data, wide, [*CONDITIONAL_VALUES, "compressed_minus_original"], KEYS)
+
+
+def conditional_sections(data: ReportData) -> list[Section]:
+    """One section per conditional-discriminator diagnostic in the store."""
+    sections = []
+    for label in conditional_labels(data):
+        rows = [[r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), str(r["n_images"])]
+                + [_cell(r, c, 4) for c in ("original", "compressed", "enhanced")]
+                + [_cell(r, c, 4, "+") for c in ("enhanced_minus_original", "compressed_minus_original")]
+                for r in conditional_table(data, label)]
+        if not rows:
+            continue
+        text = ("Mean over images, with a bootstrap 95% CI, of a conditional discriminator's score "
+                "(mean sigmoid over pixels, higher = judged more real) of the original O, the compressed "
+                "image C and the enhanced image E, each given the compressed image C as its condition. "
+                "D(C|C) close to or above D(O|C) is the bias towards the compression domain; E − O near 0 "
+                "means the output looks as real as the original to the discriminator.")
+        headers = ["dataset", "solver", "codec", "quality", "images", "D(O|C)", "D(C|C)", "D(E|C)",
+                   "E − O", "C − O"]
+        title = "Conditional discriminator" + ("" if label == "disc_conditional" else f" ({label})")
+        sections.append(Section(title, [Paragraph.of(text), Table.of(headers, rows, 4, "conditional")],
+                                f"conditional-{label}"))
+    return sections
+
+
+def diagnostic_sections(data: ReportData, out_dir: str | Path | None = None) -> list[Section]:
+    """Every diagnostic section that has something to show; figures are drawn into ``out_dir``."""
+    out: list[Section] = []
+    for part in (roles_section(data), conditional_sections(data), set_section(data),
+                 triangle_sections(data, out_dir), residual_sections(data, out_dir), region_sections(data)):
+        out += part
+    return out
+
+
+def diagnostics_document(data: ReportData, out_dir: str | Path | None = None) -> Document:
+    """The diagnostics document of ``data``; with ``out_dir`` its figures are drawn there."""
+    doc = Document(f"Diagnostics: {data.suite['name']}", header(data))
+    sections = diagnostic_sections(data, out_dir)
+    if not sections:
+        doc.intro.append(Paragraph.of(
+            "No diagnostic values in this store: add no-reference metrics (e.g. disc_realesrgan, bef_y), "
+            "set-level metrics (fid, kid) with diagnostics.set_pairs, or diagnostics.per_image to the suite."))
+    doc.sections += sections + skipped_section(data) + failures_section(data)
+    return doc
+
+
+def diagnostics_payload(data: ReportData) -> dict[str, Any]:
+    """The JSON document: the run's identity and every diagnostic table."""
+    return {
+        "suite": data.suite.get("name"), "suite_hash": data.suite_hash, "run_id": data.run.get("run_id"),
+        "metrics": {m: {"kind": i.kind, "version": i.version, "higher_is_better": i.higher_is_better}
+                    for m, i in data.metrics.items()},
+        "skipped_metrics": data.skipped_metrics,
+        "role_means": _records(role_means(data)),
+        "set_values": _records(data.set_values),
+        "fid_triangle": _records(triangle_table(data)),
+        "conditional_discriminator": {label: [{k: v for k, v in r.items() if k != "ci"} | {"ci95": r["ci"]}
+                                              for r in conditional_table(data, label)]
+                                      for label in conditional_labels(data)},
+        "failures": _records(data.failures),
+    }
+
+
+def write_diagnostics(results_dir: str | Path, dest: str | Path | None = None,
+                      formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write ``diagnostics.{md,html,json}`` (and the triangle figures) of the store in
+    ``results_dir`` into ``dest`` (default ``results_dir``); returns the files written."""
+    from .html import render_html
+    from .markdown import render_markdown
+
+    data = load_report_data(results_dir)
+    dest = Path(dest) if dest is not None else Path(results_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if "md" in formats or "html" in formats:
+        doc = diagnostics_document(data, dest)
+        written += [dest / f.src for s in doc.sections for f in s.blocks if hasattr(f, "src")]
+        if "md" in formats:
+            (dest / f"{STEM}.md").write_text(render_markdown(doc), encoding="utf-8")
+            written.append(dest / f"{STEM}.md")
+        if "html" in formats:
+            (dest / f"{STEM}.html").write_text(render_html(doc), encoding="utf-8")
+            written.append(dest / f"{STEM}.html")
+    if "json" in formats:
+        text = json.dumps(diagnostics_payload(data), indent=1, default=str, allow_nan=True)
+        (dest / f"{STEM}.json").write_text(text, encoding="utf-8")
+        written.append(dest / f"{STEM}.json")
+    return written
