@@ -1,5 +1,6 @@
 """Leaderboard aggregates: mean of per-image values (never pooled MSE) with a seeded bootstrap 95%
-confidence interval over images, and the solvers' gains over their compressed inputs.
+confidence interval over images, and the solvers' gains over their compressed inputs (paired
+per image, with a sign-test p-value beside the CI).
 
 Every series (one metric of one leaderboard row) is resampled with ``default_rng(seed)``, as if
 bootstrapped on its own; series of equal length share their index draws, so all of them are
@@ -28,6 +29,7 @@ class ReportOptions:
     bd_bootstrap: int = 200
     seed: int = 0
     bd_method: str = "pchip"
+    gain_test: str = "sign"              # p-value of each gain: exact sign test ("sign") or "wilcoxon"
 
     @classmethod
     def of(cls, suite: dict[str, Any]) -> ReportOptions:
@@ -50,7 +52,7 @@ def compute_aggregates(data: ReportData, options: ReportOptions) -> Aggregates:
     """Summary, gains and BD table of ``data`` (see :func:`summarize`, :func:`summarize_gains`,
     :func:`qbench.report.bd.bd_table`)."""
     summary, ci = summarize(data, options.bootstrap, options.seed)
-    gains, gains_ci = summarize_gains(data, options.bootstrap, options.seed)
+    gains, gains_ci = summarize_gains(data, options.bootstrap, options.seed, options.gain_test)
     table = bd.bd_table(data, options.bd_method, options.bd_bootstrap, options.seed)
     return Aggregates(summary, ci, gains, gains_ci, table)
 
@@ -139,23 +141,43 @@ def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = No
     return pd.DataFrame(rows, columns=columns), ci
 
 
-def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | None = None):
+def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | None = None, test: str = "sign"):
     """Mean gain of each solver over its compressed input per leaderboard row (positive = the
     solver improved the metric, in the metric's own direction), with CIs; pass-through solvers
-    and rows without a comparable compressed image are left out."""
+    and rows without a comparable compressed image are left out. The per-image gains are paired
+    differences (output vs its own compressed input), so each ``<metric>_gain`` column has a
+    ``<metric>_gain_p`` column beside it: the two-sided p-value of ``test`` (exact sign test or
+    Wilcoxon signed-rank) that the gain is zero."""
     import pandas as pd
 
     gains = data.gain_names
-    columns = KEYS + ["n_images", "bpp"] + gains
+    columns = KEYS + ["n_images", "bpp"] + gains + [g + P_SUFFIX for g in gains]
     df = data.per_image
     if not gains or df.empty:
         return pd.DataFrame(columns=columns), {}
     passthrough = {s for s, info in data.solvers.items() if info.passthrough}
-    df = df[~df["solver"].isin(passthrough) & df[gains].notna().any(axis=1)]
+    df = df[~df["solver"].isin(passthrough) & df[gains].notna().any(axis=1)].reset_index(drop=True)
     n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
     seed = data.suite.get("seed", 0) if seed is None else seed
-    rows, ci = _table(df.reset_index(drop=True), gains, n_boot, seed)
+    groups = _groups(df)
+    rows, ci = _table(df, gains, n_boot, seed, groups)
+    _gain_p_values(df, gains, groups, rows, test)
     return pd.DataFrame(rows, columns=columns), ci
+
+
+P_SUFFIX = "_p"
+
+
+def _gain_p_values(df, gains: list[str], groups, rows: list[dict], test: str) -> None:
+    """Add ``<gain>_p`` to each row: the paired test's p-value over the row's per-image gains."""
+    from ..regress.stats import sign_test_p, wilcoxon_p
+
+    fn = {"sign": sign_test_p, "wilcoxon": wilcoxon_p}[test]
+    series = [df[g].to_numpy(dtype=np.float64)[pos] for _, pos in groups for g in gains]
+    p = fn(series)
+    for i, row in enumerate(rows):
+        for j, g in enumerate(gains):
+            row[g + P_SUFFIX] = float(p[i * len(gains) + j])
 
 
 def ci_records(summary, ci: CI, metrics: list[str]) -> list[dict[str, Any]]:
@@ -168,5 +190,5 @@ def ci_records(summary, ci: CI, metrics: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["CI", "GAIN_SUFFIX", "Aggregates", "ReportOptions", "bootstrap_ci", "bootstrap_cis", "ci_records",
-           "compute_aggregates", "summarize", "summarize_gains"]
+__all__ = ["CI", "GAIN_SUFFIX", "P_SUFFIX", "Aggregates", "ReportOptions", "bootstrap_ci", "bootstrap_cis",
+           "ci_records", "compute_aggregates", "summarize", "summarize_gains"]

@@ -1,0 +1,167 @@
+"""Paired comparison of two sets of per-image values (run A, run B; or baseline, run).
+
+Values are paired by (dataset, image pixel hash, codec, quality, solver, metric). Per row
+(dataset x solver x codec point x metric): the number of paired images, the mean difference
+B - A, its paired bootstrap 95% CI (seeded, images resampled with replacement), the exact sign
+test and the Wilcoxon signed-rank p-values, and a status:
+
+* ``same``: ``|mean difference| <= tolerance``;
+* ``better`` / ``worse``: beyond the tolerance, in the metric's own direction (higher_is_better).
+
+The tolerance is absolute for metrics in dB (``tol_db``, default 0.02 dB) and relative for the
+others, including bpp (``tol_rel`` times ``|mean of A|``, default 0.5%). With ``significant``,
+a row is better or worse only when, in addition, its CI excludes zero (n >= 2 images).
+A ``worse`` row is a regression; so is a series present in A only when ``fail_on_missing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .stats import paired_cis, sign_test_p, wilcoxon_p
+from .values import KEY, RATE, Quantity, Values
+
+ROW = ["dataset", "solver", "codec", "quality", "metric"]
+COLUMNS = ROW + ["n", "only_a", "only_b", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "p_sign",
+                 "p_wilcoxon", "tolerance", "status", "significant"]
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """What decides a regression: tolerances, statistics and which metrics."""
+
+    metrics: tuple[str, ...] = ()          # empty: every metric (and bpp) both sides have
+    tol_db: float = 0.02
+    tol_rel: float = 0.005
+    bootstrap: int = 1000
+    seed: int = 0
+    significant: bool = False
+    fail_on_missing: bool = False
+
+
+@dataclass
+class Comparison:
+    """The result: one row per compared series, the unpaired series, warnings, regressions."""
+
+    a: str
+    b: str
+    rows: Any                                   # DataFrame with COLUMNS
+    unpaired: Any                               # DataFrame: ROW + side (A|B) + images
+    warnings: list[str] = field(default_factory=list)
+    options: CompareOptions = field(default_factory=CompareOptions)
+
+    @property
+    def worse(self):
+        return self.rows[self.rows["status"] == "worse"]
+
+    @property
+    def missing(self):
+        """Series present in A only (whole rows) and rows with images in A only."""
+        return self.unpaired[self.unpaired["side"] == "A"]
+
+    @property
+    def regressions(self) -> int:
+        n = len(self.worse)
+        if self.options.fail_on_missing:
+            n += len(self.missing) + int((self.rows["only_a"] > 0).sum())
+        return n
+
+
+def tolerance(q: Quantity, mean_a: float, options: CompareOptions) -> float:
+    """The tolerance of a row: absolute in dB, else relative to A's mean."""
+    if q.is_db:
+        return float(options.tol_db)
+    return float(options.tol_rel) * abs(mean_a) if np.isfinite(mean_a) else float("nan")
+
+
+def _check_metrics(a: Values, b: Values, options: CompareOptions) -> tuple[list[str], list[str]]:
+    common = [m for m in a.quantities if m in b.quantities]
+    warnings = [f"{m} is measured in {side} only and not compared"
+                for side, one, other in (("A", a, b), ("B", b, a)) for m in one.quantities if m not in other.quantities]
+    if options.metrics:
+        unknown = [m for m in options.metrics if m not in common]
+        if unknown:
+            raise ConfigError(f"metric(s) {', '.join(unknown)} not measured on both sides; "
+                              f"both have: {', '.join(common) or 'none'}")
+        common = [m for m in common if m in options.metrics]
+        warnings = [w for w in warnings if w.split()[0] in options.metrics]
+    bad = [f"{m}: {a.quantities[m].version or '?'} (A) vs {b.quantities[m].version or '?'} (B)"
+           for m in common if a.quantities[m].version != b.quantities[m].version]
+    bad += [f"{m}: higher_is_better differs" for m in common
+            if a.quantities[m].higher_is_better != b.quantities[m].higher_is_better]
+    if bad:
+        raise ConfigError("the two sides measured metrics with different versions, so their values are not "
+                          "comparable: " + "; ".join(bad) + ". Rerun A, or regenerate the baseline if the "
+                          "change is intended")
+    for k in sorted(set(a.env) & set(b.env)):
+        if a.env[k] != b.env[k]:
+            warnings.append(f"{k} differs: {a.env[k]} (A) vs {b.env[k]} (B)")
+    if a.suite_hash and b.suite_hash and a.suite_hash != b.suite_hash:
+        warnings.insert(0, f"suite hashes differ: {a.suite_hash} ({a.name}, A) vs {b.suite_hash} ({b.name}, B); "
+                           "only what both share is compared")
+    return common, warnings
+
+
+def compare(a: Values, b: Values, options: CompareOptions = CompareOptions()) -> Comparison:
+    """Compare B against A (see the module docstring)."""
+    import pandas as pd
+
+    metrics, warnings = _check_metrics(a, b, options)
+    fa = a.frame[a.frame["metric"].isin(metrics)]
+    fb = b.frame[b.frame["metric"].isin(metrics)]
+    merged = fa[KEY + ["value"]].merge(fb[KEY + ["value"]], on=KEY, how="outer", suffixes=("_a", "_b"),
+                                       sort=False)
+    if not len(merged) or not (merged["value_a"].notna() & merged["value_b"].notna()).any():
+        raise ConfigError(f"nothing to compare: no (dataset, image, codec point, solver, metric) has a value in "
+                          f"both {a.source or 'A'} and {b.source or 'B'}")
+    order = {m: i for i, m in enumerate(metrics)}
+    merged["_m"] = merged["metric"].map(order)
+    merged = merged.sort_values(["dataset", "solver", "codec", "quality", "_m", "image_hash"], kind="stable")
+    rows, series, unpaired = [], [], []
+    for key, g in merged.groupby(ROW, sort=False, dropna=False):
+        va, vb = g["value_a"].to_numpy(np.float64), g["value_b"].to_numpy(np.float64)
+        has_a, has_b = np.isfinite(va), np.isfinite(vb)
+        both = has_a & has_b
+        only_a, only_b = int((has_a & ~has_b).sum()), int((has_b & ~has_a).sum())
+        if not both.any():
+            for side, count in (("A", only_a), ("B", only_b)):
+                if count:
+                    unpaired.append(dict(zip(ROW, key)) | {"side": side, "images": count})
+            continue
+        d = vb[both] - va[both]
+        q = a.quantities[key[4]]
+        mean_a, mean_b = float(va[both].mean()), float(vb[both].mean())
+        rows.append(dict(zip(ROW, key)) | {"n": int(both.sum()), "only_a": only_a, "only_b": only_b,
+                                          "mean_a": mean_a, "mean_b": mean_b, "diff": float(d.mean()),
+                                          "tolerance": tolerance(q, mean_a, options)})
+        series.append(d)
+    cis = paired_cis(series, options.bootstrap, options.seed)
+    p_sign, p_wil = sign_test_p(series), wilcoxon_p(series)
+    for row, (lo, hi), ps, pw in zip(rows, cis, p_sign, p_wil):
+        row.update(ci_low=lo, ci_high=hi, p_sign=float(ps), p_wilcoxon=float(pw))
+        row["status"], row["significant"] = _status(row, a.quantities[row["metric"]], options)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    miss = pd.DataFrame(unpaired, columns=ROW + ["side", "images"])
+    if len(miss):
+        warnings.append(f"{len(miss)} series present on one side only (listed as unpaired)")
+    return Comparison(a.source or "A", b.source or "B", table, miss, warnings, options)
+
+
+def _status(row: dict, q: Quantity, options: CompareOptions) -> tuple[str, bool]:
+    sign = 1.0 if q.higher_is_better else -1.0
+    gain = sign * row["diff"]                       # > 0: B is better
+    lo, hi = sorted((sign * row["ci_low"], sign * row["ci_high"])) if np.isfinite(row["ci_low"]) else (np.nan, np.nan)
+    significant = bool(np.isfinite(lo) and (lo > 0 or hi < 0))
+    tol = row["tolerance"]
+    if not np.isfinite(gain) or abs(gain) <= tol:
+        return "same", significant
+    if options.significant and not significant:
+        return "same", significant
+    return ("better" if gain > 0 else "worse"), significant
+
+
+__all__ = ["COLUMNS", "RATE", "CompareOptions", "Comparison", "compare", "tolerance"]

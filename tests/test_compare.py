@@ -1,0 +1,321 @@
+"""Regression checks: `qbench compare`, `qbench check`, committed baselines, paired gain p-values.
+
+One real tiny run (3 small images, JPEG at two qualities, identity + gaussian, psnr_y + ssim_y);
+copies of its results folder get values changed by known amounts through SQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from qbench.cli import main
+from qbench.regress.compare import CompareOptions, compare
+from qbench.regress.stats import paired_cis, sign_test_p, wilcoxon_p
+from qbench.regress.values import from_baseline, from_run, write_baseline
+
+from .conftest import REPO, save, smooth_image
+
+SUITE = {
+    "name": "tiny",
+    "datasets": [{"name": "folder", "params": {"path": "IMAGES"}}],
+    "codecs": [{"name": "jpeg", "qualities": [10, 50]}],
+    "solvers": ["identity", "gaussian"],
+    "metrics": ["psnr_y", "ssim_y"],
+    "output": {"bootstrap": 200},
+}
+
+
+def _suite(images: Path) -> dict:
+    data = json.loads(json.dumps(SUITE))
+    data["datasets"][0]["params"]["path"] = str(images)
+    return data
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory) -> Path:
+    """A repository-like root: suites/tiny.yaml, leaderboards/tiny/ regenerated from a real run."""
+    from qbench.leaderboards import regenerate
+
+    root = tmp_path_factory.mktemp("root")
+    images = root / "imgs"
+    for i, (h, w) in enumerate([(40, 48), (32, 40), (48, 32)]):
+        save(smooth_image(10 + i, h, w), images / f"im{i}.png")
+    (root / "suites").mkdir()
+    (root / "suites" / "tiny.yaml").write_text(yaml.safe_dump(_suite(images), sort_keys=False))
+    (root / "leaderboards" / "tiny").mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QBENCH_CACHE", str(root / "qcache"))
+        regenerate("tiny", root, workers=0)
+    return root
+
+
+@pytest.fixture
+def run_a(tiny_root) -> Path:
+    return tiny_root / "leaderboards" / "tiny" / "run"
+
+
+def _copy(run: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    shutil.copyfile(run / "results.sqlite", dest / "results.sqlite")
+    return dest
+
+
+def _shift(run: Path, metric: str, solver: str, quality: float, deltas) -> None:
+    """Add ``deltas`` (one per image, in image-name order) to stored output values."""
+    db = sqlite3.connect(run / "results.sqlite")
+    rows = db.execute("SELECT DISTINCT out_key, out_role, image FROM plan WHERE solver=? AND quality=? "
+                      "ORDER BY image", (solver, quality)).fetchall()
+    assert len(rows) == len(deltas)
+    for (key, role, _), d in zip(rows, deltas):
+        n = db.execute('UPDATE "values" SET value = value + ? WHERE key=? AND role=? AND metric=?',
+                       (float(d), key, role, metric)).rowcount
+        assert n == 1
+    db.commit()
+    db.close()
+
+
+def _statuses(comparison) -> dict[tuple, str]:
+    return {(r["solver"], r["quality"], r["metric"]): r["status"] for r in comparison.rows.to_dict("records")}
+
+
+# -- statistics against oracles ------------------------------------------------------------------
+
+def _wilcoxon_exact(d: np.ndarray) -> float:
+    """Two-sided exact signed-rank p by enumerating all 2^n sign patterns (no ties, no zeros)."""
+    ranks = np.argsort(np.argsort(np.abs(d))) + 1.0
+    w_obs = ranks[d > 0].sum()
+    stats = np.array([ranks[np.array(s, bool)].sum() for s in itertools.product([0, 1], repeat=len(d))])
+    mean = ranks.sum() / 2
+    return min(1.0, float(np.mean(np.abs(stats - mean) >= abs(w_obs - mean) - 1e-12)))
+
+
+def test_paired_statistics_match_oracles():
+    from scipy.stats import binomtest
+
+    rng = np.random.default_rng(3)
+    series = [rng.normal(0.3 * k, 1.0, n) for k, n in zip(range(-2, 4), (5, 6, 7, 8, 9, 3))]
+    series.append(np.array([0.0, 0.0, 1.0, -2.0, 3.0, np.nan]))
+    ps = sign_test_p(series)
+    for d, p in zip(series, ps):
+        d = d[np.isfinite(d)]
+        k, n = int((d > 0).sum()), int((d != 0).sum())
+        assert p == pytest.approx(binomtest(k, n, 0.5).pvalue, abs=1e-12)
+    pw = wilcoxon_p(series[:6])
+    for d, p in zip(series[:6], pw):
+        assert p == pytest.approx(_wilcoxon_exact(d), abs=1e-9)
+    assert sign_test_p([np.zeros(4)])[0] == 1.0 and wilcoxon_p([np.zeros(4)])[0] == 1.0
+    assert np.isnan(sign_test_p([np.array([])])[0])
+    cis = paired_cis(series[:6], 500, seed=7)
+    for d, (lo, hi) in zip(series[:6], cis):
+        idx = np.random.default_rng(7).integers(0, len(d), size=(500, len(d)))
+        means = d[idx].mean(axis=1)
+        assert (lo, hi) == pytest.approx((np.quantile(means, 0.025), np.quantile(means, 0.975)), abs=1e-12)
+
+
+# -- compare ------------------------------------------------------------------------------------------
+
+def test_compare_finds_exactly_the_perturbed_rows(run_a, tmp_path):
+    b = _copy(run_a, tmp_path / "b")
+    deltas = np.array([-0.3, -0.05, -0.2])
+    _shift(b, "psnr_y", "gaussian", 10.0, deltas)                 # worse: mean -0.183 dB
+    _shift(b, "ssim_y", "identity", 50.0, [0.06, 0.0, 0.0])       # better: +0.02 > 0.5% of ~0.9
+    _shift(b, "psnr_y", "gaussian", 50.0, [0.01, 0.0, -0.005])    # within 0.02 dB
+    result = compare(from_run(run_a), from_run(b), CompareOptions(bootstrap=400, seed=1))
+    status = _statuses(result)
+    assert {k for k, s in status.items() if s == "worse"} == {("gaussian", 10.0, "psnr_y")}
+    assert {k for k, s in status.items() if s == "better"} == {("identity", 50.0, "ssim_y")}
+    assert len(status) == 2 * 2 * 3 and result.regressions == 1 and result.unpaired.empty
+    row = result.rows[(result.rows.solver == "gaussian") & (result.rows.quality == 10.0)
+                      & (result.rows.metric == "psnr_y")].iloc[0]
+    d = np.sort(deltas)                                           # images pair in hash order; compare sets
+    assert row["n"] == 3 and row["diff"] == pytest.approx(deltas.mean(), abs=1e-9)
+    assert row["p_sign"] == pytest.approx(0.25) and row["p_wilcoxon"] == pytest.approx(0.25)
+    got = np.sort(from_run(b).frame.query("solver == 'gaussian' and quality == 10 and metric == 'psnr_y'")
+                  .sort_values("image_hash")["value"].to_numpy()
+                  - from_run(run_a).frame.query("solver == 'gaussian' and quality == 10 and metric == 'psnr_y'")
+                  .sort_values("image_hash")["value"].to_numpy())
+    assert got == pytest.approx(d, abs=1e-9)
+    # the CI is the bootstrap of the per-image differences in pairing (image hash) order
+    diffs = (from_run(b).frame.query("solver == 'gaussian' and quality == 10 and metric == 'psnr_y'")
+             .sort_values("image_hash")["value"].to_numpy()
+             - from_run(run_a).frame.query("solver == 'gaussian' and quality == 10 and metric == 'psnr_y'")
+             .sort_values("image_hash")["value"].to_numpy())
+    idx = np.random.default_rng(1).integers(0, 3, size=(400, 3))
+    means = diffs[idx].mean(axis=1)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (np.quantile(means, 0.025), np.quantile(means, 0.975)), abs=1e-9)
+    same = result.rows[result.rows.status == "same"]
+    assert (same[~((same.solver == "gaussian") & (same.quality == 50.0) & (same.metric == "psnr_y"))]["diff"]
+            == 0).all()
+    # --significant: a 3-image CI of the better row excludes 0 only if all its differences do
+    sig = compare(from_run(run_a), from_run(b), CompareOptions(bootstrap=400, seed=1, significant=True))
+    assert _statuses(sig)[("gaussian", 10.0, "psnr_y")] == "worse"
+
+
+def test_compare_cli_exit_codes_and_formats(run_a, tmp_path):
+    runner = CliRunner()
+    same = runner.invoke(main, ["compare", str(run_a), str(run_a)])
+    assert same.exit_code == 0, same.output
+    assert "no regression" in same.output
+    b = _copy(run_a, tmp_path / "b")
+    _shift(b, "ssim_y", "gaussian", 50.0, [-0.02, -0.03, -0.01])
+    worse = runner.invoke(main, ["compare", str(run_a), str(b), "--format", "json"])
+    assert worse.exit_code == 1
+    payload = json.loads(worse.stdout)
+    bad = [r for r in payload["rows"] if r["status"] == "worse"]
+    assert [(r["solver"], r["quality"], r["metric"]) for r in bad] == [("gaussian", 50.0, "ssim_y")]
+    assert bad[0]["diff"] == pytest.approx(-0.02, abs=1e-9)
+    assert runner.invoke(main, ["compare", str(run_a), str(b), "--metric", "psnr_y"]).exit_code == 0
+    assert runner.invoke(main, ["compare", str(run_a), str(b), "--tol-rel", "0.1"]).exit_code == 0
+    csv = runner.invoke(main, ["compare", str(run_a), str(b), "--format", "csv"])
+    assert csv.exit_code == 1 and csv.stdout.splitlines()[0].startswith("dataset,solver,codec,quality,metric,n,")
+    assert runner.invoke(main, ["compare", str(run_a), str(tmp_path / "nowhere")]).exit_code == 3
+    unknown = runner.invoke(main, ["compare", str(run_a), str(b), "--metric", "lpips"])
+    assert unknown.exit_code == 2 and "lpips" in unknown.output
+    # a metric measured with another version: values are not comparable
+    db = sqlite3.connect(b / "results.sqlite")
+    old = json.loads(db.execute("SELECT info FROM components WHERE kind='metric' AND label='psnr_y'").fetchone()[0])
+    db.execute('UPDATE "values" SET version=\'other\' WHERE metric=\'psnr_y\'')
+    db.execute("UPDATE components SET info=? WHERE kind='metric' AND label='psnr_y'",
+               (json.dumps(old | {"version": "other"}),))
+    db.commit()
+    db.close()
+    mismatch = runner.invoke(main, ["compare", str(run_a), str(b)])
+    assert mismatch.exit_code == 2 and "psnr_y" in mismatch.output and "version" in mismatch.output
+
+
+def test_unpaired_series_are_listed(run_a, tmp_path):
+    b = _copy(run_a, tmp_path / "b")
+    db = sqlite3.connect(b / "results.sqlite")
+    n = db.execute('DELETE FROM "values" WHERE metric=\'ssim_y\' AND key IN '
+                   "(SELECT out_key FROM plan WHERE solver='gaussian' AND quality=10)").rowcount
+    db.commit()
+    db.close()
+    assert n == 3
+    result = compare(from_run(run_a), from_run(b))
+    assert result.unpaired[["solver", "quality", "metric", "side", "images"]].values.tolist() == [
+        ["gaussian", 10.0, "ssim_y", "A", 3]]
+    assert result.regressions == 0
+    runner = CliRunner()
+    out = runner.invoke(main, ["compare", str(run_a), str(b)])
+    assert out.exit_code == 0 and "Unpaired series" in out.stdout and "A only" in out.stdout
+    assert runner.invoke(main, ["compare", str(run_a), str(b), "--fail-on-missing"]).exit_code == 1
+    assert runner.invoke(main, ["compare", str(b), str(run_a), "--fail-on-missing"]).exit_code == 0
+
+
+# -- baselines and check --------------------------------------------------------------------------------
+
+def test_check_against_the_regenerated_baseline(tiny_root, run_a, tmp_path):
+    folder = tiny_root / "leaderboards" / "tiny"
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert {"baseline.csv", "baseline.json", "leaderboard.md", "results.json", "summary.csv",
+            "per_image.csv"} <= set(names)
+    base, run = from_baseline(folder), from_run(run_a)
+    assert base.frame.equals(run.frame) and base.quantities == run.quantities   # exact round trip
+    assert base.suite_hash == run.suite_hash and "results.sqlite" not in names
+    text = (folder / "baseline.csv").read_text()
+    write_baseline(base, tmp_path / "again")
+    assert (tmp_path / "again" / "baseline.csv").read_text() == text
+    assert "time" not in (folder / "baseline.json").read_text()
+
+    runner = CliRunner()
+    ok = runner.invoke(main, ["check", str(run_a), "--baseline", str(folder)])
+    assert ok.exit_code == 0, ok.output
+    b = _copy(run_a, tmp_path / "b")
+    _shift(b, "psnr_y", "identity", 10.0, [-0.03, -0.03, -0.03])
+    bad = runner.invoke(main, ["check", str(b), "--baseline", str(folder), "--format", "json"])
+    assert bad.exit_code == 1
+    assert [(r["solver"], r["quality"], r["metric"]) for r in json.loads(bad.stdout)["rows"]
+            if r["status"] == "worse"] == [("identity", 10.0, "psnr_y")]
+    assert runner.invoke(main, ["check", str(b), "--baseline", str(folder), "--tol-db", "0.05"]).exit_code == 0
+    assert runner.invoke(main, ["check", str(run_a), "--baseline", str(tmp_path)]).exit_code == 3
+    # a baseline measured with another metric version
+    stale = tmp_path / "stale"
+    shutil.copytree(folder, stale, ignore=shutil.ignore_patterns("run"))
+    meta = json.loads((stale / "baseline.json").read_text())
+    meta["quantities"]["ssim_y"]["version"] = "old"
+    (stale / "baseline.json").write_text(json.dumps(meta))
+    res = runner.invoke(main, ["check", str(run_a), "--baseline", str(stale)])
+    assert res.exit_code == 2 and "ssim_y" in res.output
+    # another suite hash only warns
+    meta["quantities"]["ssim_y"]["version"] = base.quantities["ssim_y"].version
+    meta["suite_hash"] = "0000000000000000"
+    meta["env"]["qbench"] = "0.0.0"
+    (stale / "baseline.json").write_text(json.dumps(meta))
+    res = runner.invoke(main, ["check", str(run_a), "--baseline", str(stale)])
+    assert res.exit_code == 0 and "suite hashes differ" in res.output
+    assert "qbench differs: 0.0.0 (A)" in res.output
+
+
+def test_regeneration_is_deterministic(tiny_root, monkeypatch):
+    from qbench.leaderboards import leaderboard_names, regenerate
+
+    folder = tiny_root / "leaderboards" / "tiny"
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in (".csv", ".json", ".svg", ".md")}
+    monkeypatch.setenv("QBENCH_CACHE", str(tiny_root / "qcache"))
+    assert leaderboard_names(tiny_root) == ["tiny"]
+    regenerate("tiny", tiny_root, workers=0)
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in (".csv", ".json", ".svg", ".md")}
+    assert set(after) == set(before)
+    for name in ("baseline.csv", "baseline.json", "summary.csv", "per_image.csv") + tuple(
+            n for n in before if n.endswith(".svg")):
+        assert after[name] == before[name], name
+    assert any(n.endswith(".svg") for n in before)
+
+
+# -- paired significance in the leaderboard -------------------------------------------------------------
+
+def test_gain_p_values_in_the_leaderboard_match_an_oracle(tiny_root, run_a):
+    from scipy.stats import binomtest
+
+    from qbench.report import load_report_data
+    from qbench.report.aggregate import summarize_gains
+
+    data = load_report_data(run_a)
+    gains, _ = summarize_gains(data, n_boot=50, seed=0)
+    assert list(gains["solver"].unique()) == ["gaussian"]
+    payload = json.loads((tiny_root / "leaderboards" / "tiny" / "results.json").read_text())
+    by_key = {(r["solver"], r["quality"]): r for r in payload["gains"]}
+    for r in gains.to_dict("records"):
+        df = data.per_image
+        rows = df[(df.solver == r["solver"]) & (df.quality == r["quality"])]
+        for g in ("psnr_y_gain", "ssim_y_gain"):
+            d = rows[g].to_numpy()
+            k, n = int((d > 0).sum()), int((d != 0).sum())
+            oracle = binomtest(k, n, 0.5).pvalue if n else 1.0
+            assert r[g + "_p"] == pytest.approx(oracle, abs=1e-12)
+            assert by_key[(r["solver"], r["quality"])]["p"][g] == pytest.approx(oracle, abs=1e-12)
+            assert g + "_p" not in by_key[(r["solver"], r["quality"])]
+    md = (tiny_root / "leaderboards" / "tiny" / "leaderboard.md").read_text()
+    gains_part = md.split("## Gain over the compressed input")[1].split("\n## ")[0]
+    assert "p=" in gains_part and "sign test" in gains_part
+
+
+# -- the example workflow --------------------------------------------------------------------------------
+
+def test_example_workflow_is_valid_and_uses_existing_commands():
+    wf = yaml.safe_load((REPO / ".github" / "workflows" / "qbench.yml").read_text())
+    steps = wf["jobs"]["quickstart"]["steps"]
+    commands = [line.strip() for s in steps if "run" in s for line in s["run"].splitlines()
+                if line.strip().startswith("qbench ")]
+    assert [c.split()[1] for c in commands] == ["run", "check"]
+    for c in commands:
+        args = c.split()[1:]
+        assert args[0] in main.commands
+        for a in args:
+            if a.startswith(("suites/", "leaderboards/")):
+                assert (REPO / a).exists(), a
+        ctx = main.commands[args[0]].make_context(args[0], args[1:], resilient_parsing=True)
+        assert ctx.params
+    assert any("upload-artifact" in str(s.get("uses", "")) for s in steps)
+    baseline = from_baseline(REPO / "leaderboards" / "quickstart")
+    assert baseline.name == "quickstart" and len(baseline.frame) > 0
