@@ -169,3 +169,43 @@ def test_leaderboard_bd_section_and_plots(image_folder, tmp_path):
     assert "## BD-rate against jpeg + identity" in md
     assert (out / "rd_imgs_psnr_rgb.png").is_file() and (out / "rd_imgs_psnr_rgb.svg").is_file()
     assert out / "bd.csv" in files
+
+
+@pytest.mark.filterwarnings("ignore::qbench.rd.OverlapWarning")
+def test_several_anchors_give_rows_against_each(image_folder, tmp_path):
+    import pandas as pd
+
+    from qbench.report import write_reports
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    from .conftest import basic_suite
+
+    data = basic_suite(image_folder, codecs=[{"name": "jpeg", "qualities": [10, 30, 50, 70]},
+                                             {"name": "webp", "qualities": [10, 30, 50, 70]}],
+                       anchor=["jpeg", "webp"], metrics=["psnr_rgb"])
+    out = tmp_path / "out"
+    Runner(parse_suite(data), out, workers=0, progress=False).run()
+    write_reports(out)
+    bd_csv = pd.read_csv(out / "bd.csv")
+    assert list(zip(bd_csv.anchor, bd_csv.codec)) == [("jpeg", "webp"), ("webp", "jpeg")]
+    per = pd.read_csv(out / "per_image.csv")
+    mean = per.groupby(["codec", "quality"])[["bpp", "psnr_rgb"]].mean()
+    j, w = mean.loc["jpeg"], mean.loc["webp"]
+    webp_vs_jpeg = bd_rate(j.bpp.to_numpy(), j.psnr_rgb.to_numpy(), w.bpp.to_numpy(), w.psnr_rgb.to_numpy())
+    jpeg_vs_webp = bd_rate(w.bpp.to_numpy(), w.psnr_rgb.to_numpy(), j.bpp.to_numpy(), j.psnr_rgb.to_numpy())
+    assert bd_csv.bd_rate.tolist() == pytest.approx([webp_vs_jpeg, jpeg_vs_webp], abs=1e-9)
+    assert np.sign(webp_vs_jpeg) == -np.sign(jpeg_vs_webp)
+    md = (out / "leaderboard.md").read_text()
+    assert "## BD-rate against jpeg + identity, webp + identity" in md
+
+
+@pytest.mark.parametrize("anchor, msg", [(["jpeg", "jpeg"], "twice"), ([], "non-empty"), (["avif"], "not one of")])
+def test_bad_anchor_lists_are_suite_errors(image_folder, anchor, msg):
+    from qbench.errors import SuiteError
+    from qbench.suite import parse_suite
+
+    from .conftest import basic_suite
+
+    with pytest.raises(SuiteError, match=msg):
+        parse_suite(basic_suite(image_folder, codecs=[{"name": "jpeg", "qualities": [10, 30]}], anchor=anchor))

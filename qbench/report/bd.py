@@ -1,7 +1,7 @@
-"""The BD-rate table: every solver x codec curve against the suite's anchor curve.
+"""The BD-rate table: every solver x codec curve against the suite's anchor curve(s).
 
-The anchor curve is the suite's ``anchor`` codec with its pass-through solver (``identity``; the
-first solver when there is none). So for an enhancer, "JPEG + enhancer" against plain JPEG measures the
+An anchor curve is a suite ``anchor`` codec (one label or a list: each gives its own rows) with
+its pass-through solver (``identity``; the first solver when there is none). So for an enhancer, "JPEG + enhancer" against plain JPEG measures the
 bits the enhancer saves at equal quality; for another codec with identity, codec against codec.
 Per metric, BD-rate (pchip, percent, negative = fewer bits) with a bootstrap 95% CI over the
 images both curves share, and BD-metric (the average metric difference, test minus anchor, at
@@ -20,29 +20,30 @@ from ..rd import OverlapWarning, bd_with_ci, curves_from_rows
 from .data import ReportData
 
 LOW_OVERLAP = 0.75
-BD_COLUMNS = ["dataset", "solver", "codec", "metric", "bd_rate", "bd_rate_ci_low", "bd_rate_ci_high",
+BD_COLUMNS = ["dataset", "anchor", "solver", "codec", "metric", "bd_rate", "bd_rate_ci_low", "bd_rate_ci_high",
               "bd_metric", "n_images", "overlap"]
 
 
-def anchor_of(data: ReportData) -> tuple[str, str] | None:
-    """(solver, codec) of the anchor curve: the suite's anchor codec with its pass-through solver
-    (``identity``), else the first solver; None without an anchor."""
-    codec = data.suite.get("anchor")
-    if not codec:
-        return None
+def anchors_of(data: ReportData) -> list[tuple[str, str]]:
+    """(solver, codec) of each anchor curve: every suite anchor codec with the pass-through solver
+    (``identity``), else the first solver; empty without an anchor."""
+    codecs = data.suite.get("anchor")
+    if not codecs:
+        return []
+    codecs = [codecs] if isinstance(codecs, str) else list(codecs)
     solvers = list(data.solvers) or [s.get("label") or s["name"] for s in data.suite["solvers"]]
     passthrough = [s for s, info in data.solvers.items() if info.passthrough]
     solver = passthrough[0] if passthrough else ("identity" if "identity" in solvers else solvers[0])
-    return solver, codec
+    return [(solver, codec) for codec in codecs]
 
 
 def bd_table(data: ReportData, method: str = "pchip", n_boot: int | None = None, seed: int | None = None):
     """A DataFrame of BD results (empty when the suite has no anchor or too few points)."""
     import pandas as pd
 
-    anchor = anchor_of(data)
+    anchors = anchors_of(data)
     df = data.per_image
-    if anchor is None or df.empty:
+    if not anchors or df.empty:
         return pd.DataFrame(columns=BD_COLUMNS)
     n_boot = data.suite.get("output", {}).get("bd_bootstrap", 200) if n_boot is None else n_boot
     seed = data.suite.get("seed", 0) if seed is None else seed
@@ -52,24 +53,32 @@ def bd_table(data: ReportData, method: str = "pchip", n_boot: int | None = None,
     for m_index, metric in enumerate(data.metric_names):
         sign = 1.0 if data.higher_is_better.get(metric, True) else -1.0
         curves = curves_from_rows(df, metric)
-        for (dataset, solver, codec), test in curves.items():
-            base = curves.get((dataset, *anchor))
-            if base is None or (solver, codec) == anchor:
-                continue
-            shared = set(test.images)
-            common = [name for name in base.images if name in shared]
-            if not common or len(base.settings) < 2 or len(test.settings) < 2:
-                continue
-            a_c, t_c = base.subset(common), test.subset(common)
-            ra, da, rt, dt = a_c.rates, a_c.dists, t_c.rates, t_c.dists
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", OverlapWarning)
-                    r = bd_with_ci(ra, sign * da, rt, sign * dt, "rate", method, n_boot, seed)
-                    p = bd_with_ci(ra, sign * da, rt, sign * dt, "dist", method, 0, seed)
-            except (QbenchError, ValueError):  # too few or non-monotone points: no BD here
-                continue
-            rows.append(((group_order[(dataset, solver, codec)], m_index),
-                         [dataset, solver, codec, metric, r.value, r.ci_low, r.ci_high, sign * p.value,
-                          len(common), r.overlap]))
+        for a_index, anchor in enumerate(anchors):
+            rows += _rows_against(curves, anchor, a_index, m_index, metric, sign, group_order, method, n_boot, seed)
     return pd.DataFrame([row for _, row in sorted(rows, key=lambda t: t[0])], columns=BD_COLUMNS)
+
+
+def _rows_against(curves, anchor, a_index, m_index, metric, sign, group_order, method, n_boot, seed) -> list:
+    """BD rows of every curve against one anchor curve, with their sort keys."""
+    rows = []
+    for (dataset, solver, codec), test in curves.items():
+        base = curves.get((dataset, *anchor))
+        if base is None or (solver, codec) == anchor:
+            continue
+        shared = set(test.images)
+        common = [name for name in base.images if name in shared]
+        if not common or len(base.settings) < 2 or len(test.settings) < 2:
+            continue
+        a_c, t_c = base.subset(common), test.subset(common)
+        ra, da, rt, dt = a_c.rates, a_c.dists, t_c.rates, t_c.dists
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OverlapWarning)
+                r = bd_with_ci(ra, sign * da, rt, sign * dt, "rate", method, n_boot, seed)
+                p = bd_with_ci(ra, sign * da, rt, sign * dt, "dist", method, 0, seed)
+        except (QbenchError, ValueError):  # too few or non-monotone points: no BD here
+            continue
+        rows.append(((a_index, group_order[(dataset, solver, codec)], m_index),
+                     [dataset, anchor[1], solver, codec, metric, r.value, r.ci_low, r.ci_high, sign * p.value,
+                      len(common), r.overlap]))
+    return rows
