@@ -1,7 +1,8 @@
 """The ``qbench`` command line: a thin layer that calls the library and maps errors to exit codes.
 
-Exit codes: 0 success; 1 the run finished but some jobs failed (see the report); 2 a bad suite,
-name or parameter; 3 missing or broken data, weights, codec or store; 4 any other qbench error.
+Exit codes: 0 success; 1 the run finished but some jobs failed (see the report), or compare/check
+found a regression; 2 a bad suite, name or parameter (compare/check: metric versions that differ);
+3 missing or broken data, weights, codec or store; 4 any other qbench error.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def validate(suite_file: Path) -> None:
     from .suite import load_suite
 
     suite = load_suite(suite_file)
-    resolve_suite(suite, str(suite_file))
+    skipped = resolve_suite(suite, str(suite_file))
+    for path, reason in skipped.items():
+        click.echo(f"{suite_file}: note: {path} will be skipped: {reason}", err=True)
     n_points = sum(len(c.points) for c in suite.codecs)
     click.echo(f"{suite_file}: ok — suite {suite.name} ({suite.hash()}): {len(suite.datasets)} dataset(s), "
                f"{n_points} codec point(s), {len(suite.solvers)} solver(s), {len(suite.metrics)} metric(s)")
@@ -122,6 +125,49 @@ def report(out_dir: Path, formats: tuple[str, ...]) -> None:
     from .report import write_reports
 
     files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"))
+    for f in files:
+        click.echo(str(f))
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="suite: the results folder (default runs/<suite name>/); results folder: where the "
+                   "documents go (default: that folder)")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N (suite only)")
+@click.option("--workers", type=int, default=None, help="CPU worker processes (suite only; 0 = in-process)")
+@click.option("--fresh", is_flag=True, help="discard the stored results and cache and start over (suite only)")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="folder holding built-in datasets as <name>/ (suite only)")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@_handle_errors
+def diagnose(target: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
+             data_root: str | None, quiet: bool) -> None:
+    """Write diagnostics.md/.html/.json for TARGET: a results folder (render only) or a suite file
+    (run it first, with its diagnostics, like 'qbench run'; metrics whose weights are absent are
+    skipped with the reason)."""
+    from .report.diagnose import write_diagnostics
+
+    if target.is_dir():
+        files = write_diagnostics(target, out_dir)
+    else:
+        from .report import write_reports
+        from .runner import Runner
+        from .suite import load_suite
+
+        suite = load_suite(target)
+        out = out_dir or Path("runs") / suite.name
+        click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
+        result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
+                        progress=not quiet, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
+        for m, reason in result.skipped_metrics.items():
+            click.echo(f"qbench: metric {m} skipped: {reason}", err=True)
+        files = write_reports(out) + write_diagnostics(out)
+        if result.failures:
+            click.echo(f"qbench: {len(result.failures)} failure(s), see {out / 'diagnostics.md'}", err=True)
+            for f in files:
+                click.echo(str(f))
+            sys.exit(1)
     for f in files:
         click.echo(str(f))
 
@@ -159,6 +205,10 @@ def data_verify(name: str, data_root: str | None) -> None:
     for rec in recs:
         ds.load(rec)
         pinned += bool(rec.expected_hash)
+    if not ds.manifest_pinned:
+        click.echo(f"{name}: {len(recs)} images in {ds.folder}, UNVERIFIED: no pixel-hash manifest pinned "
+                   f"for {name} (files checked by name/count only; 'qbench data manifest {name}' writes one)")
+        return
     click.echo(f"{name}: {len(recs)} images in {ds.folder}, {pinned} verified against pinned pixel hashes")
 
 
@@ -176,7 +226,29 @@ def data_fetch(name: str, data_root: str | None) -> None:
     if still:
         from .errors import DataNotFoundError
         raise DataNotFoundError(ds.where_message())
-    click.echo(f"{name}: complete in {ds.folder}")
+    for rec in ds.records():
+        ds.load(rec)                       # checks pinned pixel hashes, if any
+    click.echo(f"{name}: complete in {ds.folder} ({ds.source.integrity(ds.manifest_pinned)})")
+
+
+@data.command(name="manifest")
+@click.argument("name")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="write here (default: print the JSON)")
+@_handle_errors
+def data_manifest(name: str, data_root: str | None, output: str | None) -> None:
+    """Write the pixel-hash manifest of the local copy of NAME (to pin it in qbench/datasets/manifests/)."""
+    import json
+
+    from .datasets.builtin import PinnedDataset, make_manifest
+
+    text = json.dumps(make_manifest(PinnedDataset(name, data_root_override=data_root)), indent=1) + "\n"
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"{name}: manifest written to {output}")
+    else:
+        click.echo(text, nl=False)
 
 
 @main.group()
@@ -211,7 +283,8 @@ def weights_list() -> None:
         pin = wf.sha256 or (f"{wf.sha256_prefix}… (prefix)" if wf.sha256_prefix else "unpinned")
         size = f"{wf.size} B" if wf.size else "size unknown"
         state = "present" if path.is_file() else "missing"
-        click.echo(f"{key}\n  file {wf.filename} · sha256 {pin} · {size} · {state}\n  url  {wf.url}\n  path {path}")
+        url = wf.url or "none (user-trained: place the file at the path)"
+        click.echo(f"{key}\n  file {wf.filename} · sha256 {pin} · {size} · {state}\n  url  {url}\n  path {path}")
 
 
 @weights.command(name="path")
@@ -253,10 +326,124 @@ def weights_verify(names: tuple[str, ...]) -> None:
 @_handle_errors
 def weights_fetch(names: tuple[str, ...]) -> None:
     """Download (with a progress bar) and verify weight files; all of them without NAMES."""
-    from .weights import ensure
+    from .weights import ensure, local_path
 
     for key, wf in sorted(_select(names).items()):
+        if not wf.url and not local_path(wf).is_file():     # user-trained, nothing to download
+            click.echo(f"{key}: no download; place the file at {local_path(wf)}")
+            continue
         click.echo(f"{key}: {ensure(wf, allow_download=True)}")
+
+
+def _comparison_options(fn):
+    """The options ``compare`` and ``check`` share."""
+    for option in reversed([
+        click.option("--metric", "metrics", multiple=True, help="compare only this metric (repeatable; bpp too)"),
+        click.option("--tol-db", type=float, default=0.02, show_default=True,
+                     help="tolerance of metrics in dB (absolute)"),
+        click.option("--tol-rel", type=float, default=0.005, show_default=True,
+                     help="tolerance of the other metrics and bpp, relative to the reference mean"),
+        click.option("--significant", is_flag=True, help="a difference counts only when its 95% CI excludes 0"),
+        click.option("--fail-on-missing", is_flag=True,
+                     help="values of the reference missing from the other side count as regressions"),
+        click.option("--bootstrap", type=int, default=1000, show_default=True, help="bootstrap resamples"),
+        click.option("--seed", type=int, default=0, show_default=True, help="bootstrap seed"),
+        click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True),
+        click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="write the comparison to this file instead of stdout"),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _finish_comparison(a, b, metrics, tol_db, tol_rel, significant, fail_on_missing, bootstrap, seed, fmt,
+                       output) -> None:
+    from .regress.compare import CompareOptions, compare
+    from .regress.render import render, summary_line
+
+    opts = CompareOptions(tuple(metrics), tol_db, tol_rel, bootstrap, seed, significant, fail_on_missing)
+    result = compare(a, b, opts)
+    text = render(result, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    for w in result.warnings:
+        click.echo(f"qbench: warning: {w}", err=True)
+    click.echo(f"qbench: {summary_line(result)}", err=True)
+    if result.regressions:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("run_a", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_b", type=click.Path(file_okay=False, path_type=Path))
+@_comparison_options
+@_handle_errors
+def compare(run_a: Path, run_b: Path, **kw) -> None:
+    """Compare results folder RUN_B against RUN_A, image by image.
+
+    Exit 0 when B is nowhere worse than A beyond tolerance, 1 when it is (a regression),
+    2 or 3 for bad input.
+    """
+    from .regress.values import from_run
+
+    _finish_comparison(from_run(run_a), from_run(run_b), **kw)
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--baseline", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="a committed leaderboard folder holding baseline.csv and baseline.json")
+@_comparison_options
+@_handle_errors
+def check(run: Path, baseline: Path, **kw) -> None:
+    """Check results folder RUN against a committed BASELINE (no store needed for the baseline).
+
+    Exit 0 when RUN is nowhere worse than the baseline beyond tolerance, 1 when it is, 2 when
+    metric versions differ (the values are not comparable), 3 for a missing store or baseline.
+    """
+    from .regress.values import from_baseline, from_run
+
+    _finish_comparison(from_baseline(baseline), from_run(run), **kw)
+
+
+@main.group()
+def leaderboards() -> None:
+    """The committed leaderboards under leaderboards/ and their baselines."""
+
+
+@leaderboards.command(name="regenerate")
+@click.argument("names", nargs=-1)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="the repository root holding suites/ and leaderboards/")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="folder holding built-in datasets as <name>/ (default: $QBENCH_DATA)")
+@click.option("--workers", type=int, default=None, help="CPU worker processes (0 = in-process)")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | auto")
+@click.option("--resume", is_flag=True, help="reuse leaderboards/<name>/run/ instead of starting fresh")
+@_handle_errors
+def leaderboards_regenerate(names: tuple[str, ...], root: Path, data_root: str | None, workers: int | None,
+                            device: str, resume: bool) -> None:
+    """Rerun suites/<NAME>.yaml and rewrite leaderboards/<NAME>/ (all committed leaderboards without NAMES)."""
+    from .leaderboards import leaderboard_names, regenerate
+
+    for name in names or leaderboard_names(root):
+        click.echo(f"qbench: regenerating {name}", err=True)
+        for f in regenerate(name, root, data_root=data_root, workers=workers, device=device, resume=resume,
+                            log=lambda m: click.echo(f"qbench: {m}", err=True)):
+            click.echo(str(f))
+
+
+@leaderboards.command(name="ls")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+def leaderboards_ls(root: Path) -> None:
+    """List committed leaderboards (those with a suite of the same name) and whether they hold a baseline."""
+    from .leaderboards import leaderboard_names
+
+    for name in leaderboard_names(root):
+        has = (root / "leaderboards" / name / "baseline.csv").is_file()
+        click.echo(f"{name:24s} {'baseline' if has else 'no baseline'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

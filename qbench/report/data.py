@@ -3,7 +3,9 @@
 :func:`load_report_data` reads the latest run's suite (or a given suite hash): its plan (one row
 per image x codec point x solver), the bitstreams' rates, the metric values of each sample's
 output and of its compressed input, the components table (metric directions and versions,
-solver cards, codecs), set-level values, costs, failures of the latest run and skipped metrics.
+solver cards, codecs), set-level values, costs, failures of the latest run and skipped metrics;
+per sample also the branch a codec chose (side_info ``branch``), what a solver reported through
+``ctx.report`` (the output artefact's ``info["report"]``) and the measured codec and solver seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..store import Store
+from .diagnostics_data import load_diagnostics
 
 STORE_NAME = "results.sqlite"
 #: the columns that identify a leaderboard row
@@ -83,6 +86,9 @@ class ReportData:
     failures: Any                           # DataFrame: stage, detail, error, run_id (latest run)
     skipped_metrics: dict[str, str] = field(default_factory=dict)
     role_values: Any = None  # DataFrame: KEYS, image, role (original|compressed|enhanced), metric, value (no-reference)
+    timings: Any = None      # DataFrame: ordinal, encode_seconds (encode + decode), solve_seconds (per image)
+    diagnostics: Any = None  # DiagnosticData (qbench.report.diagnostics_data): triplet diagnostic values, images
+    out_dir: Path | None = None   # the results folder the data was read from
 
     @property
     def metric_names(self) -> list[str]:
@@ -152,9 +158,13 @@ def _per_image(store: Store, suite_hash: str, metrics: dict[str, MetricInfo]):
     import pandas as pd
 
     base = _frame(store, "SELECT p.ordinal, p.dataset, p.image, p.solver, p.codec, p.quality, p.task, "
-                         "p.out_role, e.bpp, e.nbytes, CASE WHEN p.target = 1 THEN e.side_info END AS side_info "
-                         "FROM plan p JOIN encodings e ON e.enc_key = p.enc_key WHERE p.suite_hash = ? "
-                         "ORDER BY p.ordinal", (suite_hash,))
+                         "p.out_role, e.bpp, e.nbytes, CASE WHEN p.target = 1 THEN e.side_info END AS side_info, "
+                         """CASE WHEN e.side_info LIKE '%"branch"%' THEN e.side_info END AS codec_info, """
+                         """CASE WHEN a.info LIKE '%"report"%' THEN a.info END AS out_info, """
+                         "e.seconds AS encode_seconds, a.seconds AS solve_seconds "
+                         "FROM plan p JOIN encodings e ON e.enc_key = p.enc_key LEFT JOIN artefacts a "
+                         "ON a.key = p.out_key AND a.role = p.out_role AND p.out_role = 'enhanced' "
+                         "WHERE p.suite_hash = ? ORDER BY p.ordinal", (suite_hash,))
     names = [m for m, info in metrics.items() if not info.is_set]
     out_vals = _values(store, suite_hash, "out_key", "p.out_role", metrics)
     enc_vals = _values(store, suite_hash, "enc_key", "'compressed'", metrics)
@@ -171,7 +181,9 @@ def _per_image(store: Store, suite_hash: str, metrics: dict[str, MetricInfo]):
         base["target_bpp"] = side.map(lambda d: d.get("target_bpp"))
         base["chosen_quality"] = side.map(lambda d: d.get("chosen_quality"))
         index += ["target_bpp", "chosen_quality"]
-    base = base.set_index("ordinal")
+    index += _branch_columns(base)
+    timings = base[["ordinal", "encode_seconds", "solve_seconds"]].reset_index(drop=True)
+    base = base.drop(columns=["encode_seconds", "solve_seconds"]).set_index("ordinal")
 
     def wide(long):
         if long.empty:
@@ -188,7 +200,25 @@ def _per_image(store: Store, suite_hash: str, metrics: dict[str, MetricInfo]):
     per_image = per_image[index + names + list(gains.columns)].reset_index(drop=True)
     per_image["quality"] = per_image["quality"].astype(np.float64)
     per_image.columns.name = None
-    return per_image
+    return per_image, timings
+
+
+def _branch_columns(base) -> list[str]:
+    """Move the branch a codec chose (its side_info ``branch``, ``pre_psnr``) and what a solver
+    reported per image (the artefact's ``info["report"]``, as ``solver_<key>``) into columns of
+    ``base``, in place; returns the new column names (none when nothing was reported)."""
+    added = []
+    codec = base.pop("codec_info").dropna().map(json.loads)
+    if len(codec):
+        base["codec_branch"] = codec.map(lambda d: d.get("branch"))
+        base["pre_psnr"] = codec.map(lambda d: d.get("pre_psnr")).astype(np.float64)
+        added += ["codec_branch", "pre_psnr"]
+    reports = base.pop("out_info").dropna().map(lambda s: json.loads(s).get("report") or {})
+    keys = list(dict.fromkeys(k for r in reports for k in r))
+    for key in sorted(keys, key=lambda k: (k not in ("exit", "branch", "flops", "seconds"), k)):
+        base[f"solver_{key}"] = reports.map(lambda r, key=key: r.get(key))
+        added.append(f"solver_{key}")
+    return added
 
 
 def _role_values(store: Store, suite_hash: str, metrics: dict[str, MetricInfo], per_image):
@@ -215,8 +245,9 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> Repo
         run = _select_run(store, db, suite_hash)
         h = run["suite_hash"]
         metrics, solvers, codecs = _components(store, h)
-        per_image = _per_image(store, h, metrics)
+        per_image, timings = _per_image(store, h, metrics)
         roles = _role_values(store, h, metrics, per_image)
+        diags = load_diagnostics(store, h, per_image)
         sets = _frame(store, "SELECT dataset, solver, codec, quality, ref_role, test_role, metric, version, value, "
                              "n_images, n_features FROM set_values WHERE suite_hash = ? ORDER BY rowid", (h,))
         sets = sets[sets["metric"].map({m: i.version for m, i in metrics.items()}).eq(sets["version"])]
@@ -230,7 +261,8 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> Repo
                                    "ORDER BY rowid", (h,))[1])
     env = json.loads(run["env_json"]) if run.get("env_json") else {}
     return ReportData(json.loads(run["suite_json"]), h, run, env, metrics, solvers, codecs, per_image, sets,
-                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, roles)
+                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, roles, timings,
+                      diagnostics=diags, out_dir=Path(out_dir))
 
 
 def _costs_of(costs, solvers: dict[str, SolverInfo], codecs: dict[str, CodecInfo], device: str | None):

@@ -6,17 +6,28 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from .aggregate import Aggregates, ci_records
+from .aggregate import P_SUFFIX, Aggregates, ci_records
+from .branches import branch_records
 from .data import ReportData
 from .roles import role_means
+from .triangle import triangle_table
 
 
 def _records(df) -> list[dict[str, Any]]:
     return json.loads(df.to_json(orient="records", double_precision=15)) if len(df) else []
 
 
+def _gain_records(agg: Aggregates, gains: list[str]) -> list[dict[str, Any]]:
+    """Gain rows with their ``ci95`` and ``p`` (the paired sign-test p-value) per gain."""
+    out = []
+    for rec in ci_records(agg.gains, agg.gains_ci, gains):
+        p = {g: rec.pop(g + P_SUFFIX) for g in gains if g + P_SUFFIX in rec}
+        out.append(rec | ({"p": p} if p else {}))
+    return out
+
+
 def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
-    """The JSON document: summary rows carry their ``ci95`` per metric, as do gain rows."""
+    """The JSON document: summary rows carry their ``ci95`` per metric, as do gain rows (and a ``p``)."""
     run = {k: v for k, v in data.run.items() if k not in ("suite_json", "env_json", "counts_json")}
     run["env"] = data.env
     run["counts"] = json.loads(data.run["counts_json"]) if data.run.get("counts_json") else None
@@ -28,11 +39,13 @@ def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
         "codecs": {c: asdict(info) for c, info in data.codecs.items()},
         "skipped_metrics": data.skipped_metrics,
         "summary": ci_records(agg.summary, agg.ci, data.all_metric_names),
-        "gains": ci_records(agg.gains, agg.gains_ci, gains),
+        "gains": _gain_records(agg, gains),
         "bd": _records(agg.bd),
         "set_values": _records(data.set_values),
+        "fid_triangle": _records(triangle_table(data)),
         "role_means": _records(role_means(data)),
         "costs": _records(data.costs),
+        "branches": branch_records(data),
         "failures": _records(data.failures),
     }
 

@@ -1,19 +1,24 @@
 """The leaderboard as a document, section by section, in a fixed order: header, one table per
 dataset (with its RD figures), gains over the compressed input, BD-rate, solvers and cost,
-set-level values between image sets, skipped metrics, failures.
+set-level values between image sets, the FID triangle (table; its figure is in the diagnostics
+document), skipped metrics, failures.
 """
 
 from __future__ import annotations
 
 import re
 
-from .aggregate import Aggregates
-from .bd import LOW_OVERLAP, anchor_of
+from .aggregate import P_SUFFIX, Aggregates
+from .bd import LOW_OVERLAP, anchors_of
+from .branches import branches_section
 from .data import KEYS, LEADERBOARD_PAIR, ReportData
 from .document import Cell, Code, Document, Figure, Items, Paragraph, Section, Table
 from .formatting import _arrow, _digits, _fmt, _nan, _quality
 from .plots import PlotSpec
+from .regions import region_sections
+from .residuals import residual_sections
 from .roles import roles_section
+from .triangle import triangle_sections
 
 MAX_FAILURES = 50
 
@@ -69,6 +74,15 @@ def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[
     return out
 
 
+def _gain_cell(data: ReportData, gain: str, row: dict, ci: tuple[float, float]) -> Cell:
+    """A gain with its CI and, when the aggregates hold one, its paired test's p-value."""
+    cell = _value_cell(data, gain, row[gain], ci, "+")
+    p = row.get(gain + P_SUFFIX)
+    if p is None or _nan(p):
+        return cell
+    return Cell(cell.text, f"{cell.note} p={p:.2g}".strip())
+
+
 def gains_section(data: ReportData, agg: Aggregates) -> list[Section]:
     if agg.gains.empty:
         return []
@@ -77,18 +91,19 @@ def gains_section(data: ReportData, agg: Aggregates) -> list[Section]:
     for r in agg.gains.to_dict(orient="records"):
         key = tuple(r[k] for k in KEYS)
         rows.append([r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]),
-                     str(int(r["n_images"]))] + [_value_cell(data, g, r[g], agg.gains_ci[key][g], "+") for g in gains])
+                     str(int(r["n_images"]))] + [_gain_cell(data, g, r, agg.gains_ci[key][g]) for g in gains])
     text = ("Mean per-image change of each metric from the compressed input to the solver's output, "
             "counted in the metric's better direction (positive = the solver improved it), with a "
-            "bootstrap 95% confidence interval. Rows without a comparable compressed image "
-            "(rescaling) and pass-through solvers are left out.")
+            "paired bootstrap 95% confidence interval and the two-sided p-value of an exact sign test "
+            "over images (p; with n images it cannot go below 2^(1-n)). Rows without a comparable "
+            "compressed image (rescaling) and pass-through solvers are left out.")
     headers = ["dataset", "solver", "codec", "quality", "images"] + [g.removesuffix("_gain") for g in gains]
     return [Section("Gain over the compressed input", [Paragraph.of(text), Table.of(headers, rows, 3)], "gains")]
 
 
 def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
-    anchor, table = anchor_of(data), agg.bd
-    if anchor is None or table.empty:
+    anchors, table = anchors_of(data), agg.bd
+    if not anchors or table.empty:
         return []
     text = ("Bjontegaard delta rate (pchip, percent; negative = fewer bits at equal quality) with a "
             "bootstrap 95% CI over images, and BD-metric, the average metric difference at equal rate. "
@@ -99,11 +114,12 @@ def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
         rate = Cell("–") if _nan(r["bd_rate"]) else Cell(
             f"{r['bd_rate']:+.2f}%", "" if _nan(r["bd_rate_ci_low"]) else
             f"[{r['bd_rate_ci_low']:+.2f}, {r['bd_rate_ci_high']:+.2f}]")
-        rows.append([r["dataset"], r["solver"], r["codec"], r["metric"], rate, _fmt(r["bd_metric"], 4, "+"),
-                     str(int(r["n_images"])), f"{r['overlap']:.2f}" + (" (!)" if r["overlap"] < LOW_OVERLAP else "")])
-    headers = ["dataset", "solver", "codec", "metric", "BD-rate", "BD-metric", "images", "overlap"]
-    return [Section(f"BD-rate against {anchor[1]} + {anchor[0]}", [Paragraph.of(text), Table.of(headers, rows, 4)],
-                    "bd-rate")]
+        rows.append([r["dataset"], f"{r['anchor']} + {anchors[0][0]}", r["solver"], r["codec"], r["metric"], rate,
+                     _fmt(r["bd_metric"], 4, "+"), str(int(r["n_images"])),
+                     f"{r['overlap']:.2f}" + (" (!)" if r["overlap"] < LOW_OVERLAP else "")])
+    headers = ["dataset", "anchor", "solver", "codec", "metric", "BD-rate", "BD-metric", "images", "overlap"]
+    names = ", ".join(f"{codec} + {solver}" for solver, codec in anchors)
+    return [Section(f"BD-rate against {names}", [Paragraph.of(text), Table.of(headers, rows, 5)], "bd-rate")]
 
 
 def cost_section(data: ReportData) -> list[Section]:
@@ -177,6 +193,8 @@ def leaderboard(data: ReportData, agg: Aggregates, figures: list[PlotSpec] = ())
 
     doc = Document(f"Leaderboard: {data.suite['name']}", header(data))
     for part in (dataset_sections(data, agg, by_dataset), gains_section(data, agg), roles_section(data),
-                 bd_section(data, agg), cost_section(data), set_section(data), skipped_section(data), failures_section(data)):
+                 bd_section(data, agg), cost_section(data), branches_section(data), set_section(data),
+                 triangle_sections(data), residual_sections(data), region_sections(data), skipped_section(data),
+                 failures_section(data)):
         doc.sections += part
     return doc
