@@ -181,10 +181,14 @@ def strip_prefix(state: dict, prefix: str = "module.") -> dict:
     return {k.removeprefix(prefix): v for k, v in state.items()}
 
 
-class IRN(Rescaler):
-    """Base of the IRN rescalers: one official checkpoint per scale."""
+class InvertibleRescaler(Rescaler):
+    """Shared machinery of the invertible rescalers (IRN, SAIN): one official checkpoint each,
+    loaded strictly; the forward pass gives the low-res image, the inverse pass on ``[LR, z]``
+    gives the upscaled one. Subclasses say how the network is built, which forward output is the
+    low-res image and how ``z`` is drawn."""
 
     scale: ClassVar[int] = 4
+    arch_name: ClassVar[str] = ""               # for error messages
     defaults: ClassVar[dict[str, Any]] = {"gaussian_scale": 1.0}
 
     def __init__(self, **params: Any):
@@ -195,41 +199,60 @@ class IRN(Rescaler):
         self.params["gaussian_scale"] = float(g)
         self.net = None
 
-    # -- weights ------------------------------------------------------------------------------
+    # -- hooks ---------------------------------------------------------------------------------
+    def build_net(self):
+        """A randomly initialised network of the checkpoint's architecture."""
+        raise NotImplementedError
+
+    def lowres(self, net, x):
+        """The low-res image of the forward pass (before clamping)."""
+        raise NotImplementedError
+
+    def latent(self, net, shape: tuple[int, int, int, int], like):
+        """``z`` of ``shape`` for the inverse pass, before ``gaussian_scale``."""
+        raise NotImplementedError
+
+    def checkpoint_label(self) -> str:
+        """How an error names the checkpoint this solver expects (with its article)."""
+        return f"a {self.card.name}"
+
+    def weights_path(self, wf):
+        """The local checkpoint (never downloaded during a run)."""
+        from qbench.weights import ensure
+
+        return ensure(wf, allow_download=False)    # absent: names the file, the URL and the place
+
+    # -- weights -------------------------------------------------------------------------------
     def setup(self, device: str = "cpu") -> None:
         super().setup(device)
-        from qbench.weights import ensure, load_state_dict, local_path, missing_message
+        from qbench.weights import load_state_dict
 
         wf = self.card.weights[0]
-        path = local_path(wf)
-        if not path.is_file():
-            raise WeightsError(f"{missing_message(wf, path)} (the file is only on Google Drive; "
-                               f"'qbench weights path {wf.filename}' prints this location)")
-        path = ensure(wf, allow_download=False)
+        path = self.weights_path(wf)
         state = load_state_dict(path)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         if not isinstance(state, dict):
-            raise WeightsError(f"{path}: expected a state dict of IRN's InvRescaleNet, got {type(state).__name__}")
-        net = build_irn(self.scale)
+            raise WeightsError(f"{path}: expected a state dict of {self.arch_name}, got {type(state).__name__}")
+        net = self.build_net()
         try:
             net.load_state_dict(strip_prefix(state), strict=True)
         except RuntimeError as exc:
-            raise WeightsError(f"{path}: not an IRN x{self.scale} checkpoint ({exc})") from exc
+            raise WeightsError(f"{path}: not {self.checkpoint_label()} checkpoint ({exc})") from exc
         self.net = net.to(device).eval()
 
     def modules(self) -> list:
         return [] if self.net is None else [self.net]
 
-    # -- running ------------------------------------------------------------------------------
+    # -- running -------------------------------------------------------------------------------
     def _network(self):
         if self.net is None:
             raise SolverError(f"{self.card.name}: setup() was not called")
         return self.net
 
     def downscale(self, batch, ctx: Context):
-        """Forward pass; the first 3 channels, clamped to [0, 1], are the low-resolution image.
-        The input is reflect-padded (bottom/right) to a multiple of the scale: ``ceil(H / s)``."""
+        """The forward pass's low-res image, clamped to [0, 1]. The input is reflect-padded
+        (bottom/right) to a multiple of the scale: the low-res size is ``ceil(H / s)``."""
         import torch
         import torch.nn.functional as F
 
@@ -241,26 +264,55 @@ class IRN(Rescaler):
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         with torch.inference_mode():
-            out = net(x)[:, :LR_CHANNELS]
+            out = self.lowres(net, x)
         return out.clamp(0, 1)
 
     def upscale(self, batch, ctx: Context):
-        """Inverse pass on ``[LR, z]``, ``z ~ N(0, gaussian_scale^2)``; cropped to
-        ``ctx.original_size`` (``s`` times the input when the context has none)."""
+        """Inverse pass on ``[LR, z * gaussian_scale]``; cropped to ``ctx.original_size``
+        (``s`` times the input when the context has none)."""
         import torch
 
         net, s = self._network(), self.scale
         x = batch.to(self.device, torch.float32)
         n, _, h, w = x.shape
-        z_channels = LR_CHANNELS * (4 ** net.down_num) - LR_CHANNELS
-        z = torch.randn((n, z_channels, h, w), device=x.device, dtype=x.dtype) * self.params["gaussian_scale"]
+        z_shape = (n, LR_CHANNELS * (s * s - 1), h, w)
         with torch.inference_mode():
+            z = self.latent(net, z_shape, x) * self.params["gaussian_scale"]
             out = net(torch.cat((x, z), 1), rev=True)[:, :LR_CHANNELS]
         oh, ow = ctx.original_size if ctx.original_size is not None else (h * s, w * s)
         if oh > h * s or ow > w * s:
             raise SolverError(f"{self.card.name}: original size {oh}x{ow} is larger than {s}x the "
                               f"low-resolution input {h}x{w}")
         return out[..., :int(oh), :int(ow)]
+
+
+class IRN(InvertibleRescaler):
+    """Base of the IRN rescalers: one official checkpoint per scale; ``z ~ N(0, 1)``."""
+
+    arch_name = "IRN's InvRescaleNet"
+
+    def checkpoint_label(self) -> str:
+        return f"an IRN x{self.scale}"
+
+    def weights_path(self, wf):
+        from qbench.weights import local_path, missing_message
+
+        path = local_path(wf)
+        if not path.is_file():
+            raise WeightsError(f"{missing_message(wf, path)} (the file is only on Google Drive; "
+                               f"'qbench weights path {wf.filename}' prints this location)")
+        return super().weights_path(wf)
+
+    def build_net(self):
+        return build_irn(self.scale)
+
+    def lowres(self, net, x):
+        return net(x)[:, :LR_CHANNELS]
+
+    def latent(self, net, shape, like):
+        import torch
+
+        return torch.randn(shape, device=like.device, dtype=like.dtype)
 
 
 class IRNx2(IRN):

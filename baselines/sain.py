@@ -42,10 +42,10 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from qbench.errors import ConfigError, SolverError, WeightsError
-from qbench.solvers import Context, Rescaler, SolverCard
+from qbench.errors import ConfigError
+from qbench.solvers import SolverCard
 from qbench.weights import WeightFile
 
 from . import irn
@@ -184,82 +184,24 @@ def build_sain(filename: str):
                           down_num=int(math.log2(scale)), gmm_components=k)
 
 
-class SAIN(Rescaler):
-    """Base of the SAIN rescalers: one official checkpoint each."""
+class SAIN(irn.InvertibleRescaler):
+    """Base of the SAIN rescalers: one official checkpoint each. The low-res image is the last
+    E-block's output (``x1 + E(x2)``), ``z`` is drawn from the learned Gaussian mixture."""
 
     scale: ClassVar[int] = 2
-    defaults: ClassVar[dict[str, Any]] = {"gaussian_scale": 1.0}
+    arch_name = "SAIN's SAINet"
 
-    def __init__(self, **params: Any):
-        super().__init__(**params)
-        g = self.params["gaussian_scale"]
-        if isinstance(g, bool) or not isinstance(g, (int, float)) or g < 0:
-            raise ConfigError(f"{self.card.name}: gaussian_scale must be a number >= 0, got {g!r}")
-        self.params["gaussian_scale"] = float(g)
-        self.net = None
+    def checkpoint_label(self) -> str:
+        return f"a SAIN {self.card.weights[0].filename.removesuffix('.pth')}"
 
-    # -- weights ------------------------------------------------------------------------------
-    def setup(self, device: str = "cpu") -> None:
-        super().setup(device)
-        from qbench.weights import ensure, load_state_dict
+    def build_net(self):
+        return build_sain(self.card.weights[0].filename)
 
-        wf = self.card.weights[0]
-        path = ensure(wf, allow_download=False)    # absent: names the file, the URL and the place
-        state = load_state_dict(path)
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise WeightsError(f"{path}: expected a state dict of SAIN's SAINet, got {type(state).__name__}")
-        net = build_sain(wf.filename)
-        try:
-            net.load_state_dict(irn.strip_prefix(state), strict=True)
-        except RuntimeError as exc:
-            raise WeightsError(f"{path}: not a SAIN {wf.filename.removesuffix('.pth')} checkpoint ({exc})") from exc
-        self.net = net.to(device).eval()
+    def lowres(self, net, x):
+        return net.lowres(x)
 
-    def modules(self) -> list:
-        return [] if self.net is None else [self.net]
-
-    # -- running ------------------------------------------------------------------------------
-    def _network(self):
-        if self.net is None:
-            raise SolverError(f"{self.card.name}: setup() was not called")
-        return self.net
-
-    def downscale(self, batch, ctx: Context):
-        """The last E-block's low-resolution image, clamped to [0, 1]. The input is reflect-padded
-        (bottom/right) to a multiple of the scale: the low-res size is ``ceil(H / s)``."""
-        import torch
-        import torch.nn.functional as F
-
-        net, s = self._network(), self.scale
-        h, w = int(batch.shape[-2]), int(batch.shape[-1])
-        ph, pw = -h % s, -w % s
-        x = batch.to(self.device, torch.float32)
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        with torch.inference_mode():
-            out = net.lowres(x)
-        return out.clamp(0, 1)
-
-    def upscale(self, batch, ctx: Context):
-        """Inverse pass on ``[LR, z]``, ``z`` drawn from the learned mixture times
-        ``gaussian_scale``; cropped to ``ctx.original_size`` (``s`` times the input without one)."""
-        import torch
-
-        net, s = self._network(), self.scale
-        x = batch.to(self.device, torch.float32)
-        n, _, h, w = x.shape
-        z_shape = (n, LR_CHANNELS * (s * s - 1), h, w)
-        with torch.inference_mode():
-            z = net.gmm.sample(z_shape, device=x.device, dtype=x.dtype) * self.params["gaussian_scale"]
-            out = net(torch.cat((x, z), 1), rev=True)[:, :LR_CHANNELS]
-        oh, ow = ctx.original_size if ctx.original_size is not None else (h * s, w * s)
-        if oh > h * s or ow > w * s:
-            raise SolverError(f"{self.card.name}: original size {oh}x{ow} is larger than {s}x the "
-                              f"low-resolution input {h}x{w}")
-        return out[..., :int(oh), :int(ow)]
+    def latent(self, net, shape, like):
+        return net.gmm.sample(shape, device=like.device, dtype=like.dtype)
 
 
 def _card(name: str, filename: str, trained_on: str) -> SolverCard:
