@@ -31,9 +31,10 @@ Sampling uses torch's default generators, which the runner seeds per sample. Siz
 multiple of the scale are reflect-padded (bottom/right) and cropped back, as for IRN.
 
 Weights: the official files are plain git files of the SAIN repository
-(``experiments/pretrained_models/``, Apache-2.0); no checksum is published, so they are unpinned
-and the observed sha256 of the local file enters the cache keys. Their git blob ids (sha1 of
-``"blob <size>\\0" + content``, ``git hash-object FILE``) are listed in ``GIT_BLOB_IDS``.
+(``experiments/pretrained_models/``, Apache-2.0); no sha256 is published, but the repository
+pins their content by git blob id (sha1 of ``"blob <size>\\0" + content``, what
+``git hash-object FILE`` prints): a file is accepted only when its blob id is the published one
+(``GIT_BLOB_IDS``), and its observed sha256 enters the cache keys.
 Loaded with ``torch.load(weights_only=True)``; a ``module.`` prefix (DataParallel) is stripped.
 """
 
@@ -68,8 +69,8 @@ _ARCH_NAMES = ("EnhancedInvBlock", "GaussianMixture", "SAINet")
 
 
 def _wf(name: str) -> WeightFile:
-    return WeightFile(name, f"{RAW}/{name}", subdir="solvers/sain",
-                      description=f"SAIN official checkpoint (git blob {GIT_BLOB_IDS[name]})")
+    return WeightFile(name, f"{RAW}/{name}", subdir="solvers/sain", git_blob=GIT_BLOB_IDS[name],
+                      description="SAIN official checkpoint")
 
 
 @lru_cache(maxsize=1)

@@ -280,7 +280,8 @@ def weights_list() -> None:
 
     for key, wf in sorted(_select(()).items()):
         path = local_path(wf)
-        pin = wf.sha256 or (f"{wf.sha256_prefix}… (prefix)" if wf.sha256_prefix else "unpinned")
+        pin = wf.sha256 or (f"{wf.sha256_prefix}… (prefix)" if wf.sha256_prefix else
+                            f"git blob {wf.git_blob}" if wf.git_blob else "unpinned")
         size = f"{wf.size} B" if wf.size else "size unknown"
         state = "present" if path.is_file() else "missing"
         url = wf.url or "none (user-trained: place the file at the path)"

@@ -36,6 +36,8 @@ class WeightFile:
     description: str = ""
     sha256_prefix: str | None = None  # hash prefix from the release name, when no full hash is known
     root: str = "qbench"             # qbench | torch_hub | pyiqa | cleanfid
+    git_blob: str | None = None      # git blob id (sha1 of "blob <size>\\0" + content) of a file
+                                     # published in a git repository, when no sha256 is published
 
 
 def cache_dir() -> Path:
@@ -73,11 +75,24 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def git_blob_id(path: Path, chunk: int = 1 << 20) -> str:
+    """What ``git hash-object FILE`` prints: sha1 of ``b"blob <size>\\0"`` + the content."""
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def verify(wf: WeightFile, path: Path | None = None) -> Path:
     """Check that the file exists and matches its pin; return its path."""
     path = path or local_path(wf)
     if not path.is_file():
         raise WeightsError(missing_message(wf, path))
+    if wf.git_blob and git_blob_id(path) != wf.git_blob:
+        raise WeightsError(f"weight file {path} is not the published file (git blob {git_blob_id(path)[:12]}…, "
+                           f"expected {wf.git_blob[:12]}…: corrupt, truncated or a different file); "
+                           f"delete it and place the file from {wf.url} there")
     if wf.sha256 or wf.sha256_prefix:
         got = sha256_file(path)
         if (wf.sha256 and got != wf.sha256) or (wf.sha256_prefix and not got.startswith(wf.sha256_prefix)):

@@ -45,6 +45,47 @@ def perturbed(filename: str, seed: int = 0):
     return net.eval()
 
 
+@pytest.fixture(autouse=True)
+def unpinned_for_test_made_weights(monkeypatch):
+    """Test-made checkpoints are not the published files: drop the git blob pin here (the pin
+    itself is checked by the two tests that restore it)."""
+    from dataclasses import replace
+
+    for cls in (SAINx2JPEG, SAINx2WebP, SAINx4JPEG):
+        monkeypatch.setattr(cls, "card", replace(cls.card, weights=(replace(cls.card.weights[0], git_blob=None),)))
+
+
+def test_the_published_files_are_pinned_by_git_blob_id(monkeypatch):
+    """A file whose git blob id is not the repository's is refused; one whose id matches loads."""
+    from dataclasses import replace
+
+    from qbench_baselines.sain import GIT_BLOB_IDS
+
+    from qbench.weights import git_blob_id
+
+    path = place(SAINx2JPEG, perturbed("SAINx2_JPEG.pth").state_dict())
+    wf = SAINx2JPEG.card.weights[0]
+    monkeypatch.setattr(SAINx2JPEG, "card", replace(SAINx2JPEG.card, weights=(
+        replace(wf, git_blob=GIT_BLOB_IDS["SAINx2_JPEG.pth"]),)))
+    with pytest.raises(WeightsError, match="not the published file"):
+        SAINx2JPEG().setup("cpu")
+    monkeypatch.setattr(SAINx2JPEG, "card", replace(SAINx2JPEG.card, weights=(replace(wf, git_blob=git_blob_id(path)),)))
+    SAINx2JPEG().setup("cpu")
+
+
+def test_git_blob_id_is_what_git_hash_object_prints(tmp_path):
+    import subprocess
+
+    from qbench.weights import git_blob_id
+
+    f = tmp_path / "w.bin"
+    f.write_bytes(bytes(range(256)) * 50)
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    out = subprocess.run(["git", "hash-object", str(f)], capture_output=True, text=True, check=True).stdout.strip()
+    assert git_blob_id(f) == out
+
+
 def place(cls, state: dict) -> Path:
     path = local_path(cls.card.weights[0])
     path.parent.mkdir(parents=True, exist_ok=True)
