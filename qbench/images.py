@@ -12,7 +12,9 @@ Conversions applied to unusual inputs (stated, never silent):
 * palette (P) -> RGB through the palette (then gray under ``auto`` when every colour is gray);
 * RGBA / LA / PA -> the colour channels, **only if alpha is fully opaque**; otherwise rejected,
   because compositing onto a background would invent pixel values;
-* 16-bit (I;16, I) -> 8-bit by ``round(v / 257)``; 32-bit float (F) and CMYK are rejected.
+* 16-bit (I;16, I) -> 8-bit by ``round(v / 257)``; 32-bit float (F) and CMYK are rejected;
+* a file that declares more than twice Pillow's ``Image.MAX_IMAGE_PIXELS`` (a decompression
+  bomb) is refused before its pixels are allocated.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ def read_image(path: str | os.PathLike, policy: ChannelPolicy = "auto") -> np.nd
             return _from_pil(im, policy, source)
     except ImageError:
         raise
+    except Image.DecompressionBombError as exc:       # declared size beyond Pillow's limit
+        raise ImageError(f"{source}: refused, {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{source}: cannot decode image ({type(exc).__name__}: {exc})") from exc
 
@@ -134,7 +138,11 @@ def decode_bytes(data: bytes, policy: ChannelPolicy = "auto") -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return _from_pil(im, policy, "<bytes>")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"refused image bytes: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"cannot decode image bytes ({exc})") from exc
 
 

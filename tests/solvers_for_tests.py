@@ -211,3 +211,14 @@ class Oracle(Enhancer):
         outs = [torch.from_numpy(read_image(os.path.join(self.params["folder"], f"{n}.png"), "auto")
                                  .astype(np.float32) / 255.0).permute(2, 0, 1) for n in ctx.image_names]
         return torch.stack(outs).to(device=batch.device, dtype=batch.dtype)
+
+
+class SlowImages(Enhancer):
+    """Sleeps per call on real images (not on the cost probe), so a test can kill a run part-way."""
+
+    card = SolverCard(name="slow_images", task="enhance")
+
+    def enhance(self, batch, ctx: Context):
+        if ctx.codec != "probe":
+            time.sleep(float(os.environ.get("QBENCH_TEST_SLEEP", "0.15")))
+        return batch

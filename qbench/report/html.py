@@ -6,6 +6,7 @@ Every string that reaches the page (names, values, failure texts, image paths) i
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 from .document import Code, Document, Figure, Inline, Items, Paragraph, Table
 
@@ -49,7 +50,8 @@ def _block(b) -> str:
     if isinstance(b, Items):
         return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in b.items) + "</ul>"
     if isinstance(b, Figure):
-        return (f"<figure><a href='{_e(b.src)}'><img src='{_e(b.src)}' alt='{_e(b.alt)}'></a>"
+        src = _e(quote(str(b.src), safe="/"))       # a file name with '#', '?' or spaces stays one link
+        return (f"<figure><a href='{src}'><img src='{src}' alt='{_e(b.alt)}'></a>"
                 f"<figcaption>{_e(b.alt)}</figcaption></figure>")
     raise TypeError(f"unknown block {type(b).__name__}")
 

@@ -1,16 +1,47 @@
-"""Render a :class:`~qbench.report.document.Document` as GitHub Markdown."""
+"""Render a :class:`~qbench.report.document.Document` as GitHub Markdown.
+
+Every string of the document is plain text: characters that Markdown would read as markup (raw
+HTML, links, emphasis, code, table pipes) are backslash-escaped, so a solver, dataset or image
+name shows as written and can neither inject HTML nor break a table.
+"""
 
 from __future__ import annotations
 
+import re
+
 from .document import Code, Document, Figure, Inline, Items, Paragraph, Table
+
+# ASCII punctuation that starts Markdown/GFM markup; "_" only where it could delimit emphasis
+# (intraword underscores, as in psnr_y, are literal in GFM and stay readable).
+_MARKUP = re.compile(r"[\\`*\[\]<>|&~!]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def _text(text: str) -> str:
+    """Plain text as Markdown that renders literally (one line)."""
+    return _MARKUP.sub(lambda m: "\\" + m.group(0), str(text).replace("\r", " ").replace("\n", " "))
 
 
 def _cell(text: str) -> str:
-    return text.replace("\n", " ").replace("|", "\\|")
+    return _text(text)
+
+
+def _code(text: str) -> str:
+    """An inline code span that holds any text: a fence longer than any backtick run inside."""
+    text = str(text).replace("\r", " ").replace("\n", " ")
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _url(src: str) -> str:
+    """A relative link target, percent-encoded (a name with spaces, parentheses or ``<`` stays one link)."""
+    from urllib.parse import quote
+
+    return quote(str(src), safe="/")
 
 
 def _inline(parts: tuple[Inline, ...]) -> str:
-    return "".join(f"`{p.text}`" if isinstance(p, Code) else p for p in parts)
+    return "".join(_code(p.text) if isinstance(p, Code) else _text(p) for p in parts)
 
 
 def _table(t: Table) -> str:
@@ -28,17 +59,17 @@ def _block(b) -> str:
     if isinstance(b, Items):
         return "\n".join("- " + _inline(item) for item in b.items)
     if isinstance(b, Figure):
-        return f"![{_cell(b.alt)}]({b.src})"
+        return f"![{_text(b.alt)}]({_url(b.src)})"
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
 def render_markdown(doc: Document) -> str:
     """The document as Markdown: a title, its intro, then one ``##`` section after another."""
-    lines = [f"# {doc.title}", ""]
+    lines = [f"# {_text(doc.title)}", ""]
     for b in doc.intro:
         lines += [_block(b), ""]
     for s in doc.sections:
-        lines += [f"## {s.title}", ""]
+        lines += [f"## {_text(s.title)}", ""]
         for b in s.blocks:
             lines += [_block(b), ""]
     return "\n".join(lines)

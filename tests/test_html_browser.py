@@ -1,0 +1,50 @@
+"""The HTML leaderboard in a real browser (headless Chromium): it renders, its RD figures load,
+its console stays quiet, and hostile names stay text. Skipped when no Chromium is installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from qbench.report import write_reports
+from qbench.runner import Runner
+from qbench.suite import parse_suite
+
+from .conftest import REPO, save, smooth_image
+
+spec = importlib.util.spec_from_file_location("bench_html_chromium", REPO / "benchmarks" / "bench_html_chromium.py")
+chromium_check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(chromium_check)
+
+BROWSER = chromium_check.find_chromium()
+pytestmark = pytest.mark.skipif(BROWSER is None, reason="no chromium binary on PATH (apt-get install chromium)")
+
+HOSTILE = "<img src=x onerror=\"console.error('xss')\"><script>console.error('xss2')</script>"
+
+
+def test_leaderboard_renders_in_chromium(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        save(smooth_image(60 + i, 48, 64), folder / f"im{i}.png")
+    data = {"name": "browser", "description": HOSTILE,
+            "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+            "codecs": [{"name": "jpeg", "qualities": [15, 40, 80]}],
+            "solvers": ["identity", {"name": "gaussian", "label": HOSTILE}],
+            "metrics": ["psnr_rgb", "psnr_y"], "output": {"bootstrap": 20, "bd_bootstrap": 0}}
+    out = tmp_path / "out"
+    Runner(parse_suite(data), out, workers=0, progress=False).run()
+    write_reports(out)
+    result = chromium_check.check_page(out / "leaderboard.html", tmp_path / "shot.png", BROWSER)
+    assert result.get("error") is None, result
+    assert result["console"] == [], result["console"]        # no script ran, nothing failed to parse
+    assert result["scripts"] == 0 and result["tables"] >= 3, result
+    srcs = sorted(i["src"] for i in result["images"])
+    assert srcs == ["rd_imgs_psnr_rgb.svg", "rd_imgs_psnr_y.svg"], result["images"]   # no injected <img>
+    assert all(i["complete"] and i["width"] > 100 and i["height"] > 100 for i in result["images"]), result
+    assert result["size"] == [1280, 2000] and result["distinct_colours"] > 16, result
+    with Image.open(tmp_path / "shot.png") as im:       # the top of the page is not blank
+        top = im.convert("L").crop((0, 0, 1280, 600))
+        assert top.getextrema()[0] < 100 and top.getextrema()[1] > 200
