@@ -157,12 +157,40 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------------
     def start_run(self, suite_name: str, suite_hash: str, suite_json: dict, env: dict) -> int:
+        """Record a new run (status ``running``, with this process's host and pid); runs left
+        ``running`` by a process of this host that no longer exists become ``interrupted``."""
+        import os
+        import socket
+
+        self.mark_interrupted_runs()
+        env = {**env, "process": {"host": socket.gethostname(), "pid": os.getpid()}}
         cur = self.db.execute(
             "INSERT INTO runs (started, status, suite_name, suite_hash, suite_json, env_json) "
             "VALUES (?, 'running', ?, ?, ?, ?)",
             (time.time(), suite_name, suite_hash, json.dumps(suite_json, sort_keys=True),
              json.dumps(env, sort_keys=True)))
         return int(cur.lastrowid)
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Set ``interrupted`` on runs still ``running`` whose process (on this host) is gone:
+        killed runs. Runs of other hosts, or of live processes, are left alone."""
+        import os
+        import socket
+
+        host, gone = socket.gethostname(), []
+        for run_id, env_json in self.db.execute("SELECT run_id, env_json FROM runs WHERE status='running'").fetchall():
+            proc = json.loads(env_json or "{}").get("process") or {}
+            if proc.get("host") != host or not isinstance(proc.get("pid"), int):
+                continue
+            try:
+                os.kill(proc["pid"], 0)
+            except ProcessLookupError:
+                gone.append(run_id)
+            except PermissionError:          # alive, another user's
+                continue
+        for run_id in gone:
+            self.db.execute("UPDATE runs SET status='interrupted' WHERE run_id=? AND status='running'", (run_id,))
+        return gone
 
     def finish_run(self, run_id: int, status: str, counts: dict) -> None:
         self.db.execute("UPDATE runs SET finished=?, status=?, counts_json=? WHERE run_id=?",

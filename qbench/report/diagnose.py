@@ -18,6 +18,7 @@ from typing import Any
 
 from .data import KEYS, ReportData, load_report_data
 from .document import Document, Paragraph, Section, Table
+from .files import write_text
 from .formatting import _quality
 from .regions import region_sections
 from .residuals import _cell, mean_table, residual_sections
@@ -129,13 +130,13 @@ def write_diagnostics(results_dir: str | Path, dest: str | Path | None = None,
         doc = diagnostics_document(data, dest)
         written += [dest / f.src for s in doc.sections for f in s.blocks if hasattr(f, "src")]
         if "md" in formats:
-            (dest / f"{STEM}.md").write_text(render_markdown(doc), encoding="utf-8")
+            write_text(dest / f"{STEM}.md", render_markdown(doc))
             written.append(dest / f"{STEM}.md")
         if "html" in formats:
-            (dest / f"{STEM}.html").write_text(render_html(doc), encoding="utf-8")
+            write_text(dest / f"{STEM}.html", render_html(doc))
             written.append(dest / f"{STEM}.html")
     if "json" in formats:
         text = json.dumps(diagnostics_payload(data), indent=1, default=str, allow_nan=True)
-        (dest / f"{STEM}.json").write_text(text, encoding="utf-8")
+        write_text(dest / f"{STEM}.json", text)
         written.append(dest / f"{STEM}.json")
     return written

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import aggregate
 from .cache import ReportCache, fingerprint
 from .data import load_report_data
+from .files import write_csv, write_text
 
 FORMATS = ("md", "csv", "json", "html", "plots")
 
@@ -35,11 +36,11 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
         cache.put_aggregates(key, agg)
     written: list[Path] = []
     if "csv" in formats:
-        agg.summary.to_csv(out_dir / "summary.csv", index=False)
-        data.per_image.drop(columns=["ordinal", "task"]).to_csv(out_dir / "per_image.csv", index=False)
+        write_csv(agg.summary, out_dir / "summary.csv")
+        write_csv(data.per_image.drop(columns=["ordinal", "task"]), out_dir / "per_image.csv")
         written += [out_dir / "summary.csv", out_dir / "per_image.csv"]
         if not agg.bd.empty:
-            agg.bd.to_csv(out_dir / "bd.csv", index=False)
+            write_csv(agg.bd, out_dir / "bd.csv")
             written.append(out_dir / "bd.csv")
     specs = plot_specs(data, agg.summary)
     drawn = cache.figures()
@@ -52,12 +53,12 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
     if "md" in formats or "html" in formats:
         doc = leaderboard(data, agg, present)
         if "md" in formats:
-            (out_dir / "leaderboard.md").write_text(render_markdown(doc), encoding="utf-8")
+            write_text(out_dir / "leaderboard.md", render_markdown(doc))
             written.append(out_dir / "leaderboard.md")
         if "html" in formats:
-            (out_dir / "leaderboard.html").write_text(render_html(doc), encoding="utf-8")
+            write_text(out_dir / "leaderboard.html", render_html(doc))
             written.append(out_dir / "leaderboard.html")
     if "json" in formats:
-        (out_dir / "results.json").write_text(results_json(data, agg), encoding="utf-8")
+        write_text(out_dir / "results.json", results_json(data, agg))
         written.append(out_dir / "results.json")
     return written

@@ -105,12 +105,14 @@ class DeviceStage:
         t0 = time.perf_counter()
         with torch.inference_mode():
             out = pipeline.post(batch, ctx)
-        if out is not None and out.device.type == "cuda":
+        if not isinstance(out, torch.Tensor):
+            raise SolverError(f"{name} returned {type(out).__name__}, not a tensor")
+        if not out.is_floating_point():           # e.g. uint8 0..255 would clamp to a white image
+            raise SolverError(f"{name} returned a {out.dtype} tensor; outputs are float in [0, 1]")
+        if out.device.type == "cuda":
             torch.cuda.synchronize(out.device)
         seconds = (time.perf_counter() - t0) / len(decoded)
         expected = (len(decoded), out_shape[2], out_shape[0], out_shape[1])
-        if not isinstance(out, torch.Tensor):
-            raise SolverError(f"{name} returned {type(out).__name__}, not a tensor")
         if tuple(out.shape) != expected:
             raise SolverError(f"{name} returned shape {tuple(out.shape)}, expected {expected}")
         item_reports(ctx, len(decoded))
