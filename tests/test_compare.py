@@ -319,3 +319,18 @@ def test_example_workflow_is_valid_and_uses_existing_commands():
     assert any("upload-artifact" in str(s.get("uses", "")) for s in steps)
     baseline = from_baseline(REPO / "leaderboards" / "quickstart")
     assert baseline.name == "quickstart" and len(baseline.frame) > 0
+
+
+def test_the_committed_quickstart_baseline_is_what_this_code_produces(tmp_path):
+    """The CI gate itself: a fresh quickstart run checks clean against leaderboards/quickstart
+    (regenerate it with 'qbench leaderboards regenerate quickstart' after an intended change)."""
+    from qbench.runner import Runner
+    from qbench.suite import load_suite
+
+    out = tmp_path / "qs"
+    res = Runner(load_suite(REPO / "suites" / "quickstart.yaml"), out, workers=2, progress=False).run()
+    assert not res.failures
+    got = CliRunner().invoke(main, ["check", str(out), "--baseline", str(REPO / "leaderboards" / "quickstart"),
+                                    "--fail-on-missing"])
+    assert got.exit_code == 0, got.output[-3000:]
+    assert "no regression" in got.output and "0 worse" in got.output
