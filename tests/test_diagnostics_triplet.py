@@ -172,3 +172,38 @@ def test_suite_run_stores_caches_and_reports_diagnostics(tmp_path):
     assert "<img src='figures/residuals/ratio_hist_residual_imgs.png'" in page
     table = page[page.index("<table class='residuals'>"):]
     assert table[:table.index("</table>")].count("<tr>") == 1 + 3 * 2
+
+
+def test_a_process_pool_stores_the_same_diagnostics_as_in_process(tmp_path, one_torch_thread):
+    """The diagnostics travel with the measure jobs to worker processes: the values (and the
+    example maps) equal those of an in-process run."""
+    import numpy as np
+
+    from qbench.images import read_image
+
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        save(smooth_image(70 + i, 40, 56), folder / f"im{i}.png")
+    data = {"name": "diag_pool", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+            "codecs": [{"name": "jpeg", "qualities": [15, 50]}],
+            "solvers": ["identity", {"name": "tests.solvers_for_tests:Brighten", "label": "br",
+                                     "params": {"delta": 0.02}}],
+            "metrics": ["psnr_y"],
+            "diagnostics": {"per_image": [{"name": "residual", "params": {"examples": 1}},
+                                          "region_defocus", "region_texture"]}}
+    stored = {}
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        assert not Runner(parse_suite(data), out, workers=workers, progress=False).run().failures
+        with sqlite3.connect(out / "results.sqlite") as db:
+            vals = sorted(db.execute('SELECT key, role, metric, version, value FROM "values"').fetchall(),
+                          key=lambda r: r[:4])
+            maps = {(k, r): read_image(p) for k, r, p in db.execute(
+                "SELECT key, role, path FROM artefacts WHERE role LIKE 'residual:%'")}
+        stored[workers] = vals, maps
+    (v0, m0), (v2, m2) = stored[0], stored[2]
+    assert len(v0) == len(v2) and any(r[2].startswith("region_texture/") for r in v0)
+    for a, b in zip(v0, v2):
+        assert a[:4] == b[:4] and (a[4] == b[4] or (a[4] is None and b[4] is None)), (a, b)
+    assert m0.keys() == m2.keys() and m0
+    assert all(np.array_equal(m0[k], m2[k]) for k in m0)
