@@ -108,11 +108,14 @@ def _tiny_run(out: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    if argv:
-        html = Path(argv[0])
-    else:
-        html = _tiny_run(Path(tempfile.mkdtemp(prefix="qbench-html-")) / "out")
-    result = check_page(html, SCREENSHOT)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("page", nargs="?", type=Path, help="an HTML report (default: a tiny run's leaderboard)")
+    ap.add_argument("--screenshot", type=Path, default=SCREENSHOT, help=f"where the screenshot goes ({SCREENSHOT})")
+    args = ap.parse_args(argv)
+    html = args.page or _tiny_run(Path(tempfile.mkdtemp(prefix="qbench-html-")) / "out")
+    result = check_page(html, args.screenshot)
     print(json.dumps(result, indent=2))
     loaded = [i for i in result.get("images", []) if i["width"] > 0]
     ok = (not result["console"] and result.get("scripts") == 0 and result.get("images")
