@@ -56,6 +56,20 @@ def test_png_is_lossless_and_level_changes_only_size(channels):
         codec.encode(img, 10)
 
 
+def test_png_rate_control_searches_toward_fewer_bytes_at_higher_levels():
+    """A higher compress_level gives fewer bytes: a target at level 0's rate must find level 0."""
+    from qbench.codecs.rate import find_quality
+
+    codec = build("png", {})
+    img = smooth_image(3, 64, 64)
+    sizes = {q: len(codec.encode(img, q).data) for q in range(10)}
+    assert sizes[0] > sizes[9] and not codec.rate_increases_with_quality()
+    chosen, enc = find_quality(codec, img, 8.0 * sizes[0] / (64 * 64))
+    assert len(enc.data) == sizes[0] and chosen == 0
+    chosen, enc = find_quality(codec, img, 8.0 * sizes[9] / (64 * 64))
+    assert len(enc.data) == min(sizes.values())
+
+
 def test_j2k_db_mode_targets_psnr():
     from qbench.metrics import build as metric
 

@@ -207,3 +207,26 @@ def test_a_process_pool_stores_the_same_diagnostics_as_in_process(tmp_path, one_
         assert a[:4] == b[:4] and (a[4] == b[4] or (a[4] is None and b[4] is None)), (a, b)
     assert m0.keys() == m2.keys() and m0
     assert all(np.array_equal(m0[k], m2[k]) for k in m0)
+
+
+def test_compressed_side_cache_does_not_keep_prepared_originals_alive():
+    """The per-process cache of C-side values must not hold prepared originals (a few MiB to
+    ~90 MiB each on 2K images) beyond the byte-bounded cache that owns them; it still reuses the
+    C side while the prepared original lives, and a new one never matches a freed one's entry."""
+    import gc
+    import weakref
+
+    from qbench.diagnostics import regions
+
+    o, c = triplet(5)
+    d = diagnostics.build("region_texture")
+    prep = d.prepare(o)
+    first = d.compute_prepared(prep, c, None)
+    np.testing.assert_equal(d.compute_prepared(prep, c, c), first)      # NaN (empty class) == NaN
+    ref = weakref.ref(prep)
+    del prep
+    gc.collect()
+    assert ref() is None
+    other = d.prepare(np.ascontiguousarray(o[:, ::-1]))
+    np.testing.assert_equal(d.compute_prepared(other, c, None), d.compute(o[:, ::-1], c, None))
+    assert len(regions._C_SIDE) <= regions._C_SIDE_SIZE

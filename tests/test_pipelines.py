@@ -282,3 +282,26 @@ def test_no_reference_metric_is_measured_on_every_role(tmp_path):
     ident = means[("identity", "bef_y")]
     assert ident["images"] == 2 and ident["enhanced"] == pytest.approx(ident["compressed"])
     assert ident["compressed_minus_original"] > 0
+
+
+def test_batched_rescaler_keeps_each_original_size(tmp_path):
+    """Odd sizes 41x57 and 42x58 both code a 21x29 low-res image at x2: batched together, each
+    output must still take its own original's size (and its diagnostics compare equal shapes)."""
+    folder = tmp_path / "odd"
+    save(smooth_image(1, 41, 57), folder / "a.png")
+    save(smooth_image(2, 42, 58), folder / "b.png")
+    data = {"name": "odd", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+            "codecs": [{"name": "jpeg", "qualities": [30]}],
+            "solvers": [{"name": "matlab_bicubic", "params": {"scale": 2}, "engine": {"batch_size": 2}}],
+            "metrics": ["psnr_y"], "diagnostics": {"per_image": ["residual"]}}
+    out = tmp_path / "out"
+    res = Runner(parse_suite(data), out, workers=0, progress=False).run()
+    assert not res.failures and res.outputs_computed == 2
+    with sqlite3.connect(out / "results.sqlite") as db:
+        lows = [read_image(p).shape for (p,) in db.execute("SELECT path FROM artefacts WHERE role='lowres'")]
+        assert lows == [(21, 29, 3)] * 2
+        for image, path in db.execute("SELECT p.image, a.path FROM plan p JOIN artefacts a "
+                                      "ON a.key = p.out_key AND a.role = 'enhanced'"):
+            assert read_image(path).shape == read_image(folder / f"{image}.png").shape
+        n = db.execute("""SELECT COUNT(*) FROM "values" WHERE metric = 'residual/ratio'""").fetchone()[0]
+        assert n == 2

@@ -32,6 +32,10 @@ class PNG(Codec):
 
         return {"pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
 
+    def rate_increases_with_quality(self) -> bool:
+        """A higher compression level gives fewer bytes (rate control searches the other way)."""
+        return False
+
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
         self.check_quality(quality)
         data = pil_encode(img, "PNG", compress_level=int(quality), optimize=False)

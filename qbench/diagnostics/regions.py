@@ -205,26 +205,29 @@ def _gain(e: float, c: float) -> float:
     return e - c
 
 
-_C_SIDE: OrderedDict = OrderedDict()      # (id(prep), digest of C) -> (prep, psnr, ssim)
+_C_SIDE: OrderedDict = OrderedDict()      # (id(prep), digest of C) -> (weakref to prep, psnr, ssim)
 _C_SIDE_SIZE = 16
 
 
 def _compressed_side(prep: PreparedRegions, compressed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-class PSNR and SSIM of C, computed once per (original, C): every solver of a codec
-    point sees the same C, so its side is shared (the entry keeps ``prep`` to rule out id reuse)."""
+    point sees the same C, so its side is shared. The entry holds ``prep`` weakly: it neither keeps
+    an evicted reference alive past the byte-bounded cache that owns it, nor matches a new ``prep``
+    that reuses a freed one's id."""
     import hashlib
+    import weakref
 
     c = np.ascontiguousarray(compressed)
     key = (id(prep), c.shape, str(c.dtype), hashlib.sha1(c.tobytes()).hexdigest())
     hit = _C_SIDE.get(key)
-    if hit is not None and hit[0] is prep:
+    if hit is not None and hit[0]() is prep:
         _C_SIDE.move_to_end(key)
         return hit[1], hit[2]
     yc = luma(c)
     if yc.shape != prep.y.shape:
         raise ValueError(f"original {prep.y.shape} and compressed {yc.shape} differ")
     pc, sc = class_psnr(prep, yc), class_ssim(prep, yc)
-    _C_SIDE[key] = (prep, pc, sc)
+    _C_SIDE[key] = (weakref.ref(prep), pc, sc)
     while len(_C_SIDE) > _C_SIDE_SIZE:
         _C_SIDE.popitem(last=False)
     return pc, sc

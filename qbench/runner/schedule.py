@@ -299,7 +299,9 @@ class Scheduler:
             return
         enc = result.encoding or group.cached
         for s in group.solve:
-            shape = result.decoded.shape
+            # the original's shape too: one decoded size can come from several original sizes
+            # (a rescaler's ceil(H / s)), and a batch's outputs all take its first image's size
+            shape = (result.decoded.shape, s.image.shape)
             self.batches[(s.solver, s.codec, s.quality, shape)].append((s, enc, result.decoded))
 
     def _run_batch(self, key: tuple) -> None:
