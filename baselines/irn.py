@@ -245,9 +245,12 @@ class InvertibleRescaler(Rescaler):
         return [] if self.net is None else [self.net]
 
     # -- running -------------------------------------------------------------------------------
-    def _network(self):
+    def _network(self, batch=None):
         if self.net is None:
             raise SolverError(f"{self.card.name}: setup() was not called")
+        if batch is not None and int(batch.shape[1]) != LR_CHANNELS:
+            raise SolverError(f"{self.card.name} takes RGB images, this one has {int(batch.shape[1])} channel(s): "
+                              f"give the dataset 'mode: rgb' (as SR benchmarks read gray images as RGB)")
         return self.net
 
     def downscale(self, batch, ctx: Context):
@@ -256,7 +259,7 @@ class InvertibleRescaler(Rescaler):
         import torch
         import torch.nn.functional as F
 
-        net, s = self._network(), self.scale
+        net, s = self._network(batch), self.scale
         h, w = int(batch.shape[-2]), int(batch.shape[-1])
         ph, pw = -h % s, -w % s
         x = batch.to(self.device, torch.float32)
@@ -272,7 +275,7 @@ class InvertibleRescaler(Rescaler):
         (``s`` times the input when the context has none)."""
         import torch
 
-        net, s = self._network(), self.scale
+        net, s = self._network(batch), self.scale
         x = batch.to(self.device, torch.float32)
         n, _, h, w = x.shape
         z_shape = (n, LR_CHANNELS * (s * s - 1), h, w)

@@ -155,6 +155,17 @@ def test_down_and_up_pad_and_crop(cls, size):
     assert solver.upscale(low, Context()).shape[-2:] == (low.shape[-2] * s, low.shape[-1] * s)
 
 
+def test_a_gray_image_is_refused_with_the_fix():
+    from qbench.errors import SolverError
+
+    place(IRNx2, perturbed(2).state_dict())
+    solver = IRNx2()
+    solver.setup("cpu")
+    for step in (solver.downscale, solver.upscale):
+        with pytest.raises(SolverError, match="takes RGB images.*mode: rgb"):
+            step(torch.rand(1, 1, 16, 16), Context(original_size=(32, 32)))
+
+
 def test_gaussian_scale_is_a_parameter_in_the_spec():
     # gaussian_scale 0 makes z = 0: the upscale is then deterministic without seeding
     place(IRNx2, perturbed(2).state_dict())
