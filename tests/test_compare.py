@@ -334,3 +334,79 @@ def test_the_committed_quickstart_baseline_is_what_this_code_produces(tmp_path):
                                     "--fail-on-missing"])
     assert got.exit_code == 0, got.output[-3000:]
     assert "no regression" in got.output and "0 worse" in got.output
+
+
+# -- edge values: +inf (an exact image), one image, lower is better, strict JSON -------------------------
+
+def _values(rows: list[tuple], name: str = "side"):
+    """Synthetic per-image values: rows of (image, solver, metric, value) on one dataset and codec point."""
+    import pandas as pd
+
+    from qbench.regress.values import COLUMNS, Quantity, Values, _sorted
+
+    frame = pd.DataFrame([("ds", img, f"h-{img}", solver, "jpeg", 10.0, metric, value)
+                          for img, solver, metric, value in rows], columns=COLUMNS)
+    quantities = {"psnr_y": Quantity(True, "dB", "1"), "lpips": Quantity(False, "", "1"),
+                  "bpp": Quantity(False, "bpp", "", "rate")}
+    return Values("s", "hash", _sorted(frame), quantities, {}, name)
+
+
+def _strict_json(text: str):
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_infinite_values_pair_and_decide_the_status():
+    """PSNR of an exact image is +inf: a value, not a missing one. inf on both sides is no change;
+    an image that loses its exactness is a regression whatever the tolerance."""
+    from qbench.regress.render import render
+
+    inf = float("inf")
+    a = _values([("x", "s1", "psnr_y", inf), ("y", "s1", "psnr_y", 30.0), ("z", "s1", "psnr_y", 31.0),
+                 ("x", "s2", "psnr_y", inf), ("y", "s2", "psnr_y", 30.0), ("z", "s2", "psnr_y", 31.0),
+                 ("x", "s3", "psnr_y", 40.0), ("y", "s3", "psnr_y", 30.0)], "A")
+    b = _values([("x", "s1", "psnr_y", inf), ("y", "s1", "psnr_y", 30.0), ("z", "s1", "psnr_y", 31.0),
+                 ("x", "s2", "psnr_y", 45.0), ("y", "s2", "psnr_y", 30.5), ("z", "s2", "psnr_y", 31.5),
+                 ("x", "s3", "psnr_y", inf), ("y", "s3", "psnr_y", 30.0)], "B")
+    c = compare(a, b, CompareOptions(bootstrap=100, significant=True))
+    rows = c.rows.set_index("solver")
+    assert rows.loc["s1", ["n", "only_a", "only_b", "diff", "status"]].tolist() == [3, 0, 0, 0.0, "same"]
+    assert rows.loc["s1", "p_sign"] == 1.0
+    assert rows.loc["s2", "n"] == 3 and rows.loc["s2", "diff"] == -inf and rows.loc["s2", "status"] == "worse"
+    assert np.isnan(rows.loc["s2", "ci_low"]) and rows.loc["s2", "p_sign"] == pytest.approx(1.0)
+    assert rows.loc["s3", "diff"] == inf and rows.loc["s3", "status"] == "better"
+    assert c.unpaired.empty and c.regressions == 1
+    md = render(c, "md")
+    assert "| -inf " in md and "WORSE" in md
+    payload = _strict_json(render(c, "json"))
+    s2 = next(r for r in payload["rows"] if r["solver"] == "s2")
+    assert s2["diff"] is None and s2["status"] == "worse" and payload["regressions"] == 1
+
+
+def test_one_image_and_lower_is_better():
+    """One image: no CI (null in JSON), tests p = 1, the tolerance still decides; lpips down and bpp
+    up are worse."""
+    from qbench.regress.render import render
+
+    a = _values([("x", "s", "lpips", 0.20), ("x", "s", "bpp", 1.0), ("x", "s", "psnr_y", 30.0)])
+    b = _values([("x", "s", "lpips", 0.25), ("x", "s", "bpp", 0.9), ("x", "s", "psnr_y", 30.01)])
+    c = compare(a, b, CompareOptions(bootstrap=50))
+    st = {r["metric"]: r["status"] for r in c.rows.to_dict("records")}
+    assert st == {"bpp": "better", "lpips": "worse", "psnr_y": "same"}
+    assert c.rows["n"].tolist() == [1, 1, 1] and c.rows["ci_low"].isna().all()
+    payload = _strict_json(render(c, "json"))
+    assert all(r["ci_low"] is None for r in payload["rows"])
+    assert compare(a, b, CompareOptions(bootstrap=50, significant=True)).regressions == 0
+
+
+def test_compare_markdown_escapes_names():
+    """A label with a table pipe or HTML stays one literal cell of the comparison table."""
+    from qbench.regress.render import render
+
+    a = _values([("x", "a|b <script>", "psnr_y", 30.0), ("y", "a|b <script>", "psnr_y", 31.0)])
+    b = _values([("x", "a|b <script>", "psnr_y", 29.0), ("y", "a|b <script>", "psnr_y", 30.0)])
+    md = render(compare(a, b, CompareOptions(bootstrap=20)), "md")
+    row = next(line for line in md.splitlines() if "script" in line)
+    assert "<script>" not in md and r"a\|b \<script\>" in row
+    assert row.count("|") - row.count(r"\|") == 15                  # 14 columns

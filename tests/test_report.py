@@ -263,3 +263,47 @@ def test_the_report_reads_the_store_only(store_dir):
             "['qbench', 'codecs'], ['qbench', 'registry'], ['qbench', 'runner']) or m == 'torch']; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code, str(out)], check=True)
+
+
+def _strict_json(text: str):
+    """Parse as strict JSON (RFC 8259): NaN / Infinity tokens are an error."""
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_infinite_psnr_gives_a_zero_or_infinite_gain_no_false_ci_and_strict_json(tmp_path):
+    """PSNR of an exact image is +inf: output and input both exact is a gain of 0; an exact input
+    spoiled is a gain of -inf that the sign test counts; an infinite mean has no CI; BD leaves the
+    image out; results.json stays strict JSON."""
+    import sqlite3
+
+    from scipy.stats import binomtest
+
+    out = tmp_path / "out"
+    truth = build_store(out)
+    db = sqlite3.connect(out / "results.sqlite")
+    for key in ("enc-im0-40", "out-im0-40", "enc-im1-30"):       # im1 at 30: exact input, finite output
+        assert db.execute('UPDATE "values" SET value = ? WHERE key = ? AND metric = ? AND version = ?',
+                          (float("inf"), key, "psnr_y", VERSIONS["psnr_y"])).rowcount == 1
+    db.commit()
+    db.close()
+    write_reports(out, ("md", "csv", "json"))
+    per = pd.read_csv(out / "per_image.csv")
+    sharp = per[per.solver == "sharp"].set_index(["image", "quality"])
+    assert sharp.loc[("im0", 40.0), "psnr_y_gain"] == 0.0
+    assert sharp.loc[("im1", 30.0), "psnr_y_gain"] == -np.inf
+    payload = _strict_json((out / "results.json").read_text())
+    summary = {(r["solver"], r["quality"]): r for r in payload["summary"]}
+    assert summary[("sharp", 40.0)]["psnr_y"] is None and summary[("sharp", 40.0)]["ci95"]["psnr_y"] == [None, None]
+    gains = {r["quality"]: r for r in payload["gains"]}
+    finite = [truth.enhanced[(i, 40.0, "psnr_y")] - truth.compressed[(i, 40.0, "psnr_y")] for i in IMAGES[1:]]
+    assert gains[40.0]["psnr_y_gain"] == pytest.approx(np.mean([0.0] + finite))
+    assert gains[40.0]["p"]["psnr_y_gain"] == pytest.approx(binomtest(2, 2).pvalue)
+    assert gains[30.0]["psnr_y_gain"] is None and gains[30.0]["ci95"]["psnr_y_gain"] == [None, None]
+    assert gains[30.0]["p"]["psnr_y_gain"] == pytest.approx(binomtest(2, 3).pvalue)
+    bd = pd.read_csv(out / "bd.csv")
+    row = bd[(bd.solver == "sharp") & (bd.metric == "psnr_y")]
+    assert len(row) == 1 and row["n_images"].iloc[0] == 1 and np.isfinite(row["bd_rate"].iloc[0])
+    md = (out / "leaderboard.md").read_text()
+    assert "| inf " in md and "-inf" in md

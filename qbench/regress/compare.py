@@ -8,6 +8,10 @@ test and the Wilcoxon signed-rank p-values, and a status:
 * ``same``: ``|mean difference| <= tolerance``;
 * ``better`` / ``worse``: beyond the tolerance, in the metric's own direction (higher_is_better).
 
+A value of +inf (PSNR of an exact image) is a value: equal to +inf on the other side it is no
+change; a change to or from +inf makes the mean difference infinite, the row better or worse
+whatever the tolerance (worse when images went both ways), and its CI undefined (NaN).
+
 The tolerance is absolute for metrics in dB (``tol_db``, default 0.02 dB) and relative for the
 others, including bpp (``tol_rel`` times ``|mean of A|``, default 0.5%). With ``significant``,
 a row is better or worse only when, in addition, its CI excludes zero (n >= 2 images).
@@ -124,7 +128,7 @@ def compare(a: Values, b: Values, options: CompareOptions = CompareOptions()) ->
     rows, series, unpaired = [], [], []
     for key, g in merged.groupby(ROW, sort=False, dropna=False):
         va, vb = g["value_a"].to_numpy(np.float64), g["value_b"].to_numpy(np.float64)
-        has_a, has_b = np.isfinite(va), np.isfinite(vb)
+        has_a, has_b = ~np.isnan(va), ~np.isnan(vb)          # +inf (PSNR of an exact image) is a value
         both = has_a & has_b
         only_a, only_b = int((has_a & ~has_b).sum()), int((has_b & ~has_a).sum())
         if not both.any():
@@ -132,7 +136,8 @@ def compare(a: Values, b: Values, options: CompareOptions = CompareOptions()) ->
                 if count:
                     unpaired.append(dict(zip(ROW, key)) | {"side": side, "images": count})
             continue
-        d = vb[both] - va[both]
+        with np.errstate(invalid="ignore"):
+            d = np.where(va[both] == vb[both], 0.0, vb[both] - va[both])  # inf == inf: no change
         q = a.quantities[key[4]]
         mean_a, mean_b = float(va[both].mean()), float(vb[both].mean())
         rows.append(dict(zip(ROW, key)) | {"n": int(both.sum()), "only_a": only_a, "only_b": only_b,
@@ -157,7 +162,11 @@ def _status(row: dict, q: Quantity, options: CompareOptions) -> tuple[str, bool]
     lo, hi = sorted((sign * row["ci_low"], sign * row["ci_high"])) if np.isfinite(row["ci_low"]) else (np.nan, np.nan)
     significant = bool(np.isfinite(lo) and (lo > 0 or hi < 0))
     tol = row["tolerance"]
-    if not np.isfinite(gain) or abs(gain) <= tol:
+    if np.isnan(gain):                              # images went both to and from +inf: an exact image
+        return "worse", significant
+    if np.isinf(gain):                              # some image reached or lost +inf (an exact image)
+        return ("better" if gain > 0 else "worse"), significant
+    if abs(gain) <= tol:
         return "same", significant
     if options.significant and not significant:
         return "same", significant

@@ -13,7 +13,9 @@ FORMATS = ("md", "csv", "json")
 
 
 def _num(x: float, digits: int = 4, sign: str = "") -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:{sign}.{digits}f}"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:{sign}.{digits}f}"                  # an infinite value reads inf / +inf / -inf
 
 
 def _p(x: float) -> str:
@@ -43,18 +45,20 @@ def summary_line(c: Comparison) -> str:
 def to_markdown(c: Comparison) -> str:
     from tabulate import tabulate
 
+    from ..report.markdown import _text
+
     o = c.options
-    lines = [f"# qbench compare: B = {c.b} against A = {c.a}", "",
+    lines = [f"# qbench compare: B = {_text(c.b)} against A = {_text(c.a)}", "",
              f"Tolerance: {o.tol_db:g} dB for dB metrics, {100 * o.tol_rel:g}% of A's mean for the others; "
              f"paired bootstrap 95% CI ({o.bootstrap} resamples, seed {o.seed}); p: exact sign test / "
              "Wilcoxon signed-rank (two-sided)." + (" Only differences whose CI excludes 0 count." if o.significant
                                                     else ""), "", summary_line(c), ""]
     for w in c.warnings:
-        lines.append(f"- warning: {w}")
+        lines.append(f"- warning: {_text(w)}")
     if c.warnings:
         lines.append("")
-    body = [[r["dataset"], r["solver"], r["codec"], _quality(r["quality"]), r["metric"], _n(r),
-             _num(r["mean_a"]), _num(r["mean_b"]), _num(r["diff"], 4, "+"),
+    body = [[_text(r["dataset"]), _text(r["solver"]), _text(r["codec"]), _quality(r["quality"]), _text(r["metric"]),
+             _n(r), _num(r["mean_a"]), _num(r["mean_b"]), _num(r["diff"], 4, "+"),
              f"[{_num(r['ci_low'], 4, '+')}, {_num(r['ci_high'], 4, '+')}]", _p(r["p_sign"]), _p(r["p_wilcoxon"]),
              _num(r["tolerance"]), r["status"].upper() if r["status"] == "worse" else r["status"]]
             for r in c.rows.to_dict(orient="records")]
@@ -63,7 +67,8 @@ def to_markdown(c: Comparison) -> str:
     lines.append(tabulate(body, headers, tablefmt="github", disable_numparse=True))
     if len(c.unpaired):
         lines += ["", "## Unpaired series", ""]
-        lines.append(tabulate([[r["dataset"], r["solver"], r["codec"], _quality(r["quality"]), r["metric"],
+        lines.append(tabulate([[_text(r["dataset"]), _text(r["solver"]), _text(r["codec"]), _quality(r["quality"]),
+                                _text(r["metric"]),
                                 f"{r['side']} only", r["images"]] for r in c.unpaired.to_dict(orient="records")],
                               ["dataset", "solver", "codec", "quality", "metric", "present in", "images"],
                               tablefmt="github", disable_numparse=True))
@@ -82,9 +87,11 @@ def to_csv(c: Comparison) -> str:
 
 
 def payload(c: Comparison) -> dict[str, Any]:
+    """The comparison as strict JSON data (RFC 8259, as ``results.json``): NaN and ±inf are null."""
     rows = json.loads(c.rows.to_json(orient="records", double_precision=15)) if len(c.rows) else []
     unpaired = json.loads(c.unpaired.to_json(orient="records")) if len(c.unpaired) else []
-    return {"a": c.a, "b": c.b, "options": asdict(c.options) | {"metrics": list(c.options.metrics)},
+    options = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(c.options).items()}
+    return {"a": c.a, "b": c.b, "options": options | {"metrics": list(c.options.metrics)},
             "summary": summary_line(c), "regressions": c.regressions, "warnings": c.warnings,
             "rows": rows, "unpaired": unpaired}
 
@@ -94,7 +101,7 @@ def render(c: Comparison, fmt: str = "md") -> str:
     if fmt == "csv":
         return to_csv(c)
     if fmt == "json":
-        return json.dumps(payload(c), indent=1, allow_nan=True) + "\n"
+        return json.dumps(payload(c), indent=1, allow_nan=False) + "\n"
     return to_markdown(c)
 
 

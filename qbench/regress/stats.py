@@ -16,8 +16,10 @@ import numpy as np
 
 
 def _clean(d) -> np.ndarray:
+    """The differences without NaN (a missing value); an infinite difference (a value that went to or
+    from +inf, as PSNR of an exact image) is kept: it has a sign and the largest rank."""
     d = np.asarray(d, dtype=np.float64)
-    return d[np.isfinite(d)]
+    return d[~np.isnan(d)]
 
 
 def sign_test_p(series: list[np.ndarray]) -> np.ndarray:
@@ -60,7 +62,7 @@ def wilcoxon_p(series: list[np.ndarray]) -> np.ndarray:
 def paired_cis(series: list[np.ndarray], n_boot: int = 1000, seed: int = 0,
                level: float = 0.95) -> list[tuple[float, float]]:
     """Percentile bootstrap CI of the mean of each series of paired differences (seeded,
-    vectorised; NaN below 2 finite values)."""
+    vectorised; NaN below 2 values or when a difference is infinite)."""
     from ..report.aggregate import bootstrap_cis
 
     return bootstrap_cis([_clean(d) for d in series], n_boot, seed, level)

@@ -58,7 +58,8 @@ def compute_aggregates(data: ReportData, options: ReportOptions) -> Aggregates:
 
 
 def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (seeded); NaN when fewer than 2 finite values."""
+    """Percentile bootstrap CI of the mean (seeded); NaN values are left out; NaN when fewer than 2
+    values remain or when one is infinite (the mean is infinite then, and has no interval)."""
     return bootstrap_cis([values], n, seed, level)[0]
 
 
@@ -66,14 +67,14 @@ def bootstrap_cis(series: list[np.ndarray], n: int = 1000, seed: int = 0,
                   level: float = 0.95) -> list[tuple[float, float]]:
     """:func:`bootstrap_ci` of each series, computed together (same results as one by one)."""
     clean = [np.asarray(v, dtype=np.float64) for v in series]
-    clean = [v[np.isfinite(v)] for v in clean]
+    clean = [v[~np.isnan(v)] for v in clean]
     out = [(float("nan"), float("nan"))] * len(clean)
     if n <= 0:
         return out
     a = (1 - level) / 2
     by_len: dict[int, list[int]] = {}
     for i, v in enumerate(clean):
-        if len(v) >= 2:
+        if len(v) >= 2 and np.isfinite(v).all():
             by_len.setdefault(len(v), []).append(i)
     for length, members in by_len.items():
         idx = np.random.default_rng(seed).integers(0, length, size=(n, length))

@@ -8,12 +8,15 @@ images both curves share, and BD-metric (the average metric difference, test min
 equal rate, in the metric's own direction). Metrics where lower is better are negated while the
 curves are integrated, so BD-rate is negative for a better test in every metric.
 Each curve point is the mean bpp and mean metric over the images at one ladder setting (or one
-``target_bpp``); images missing a point in either curve are left out of both.
+``target_bpp``); images missing a point in either curve (or with an infinite value, as PSNR of an
+exact image) are left out of both.
 """
 
 from __future__ import annotations
 
 import warnings
+
+import numpy as np
 
 from ..errors import QbenchError
 from ..rd import OverlapWarning, bd_with_ci, curves_from_rows
@@ -52,7 +55,8 @@ def bd_table(data: ReportData, method: str = "pchip", n_boot: int | None = None,
     rows = []
     for m_index, metric in enumerate(data.metric_names):
         sign = 1.0 if data.higher_is_better.get(metric, True) else -1.0
-        curves = curves_from_rows(df, metric)
+        finite = df[metric].where(np.isfinite(df[metric].to_numpy(np.float64)))    # +inf (exact image): no point
+        curves = curves_from_rows(df.assign(**{metric: finite}), metric)
         for a_index, anchor in enumerate(anchors):
             rows += _rows_against(curves, anchor, a_index, m_index, metric, sign, group_order, method, n_boot, seed)
     return pd.DataFrame([row for _, row in sorted(rows, key=lambda t: t[0])], columns=BD_COLUMNS)

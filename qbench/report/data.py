@@ -193,7 +193,7 @@ def _per_image(store: Store, suite_hash: str, metrics: dict[str, MetricInfo]):
 
     out_w, enc_w = wide(out_vals), wide(enc_vals)
     sign = np.array([1.0 if metrics[m].higher_is_better else -1.0 for m in names])
-    gains = (out_w - enc_w) * sign
+    gains = (out_w - enc_w).where(out_w != enc_w, 0.0) * sign    # equal values (+inf == +inf) gain 0
     gains.columns = [m + GAIN_SUFFIX for m in names]
     gains = gains.loc[:, gains.notna().any(axis=0)]
     per_image = base.join(out_w).join(gains).reset_index()

@@ -20,6 +20,7 @@ from .data import KEYS, ReportData, load_report_data
 from .document import Document, Paragraph, Section, Table
 from .files import write_text
 from .formatting import _quality
+from .jsonout import _strict
 from .regions import region_sections
 from .residuals import _cell, mean_table, residual_sections
 from .roles import role_means, roles_section
@@ -136,7 +137,7 @@ def write_diagnostics(results_dir: str | Path, dest: str | Path | None = None,
             write_text(dest / f"{STEM}.html", render_html(doc))
             written.append(dest / f"{STEM}.html")
     if "json" in formats:
-        text = json.dumps(diagnostics_payload(data), indent=1, default=str, allow_nan=True)
+        text = json.dumps(_strict(diagnostics_payload(data)), indent=1, default=str, allow_nan=False)
         write_text(dest / f"{STEM}.json", text)
         written.append(dest / f"{STEM}.json")
     return written

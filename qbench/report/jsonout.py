@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -50,5 +51,17 @@ def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
     }
 
 
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±inf) as None, so that the text is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
 def results_json(data: ReportData, agg: Aggregates) -> str:
-    return json.dumps(results_payload(data, agg), indent=1, default=str, allow_nan=True)
+    """``results.json`` as strict JSON (RFC 8259): NaN and ±inf (no CI, PSNR of an exact image) are null."""
+    return json.dumps(_strict(results_payload(data, agg)), indent=1, default=str, allow_nan=False)
