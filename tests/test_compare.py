@@ -410,3 +410,27 @@ def test_compare_markdown_escapes_names():
     row = next(line for line in md.splitlines() if "script" in line)
     assert "<script>" not in md and r"a\|b \<script\>" in row
     assert row.count("|") - row.count(r"\|") == 15                  # 14 columns
+
+
+def test_a_rate_target_never_pairs_with_a_quality_setting_of_the_same_number(tmp_path):
+    """jpeg at target_bpp 1.0 vs jpeg at quality 1: same codec label and 'quality' number, not
+    the same experiment: the series stay unpaired."""
+    from qbench.regress.values import TARGET_SUFFIX
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    images = tmp_path / "imgs"
+    save(smooth_image(5, 40, 48), images / "im0.png")
+    runs = {}
+    for name, ladder in (("ladder", {"qualities": [1]}), ("target", {"target_bpp": [1.0]})):
+        data = _suite(images)
+        data.update(name=name, solvers=["identity"], metrics=["psnr_y"],
+                    codecs=[{"name": "jpeg", **ladder}])
+        runs[name] = tmp_path / name
+        assert not Runner(parse_suite(data), runs[name], workers=0, progress=False).run().failures
+    a, b = from_run(runs["ladder"]), from_run(runs["target"])
+    assert set(a.frame["codec"]) == {"jpeg"} and set(b.frame["codec"]) == {"jpeg" + TARGET_SUFFIX}
+    from qbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nothing to compare"):
+        compare(a, b)

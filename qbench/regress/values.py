@@ -28,6 +28,9 @@ BASELINE_CSV = "baseline.csv"
 BASELINE_JSON = "baseline.json"
 BASELINE_FORMAT = 1
 KEY = ["dataset", "image_hash", "codec", "quality", "solver", "metric"]
+#: appended to the codec of rows whose ``quality`` holds a ``target_bpp``, so that a target of
+#: 1 bpp never pairs with quality setting 1 of a ladder run under the same codec label
+TARGET_SUFFIX = " @target_bpp"
 COLUMNS = ["dataset", "image", "image_hash", "solver", "codec", "quality", "metric", "value"]
 RATE = "bpp"
 #: environment entries recorded in a baseline (they decide codec output and metric values)
@@ -80,6 +83,9 @@ def from_run(out_dir: str | Path, suite_hash: str | None = None) -> Values:
         frame = pd.DataFrame(columns=COLUMNS)
     else:
         df = df.assign(image_hash=df["ordinal"].map(hashes))
+        if "target_bpp" in df.columns:   # a rate target is not a quality setting of the same number
+            targeted = df["target_bpp"].notna()
+            df = df.assign(codec=df["codec"].where(~targeted, df["codec"] + TARGET_SUFFIX))
         frame = df.melt(id_vars=["dataset", "image", "image_hash", "solver", "codec", "quality"],
                         value_vars=names + [RATE], var_name="metric", value_name="value")
         frame = frame.dropna(subset=["value"])[COLUMNS]
