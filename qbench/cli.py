@@ -104,13 +104,17 @@ def validate(suite_file: Path) -> None:
 
 
 @main.command(name="ls")
-@click.argument("what", type=click.Choice(["solvers", "codecs", "metrics", "datasets"]))
+@click.argument("what", type=click.Choice(["solvers", "codecs", "metrics", "datasets", "diagnostics",
+                                           "stratifiers"]))
 @_handle_errors
 def ls_cmd(what: str) -> None:
     """List registered components (built-in and from entry points)."""
     from importlib import import_module
 
-    reg = import_module(f"qbench.{what}").REGISTRY
+    if what == "stratifiers":
+        from .diagnostics import STRATIFIERS as reg
+    else:
+        reg = import_module(f"qbench.{what}").REGISTRY
     for name in reg.names():
         click.echo(f"{name:24s} {reg.origin(name)}")
 
