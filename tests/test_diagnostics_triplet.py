@@ -209,24 +209,29 @@ def test_a_process_pool_stores_the_same_diagnostics_as_in_process(tmp_path, one_
     assert all(np.array_equal(m0[k], m2[k]) for k in m0)
 
 
-def test_compressed_side_cache_does_not_keep_prepared_originals_alive():
-    """The per-process cache of C-side values must not hold prepared originals (a few MiB to
-    ~90 MiB each on 2K images) beyond the byte-bounded cache that owns them; it still reuses the
-    C side while the prepared original lives, and a new one never matches a freed one's entry."""
-    import gc
-    import weakref
-
+def test_pixel_maps_are_shared_by_stratifiers_and_solvers_and_bounded(monkeypatch):
+    """C's maps are computed once for every solver of a codec point and each image's maps once for
+    every stratifier; the cache holds no prepared original and stays within its byte bound; the
+    values equal an uncached computation."""
     from qbench.diagnostics import regions
 
     o, c = triplet(5)
-    d = diagnostics.build("region_texture")
-    prep = d.prepare(o)
-    first = d.compute_prepared(prep, c, None)
-    np.testing.assert_equal(d.compute_prepared(prep, c, c), first)      # NaN (empty class) == NaN
-    ref = weakref.ref(prep)
-    del prep
-    gc.collect()
-    assert ref() is None
-    other = d.prepare(np.ascontiguousarray(o[:, ::-1]))
-    np.testing.assert_equal(d.compute_prepared(other, c, None), d.compute(o[:, ::-1], c, None))
-    assert len(regions._C_SIDE) <= regions._C_SIDE_SIZE
+    e = np.clip(c.astype(int) + 3, 0, 255).astype(np.uint8)
+    regions._MAPS.clear()
+    calls = []
+    real = regions.pixel_maps
+    monkeypatch.setattr(regions, "pixel_maps", lambda prep, y: calls.append(1) or real(prep, y))
+    tex, foc = diagnostics.build("region_texture"), diagnostics.build("region_defocus")
+    p_tex, p_foc = tex.prepare(o), foc.prepare(o)
+    got_tex = tex.compute_prepared(p_tex, c, e)
+    got_foc = foc.compute_prepared(p_foc, c, e)
+    tex.compute_prepared(p_tex, c, None)                                  # identity at the same point
+    assert len(calls) == 2                                                # C once, E once
+    assert all(not isinstance(v, regions.PreparedRegions) for pair in regions._MAPS.values() for v in pair)
+    regions._MAPS.clear()
+    np.testing.assert_equal(tex.compute(o, c, e), got_tex)                # NaN (empty class) == NaN
+    np.testing.assert_equal(foc.compute(o, c, e), got_foc)
+    monkeypatch.setattr(regions._Maps, "max_bytes", 1)
+    for shift in range(4):
+        tex.compute_prepared(p_tex, np.roll(c, shift, axis=1), None)
+    assert len(regions._MAPS) == 1

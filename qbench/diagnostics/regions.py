@@ -157,6 +157,7 @@ class PreparedRegions:
     var: np.ndarray                 # Gaussian variance of Y ('valid')
     counts: np.ndarray              # pixels per class
     inner_counts: np.ndarray        # pixels per class where the SSIM map is defined
+    y_digest: str = ""              # sha1 of Y: keys the pixel maps shared by every stratifier
 
 
 def prepare_regions(original: np.ndarray, stratifier: Stratifier) -> PreparedRegions:
@@ -173,13 +174,57 @@ def prepare_regions(original: np.ndarray, stratifier: Stratifier) -> PreparedReg
     inner = classes[r:-r, r:-r]
     k = len(names)
     return PreparedRegions(y, classes, names, mu, var, np.bincount(classes.ravel(), minlength=k),
-                           np.bincount(inner.ravel(), minlength=k))
+                           np.bincount(inner.ravel(), minlength=k), _digest(y))
 
 
-def class_psnr(prep: PreparedRegions, y: np.ndarray) -> np.ndarray:
-    """PSNR (data range 255) of each class's pixels; +inf when exact, NaN when empty."""
+def _digest(a: np.ndarray) -> str:
+    import hashlib
+
+    a = np.ascontiguousarray(a)
+    return hashlib.sha1(f"{a.shape}{a.dtype}".encode() + a.tobytes()).hexdigest()
+
+
+def pixel_maps(prep: PreparedRegions, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The squared error map of ``y`` against the original's Y and its SSIM map ('valid'):
+    what every stratifier's classes are averaged over."""
     d = prep.y - y
-    sse = np.bincount(prep.classes.ravel(), weights=(d * d).ravel(), minlength=len(prep.names))
+    mu_y = _gauss(y)
+    var_y = _gauss(y * y) - mu_y * mu_y
+    cov = _gauss(prep.y * y) - prep.mu * mu_y
+    smap = ((2 * prep.mu * mu_y + C1) * (2 * cov + C2)) / ((prep.mu ** 2 + mu_y ** 2 + C1) * (prep.var + var_y + C2))
+    return d * d, smap
+
+
+class _Maps(OrderedDict):
+    """Per-process LRU of :func:`pixel_maps`, keyed by (original Y, image) digests and bounded by
+    bytes: the compressed image of a codec point is shared by every solver, and an image's maps
+    by every stratifier, so each is computed once."""
+
+    max_bytes = 128 << 20
+
+    def get(self, prep: PreparedRegions, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = (prep.y_digest, _digest(img))
+        if prep.y_digest and key in self:
+            self.move_to_end(key)
+            return self[key]
+        y = luma(img)
+        if y.shape != prep.y.shape:
+            raise ValueError(f"original {prep.y.shape} and image {y.shape} differ")
+        maps = pixel_maps(prep, y)
+        if prep.y_digest:
+            self[key] = maps
+            while len(self) > 1 and sum(a.nbytes + b.nbytes for a, b in self.values()) > self.max_bytes:
+                self.popitem(last=False)
+        return maps
+
+
+_MAPS = _Maps()
+
+
+def class_psnr(prep: PreparedRegions, sqerr: np.ndarray) -> np.ndarray:
+    """PSNR (data range 255) of each class's pixels from the squared error map; +inf when exact,
+    NaN when empty."""
+    sse = np.bincount(prep.classes.ravel(), weights=sqerr.ravel(), minlength=len(prep.names))
     out = np.full(len(prep.names), np.nan)
     for i, (s, n) in enumerate(zip(sse, prep.counts)):
         if n:
@@ -187,12 +232,8 @@ def class_psnr(prep: PreparedRegions, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def class_ssim(prep: PreparedRegions, y: np.ndarray) -> np.ndarray:
+def class_ssim(prep: PreparedRegions, smap: np.ndarray) -> np.ndarray:
     """Mean of the SSIM map over each class's pixels where the map is defined; NaN when none."""
-    mu_y = _gauss(y)
-    var_y = _gauss(y * y) - mu_y * mu_y
-    cov = _gauss(prep.y * y) - prep.mu * mu_y
-    smap = ((2 * prep.mu * mu_y + C1) * (2 * cov + C2)) / ((prep.mu ** 2 + mu_y ** 2 + C1) * (prep.var + var_y + C2))
     r = (WIN - 1) // 2
     sums = np.bincount(prep.classes[r:-r, r:-r].ravel(), weights=smap.ravel(), minlength=len(prep.names))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -205,44 +246,15 @@ def _gain(e: float, c: float) -> float:
     return e - c
 
 
-_C_SIDE: OrderedDict = OrderedDict()      # (id(prep), digest of C) -> (weakref to prep, psnr, ssim)
-_C_SIDE_SIZE = 16
-
-
-def _compressed_side(prep: PreparedRegions, compressed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class PSNR and SSIM of C, computed once per (original, C): every solver of a codec
-    point sees the same C, so its side is shared. The entry holds ``prep`` weakly: it neither keeps
-    an evicted reference alive past the byte-bounded cache that owns it, nor matches a new ``prep``
-    that reuses a freed one's id."""
-    import hashlib
-    import weakref
-
-    c = np.ascontiguousarray(compressed)
-    key = (id(prep), c.shape, str(c.dtype), hashlib.sha1(c.tobytes()).hexdigest())
-    hit = _C_SIDE.get(key)
-    if hit is not None and hit[0]() is prep:
-        _C_SIDE.move_to_end(key)
-        return hit[1], hit[2]
-    yc = luma(c)
-    if yc.shape != prep.y.shape:
-        raise ValueError(f"original {prep.y.shape} and compressed {yc.shape} differ")
-    pc, sc = class_psnr(prep, yc), class_ssim(prep, yc)
-    _C_SIDE[key] = (weakref.ref(prep), pc, sc)
-    while len(_C_SIDE) > _C_SIDE_SIZE:
-        _C_SIDE.popitem(last=False)
-    return pc, sc
+def _per_class(prep: PreparedRegions, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sqerr, smap = _MAPS.get(prep, img)
+    return class_psnr(prep, sqerr), class_ssim(prep, smap)
 
 
 def region_values(prep: PreparedRegions, compressed: np.ndarray, enhanced: np.ndarray | None) -> dict[str, float]:
     """Per-class values of one sample (see the module docstring); ``enhanced=None``: E is C."""
-    pc, sc = _compressed_side(prep, compressed)
-    if enhanced is None:
-        pe, se = pc, sc
-    else:
-        ye = luma(enhanced)
-        if ye.shape != prep.y.shape:
-            raise ValueError(f"original {prep.y.shape} and enhanced {ye.shape} differ")
-        pe, se = class_psnr(prep, ye), class_ssim(prep, ye)
+    pc, sc = _per_class(prep, compressed)
+    pe, se = (pc, sc) if enhanced is None else _per_class(prep, enhanced)
     total = float(prep.counts.sum())
     out: dict[str, float] = {}
     for i, cls in enumerate(prep.names):
