@@ -38,6 +38,8 @@ from qbench.errors import ConfigError, SolverError, WeightsError
 from qbench.solvers import Context, Rescaler, SolverCard
 from qbench.weights import WeightFile
 
+from .lazy_classes import module_getattr, publish
+
 GDRIVE = "https://drive.google.com/drive/folders/1ym6DvYNQegDrOy_4z733HxrULa1XIN92?usp=sharing"
 PAPER = "Xiao et al., Invertible Image Rescaling, ECCV 2020"
 LR_CHANNELS = 3
@@ -154,18 +156,11 @@ def _arch() -> SimpleNamespace:
                 x = op(x, rev)
             return x
 
-    ns = SimpleNamespace(DenseBlock=DenseBlock, InvBlockExp=InvBlockExp,
-                         HaarDownsampling=HaarDownsampling, InvRescaleNet=InvRescaleNet)
-    for name in _ARCH_NAMES:                   # picklable by reference through __getattr__
-        cls = getattr(ns, name)
-        cls.__module__, cls.__qualname__ = __name__, name
-    return ns
+    return publish(__name__, {"DenseBlock": DenseBlock, "InvBlockExp": InvBlockExp,
+                              "HaarDownsampling": HaarDownsampling, "InvRescaleNet": InvRescaleNet})
 
 
-def __getattr__(name: str):
-    if name in _ARCH_NAMES:
-        return getattr(_arch(), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = module_getattr(__name__, _ARCH_NAMES, _arch)
 
 
 def build_irn(scale: int):

@@ -50,6 +50,7 @@ from qbench.solvers import SolverCard
 from qbench.weights import WeightFile
 
 from . import irn
+from .lazy_classes import module_getattr, publish
 
 REPO_COMMIT = "e361d7a0d34b31468f1e47b3e4f181b0e2ca7d46"
 RAW = f"https://raw.githubusercontent.com/yang-jin-hai/SAIN/{REPO_COMMIT}/experiments/pretrained_models"
@@ -162,17 +163,11 @@ def _arch() -> SimpleNamespace:
                 x = op(x)
             return self.down_operations[-1].lowres(x)
 
-    ns = SimpleNamespace(EnhancedInvBlock=EnhancedInvBlock, GaussianMixture=GaussianMixture, SAINet=SAINet)
-    for name in _ARCH_NAMES:                   # picklable by reference through __getattr__
-        cls = getattr(ns, name)
-        cls.__module__, cls.__qualname__ = __name__, name
-    return ns
+    return publish(__name__, {"EnhancedInvBlock": EnhancedInvBlock, "GaussianMixture": GaussianMixture,
+                              "SAINet": SAINet})
 
 
-def __getattr__(name: str):
-    if name in _ARCH_NAMES:
-        return getattr(_arch(), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = module_getattr(__name__, _ARCH_NAMES, _arch)
 
 
 def build_sain(filename: str):
