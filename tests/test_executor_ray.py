@@ -151,3 +151,20 @@ def test_missing_ray_is_a_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'qbench\[ray\]'"):
         make_executor("ray", 2)
+
+
+def test_ray_stores_the_same_triplet_diagnostics_as_local(ray_cluster, image_folder, tmp_path):
+    """Diagnostics travel with the measure jobs to Ray tasks: values and example maps equal local."""
+    data = basic_suite(image_folder, solvers=["identity", "tests.solvers_for_tests:Brighten"])
+    data["diagnostics"] = {"per_image": [{"name": "residual", "params": {"examples": 1}}, "region_defocus"]}
+    runs = run_both(data, tmp_path)
+    (local, res_local), (remote, res_ray) = runs["local"], runs["ray"]
+    assert not res_local.failures and not res_ray.failures
+    values = "SELECT key, role, metric, version, value FROM \"values\" WHERE metric LIKE 're%'"
+    got = rows(local, values)
+    assert any(r[2] == "residual/ratio" for r in got) and any(r[2].startswith("region_defocus/") for r in got)
+    assert rows(remote, values) == got
+    maps = "SELECT key, role, path FROM artefacts WHERE role LIKE 'residual:%'"
+    local_maps, remote_maps = rows(local, maps), rows(remote, maps)
+    assert local_maps and [r[:2] for r in remote_maps] == [r[:2] for r in local_maps]
+    assert [Path(r[2]).read_bytes() for r in remote_maps] == [Path(r[2]).read_bytes() for r in local_maps]
