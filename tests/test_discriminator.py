@@ -38,18 +38,6 @@ def random_netd(seed: int = 0, path=None, drop: str | None = None):
     return model.eval(), path
 
 
-@pytest.fixture
-def registered():
-    """Register the metric as the lead will (presets.py / metrics/__init__.py) for this test."""
-    added = NAME not in metrics.REGISTRY
-    if added:
-        metrics.REGISTRY.register(NAME, D.make(NAME), replace=True)
-    yield
-    if added:
-        metrics.REGISTRY._entries.pop(NAME, None)
-        metrics.REGISTRY._origin.pop(NAME, None)
-
-
 def test_state_dict_names_are_realesrgans():
     keys = set(D.unet_sn().state_dict())
     assert {"conv0.weight", "conv0.bias", "conv9.weight", "conv9.bias"} <= keys
@@ -165,7 +153,7 @@ def _means(db, metric):
     return out
 
 
-def test_end_to_end_on_every_role_and_the_report_section(tmp_path, registered):
+def test_end_to_end_on_every_role_and_the_report_section(tmp_path):
     random_netd(5)
     folder = tmp_path / "imgs"
     for i in range(2):
@@ -216,7 +204,7 @@ def test_end_to_end_on_every_role_and_the_report_section(tmp_path, registered):
     assert bef["compressed_minus_original"] > 0                   # JPEG adds blocking
 
 
-def test_missing_weights_skip_the_metric_with_the_reason(tmp_path, registered):
+def test_missing_weights_skip_the_metric_with_the_reason(tmp_path):
     folder = tmp_path / "imgs"
     for i in range(2):
         save(smooth_image(90 + i, 32, 32), folder / f"{i}.png")

@@ -48,6 +48,7 @@ from ..errors import ConfigError, WeightsError
 from ..registry import Registry
 from ..weights import WeightFile, register
 from .base import Metric
+from .presets import DISCRIMINATOR_PRESETS
 
 RELEASE = "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.2.3"
 
@@ -325,13 +326,11 @@ def make(name: str = "disc_realesrgan", preset: dict[str, Any] | None = None):
     return factory
 
 
-#: the preset of ``disc_realesrgan`` (the lead copies it into presets.py)
-DEFAULT_PRESET: dict[str, Any] = {
-    "type": "discriminator", "arch": "unet_sn", "weights": "realesrgan_x4plus_netd", "higher_is_better": True,
-    "description": "mean sigmoid score of Real-ESRGAN's x4plus U-Net discriminator (SN) on RGB in [0, 1] "
-                   "(compression-bias probe; higher = judged more real)"}
+#: the preset of ``disc_realesrgan``, as registered from :mod:`qbench.metrics.presets`
+DEFAULT_PRESET: dict[str, Any] = DISCRIMINATOR_PRESETS["disc_realesrgan"]
 
-#: the preset of ``disc_conditional`` (a copy lives in presets.py)
+#: the preset of the metric inside the ``disc_conditional`` triplet diagnostic (a diagnostic, so not
+#: among the metric presets)
 CONDITIONAL_PRESET: dict[str, Any] = {
     "type": "discriminator", "conditional": True, "condition": "compressed", "arch": "unet_sn",
     "weights": "conditional_unet_sn", "higher_is_better": True,
