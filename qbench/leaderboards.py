@@ -100,10 +100,3 @@ def regenerate(name: str, root: str | Path = ".", *, data_root: str | None = Non
 
 
 __all__ = ["leaderboard_names", "regenerate", "suite_file"]
-
-if __name__ == "__main__":  # pragma: no cover - ``python -m qbench.leaderboards [NAMES] [--data-root DIR]``
-    import sys
-
-    from .cli import main
-
-    main(["leaderboards", "regenerate", *sys.argv[1:]])

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from qbench.cli import main
 from qbench.regress.compare import CompareOptions, compare
-from qbench.regress.stats import paired_cis, sign_test_p, wilcoxon_p
+from qbench.stats import bootstrap_cis as paired_cis
+from qbench.stats import sign_test_p, wilcoxon_p
 from qbench.regress.values import from_baseline, from_run, write_baseline
 
 from .conftest import REPO, save, smooth_image

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .stats import paired_cis, sign_test_p, wilcoxon_p
+from ..stats import bootstrap_cis, sign_test_p, wilcoxon_p
 from .values import KEY, RATE, Quantity, Values
 
 ROW = ["dataset", "solver", "codec", "quality", "metric"]
@@ -144,7 +144,7 @@ def compare(a: Values, b: Values, options: CompareOptions = CompareOptions()) ->
                                           "mean_a": mean_a, "mean_b": mean_b, "diff": float(d.mean()),
                                           "tolerance": tolerance(q, mean_a, options)})
         series.append(d)
-    cis = paired_cis(series, options.bootstrap, options.seed)
+    cis = bootstrap_cis(series, options.bootstrap, options.seed)
     p_sign, p_wil = sign_test_p(series), wilcoxon_p(series)
     for row, (lo, hi), ps, pw in zip(rows, cis, p_sign, p_wil):
         row.update(ci_low=lo, ci_high=hi, p_sign=float(ps), p_wilcoxon=float(pw))

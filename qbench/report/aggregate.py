@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ..stats import bootstrap_ci, bootstrap_cis
 from . import bd
 from .data import GAIN_SUFFIX, KEYS, LEADERBOARD_PAIR, ReportData
 
 CI = dict[tuple, dict[str, tuple[float, float]]]
-_CHUNK = 4_000_000                       # resampled values held at once
 
 
 @dataclass(frozen=True)
@@ -55,37 +55,6 @@ def compute_aggregates(data: ReportData, options: ReportOptions) -> Aggregates:
     gains, gains_ci = summarize_gains(data, options.bootstrap, options.seed, options.gain_test)
     table = bd.bd_table(data, options.bd_method, options.bd_bootstrap, options.seed)
     return Aggregates(summary, ci, gains, gains_ci, table)
-
-
-def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (seeded); NaN values are left out; NaN when fewer than 2
-    values remain or when one is infinite (the mean is infinite then, and has no interval)."""
-    return bootstrap_cis([values], n, seed, level)[0]
-
-
-def bootstrap_cis(series: list[np.ndarray], n: int = 1000, seed: int = 0,
-                  level: float = 0.95) -> list[tuple[float, float]]:
-    """:func:`bootstrap_ci` of each series, computed together (same results as one by one)."""
-    clean = [np.asarray(v, dtype=np.float64) for v in series]
-    clean = [v[~np.isnan(v)] for v in clean]
-    out = [(float("nan"), float("nan"))] * len(clean)
-    if n <= 0:
-        return out
-    a = (1 - level) / 2
-    by_len: dict[int, list[int]] = {}
-    for i, v in enumerate(clean):
-        if len(v) >= 2 and np.isfinite(v).all():
-            by_len.setdefault(len(v), []).append(i)
-    for length, members in by_len.items():
-        idx = np.random.default_rng(seed).integers(0, length, size=(n, length))
-        step = max(1, _CHUNK // (n * length))
-        for start in range(0, len(members), step):
-            chunk = members[start:start + step]
-            means = np.stack([clean[i] for i in chunk])[:, idx].mean(axis=2)
-            lo, hi = np.quantile(means, a, axis=1), np.quantile(means, 1 - a, axis=1)
-            for j, i in enumerate(chunk):
-                out[i] = (float(lo[j]), float(hi[j]))
-    return out
 
 
 def _groups(df) -> list[tuple[tuple, np.ndarray]]:
@@ -171,7 +140,7 @@ P_SUFFIX = "_p"
 
 def _gain_p_values(df, gains: list[str], groups, rows: list[dict], test: str) -> None:
     """Add ``<gain>_p`` to each row: the paired test's p-value over the row's per-image gains."""
-    from ..regress.stats import sign_test_p, wilcoxon_p
+    from ..stats import sign_test_p, wilcoxon_p
 
     fn = {"sign": sign_test_p, "wilcoxon": wilcoxon_p}[test]
     series = [df[g].to_numpy(dtype=np.float64)[pos] for _, pos in groups for g in gains]

@@ -50,7 +50,7 @@ def _options(data: ReportData) -> tuple[int, int]:
 
 def mean_table(data: ReportData, wide, columns: list[str], by: list[str]) -> list[dict]:
     """Rows of ``by`` + n_images + mean and bootstrap CI of each column, in plan order."""
-    from .aggregate import bootstrap_cis
+    from ..stats import bootstrap_cis
 
     if wide.empty:
         return []
