@@ -36,17 +36,6 @@ FULL = 100                      # header code of the full-size branch
 VERSION = "1"                   # bump when the algorithm changes its bitstreams
 
 
-def psnr(a: np.ndarray, b: np.ndarray, on: str = "rgb") -> float:
-    """PSNR of two uint8 ``(H, W, C)`` images: over all channels (``rgb``) or on BT.601 Y
-    (``y``, MATLAB ``rgb2ycbcr`` as ``psnr_y``); ``inf`` when equal."""
-    x, y = a.astype(np.float64), b.astype(np.float64)
-    if on == "y" and x.shape[2] == 3:
-        w = np.array([65.481, 128.553, 24.966]) / 255.0
-        x, y = x @ w + 16.0, y @ w + 16.0
-    mse = float(np.mean((x - y) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
-
-
 def branch_name(scale: float) -> str:
     return "full" if scale >= 1 else f"x{scale:g}"
 
@@ -73,6 +62,9 @@ class AdaptiveSR(Codec):
         self.integer_quality = self.inner.integer_quality
         self.upscaler = self._build_upscaler()
         self._ready = False
+        from qbench import metrics
+
+        self.psnr = metrics.build(f"psnr_{p['psnr']}")      # the Pre-PSNR protocol: psnr_rgb or psnr_y
 
     def validate_params(self) -> None:
         p = self.params
@@ -140,7 +132,7 @@ class AdaptiveSR(Codec):
         p = self.params
         h, w, c = img.shape
         full = self.inner.encode(img, quality)
-        pre = psnr(img, self.inner.decode(full.data, channels=c), p["psnr"])
+        pre = float(self.psnr.compute(img, self.inner.decode(full.data, channels=c)))
         info: dict[str, Any] = {"branch": "full", "scale": 1.0, "pre_psnr": pre, "threshold": p["threshold"],
                                 "coded_size": [h, w]}
         if pre >= p["threshold"]:
@@ -155,7 +147,7 @@ class AdaptiveSR(Codec):
             low = self._downscale(img, s)
             enc = self.inner.encode(low, quality)
             up = self._upscale(self.inner.decode(enc.data, channels=c), (h, w))
-            value = psnr(img, up, p["psnr"])
+            value = float(self.psnr.compute(img, up))
             tried[branch_name(s)] = value
             if best is None or value > best[0]:
                 best = (value, s, enc.data, low.shape[:2])
