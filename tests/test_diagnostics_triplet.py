@@ -231,7 +231,7 @@ def test_pixel_maps_are_shared_by_stratifiers_and_solvers_and_bounded(monkeypatc
     regions._MAPS.clear()
     np.testing.assert_equal(tex.compute(o, c, e), got_tex)                # NaN (empty class) == NaN
     np.testing.assert_equal(foc.compute(o, c, e), got_foc)
-    monkeypatch.setattr(regions._Maps, "max_bytes", 1)
+    monkeypatch.setattr(regions._MAPS, "max_bytes", 1)
     for shift in range(4):
         tex.compute_prepared(p_tex, np.roll(c, shift, axis=1), None)
     assert len(regions._MAPS) == 1

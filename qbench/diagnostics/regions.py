@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..lru import LRU
 from .base import TripletDiagnostic, as_float
 
 WIN, SIGMA = 11, 1.5
@@ -157,7 +157,7 @@ class PreparedRegions:
     var: np.ndarray                 # Gaussian variance of Y ('valid')
     counts: np.ndarray              # pixels per class
     inner_counts: np.ndarray        # pixels per class where the SSIM map is defined
-    y_digest: str = ""              # sha1 of Y: keys the pixel maps shared by every stratifier
+    y_digest: str                   # sha1 of Y: keys the pixel maps shared by every stratifier
 
 
 def prepare_regions(original: np.ndarray, stratifier: Stratifier) -> PreparedRegions:
@@ -195,30 +195,18 @@ def pixel_maps(prep: PreparedRegions, y: np.ndarray) -> tuple[np.ndarray, np.nda
     return d * d, smap
 
 
-class _Maps(OrderedDict):
-    """Per-process LRU of :func:`pixel_maps`, keyed by (original Y, image) digests and bounded by
-    bytes: the compressed image of a codec point is shared by every solver, and an image's maps
-    by every stratifier, so each is computed once."""
+#: pixel maps by (original Y, image) digests: the compressed image of a codec point is shared by
+#: every solver, and an image's maps by every stratifier, so each is computed once per process
+_MAPS = LRU(max_bytes=128 << 20)
 
-    max_bytes = 128 << 20
 
-    def get(self, prep: PreparedRegions, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = (prep.y_digest, _digest(img))
-        if prep.y_digest and key in self:
-            self.move_to_end(key)
-            return self[key]
+def _maps(prep: PreparedRegions, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def make():
         y = luma(img)
         if y.shape != prep.y.shape:
             raise ValueError(f"original {prep.y.shape} and image {y.shape} differ")
-        maps = pixel_maps(prep, y)
-        if prep.y_digest:
-            self[key] = maps
-            while len(self) > 1 and sum(a.nbytes + b.nbytes for a, b in self.values()) > self.max_bytes:
-                self.popitem(last=False)
-        return maps
-
-
-_MAPS = _Maps()
+        return pixel_maps(prep, y)
+    return _MAPS.get_or((prep.y_digest, _digest(img)), make)
 
 
 def class_psnr(prep: PreparedRegions, sqerr: np.ndarray) -> np.ndarray:
@@ -247,7 +235,7 @@ def _gain(e: float, c: float) -> float:
 
 
 def _per_class(prep: PreparedRegions, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    sqerr, smap = _MAPS.get(prep, img)
+    sqerr, smap = _maps(prep, img)
     return class_psnr(prep, sqerr), class_ssim(prep, smap)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..errors import CodecError, QbenchError
 from ..images import read_image, write_bytes, write_png
+from ..lru import LRU
 from ..store import ArtefactRow, EncodingRow, ValueRow
 
 
@@ -112,71 +112,10 @@ class StageResult:
 
 
 # -- per-process caches ---------------------------------------------------------------------------
-class _LRU(OrderedDict):
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def get_or(self, key, make):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = make()
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
-        return value
-
-
-def _nbytes(obj, depth: int = 0) -> int:
-    """Array bytes held by ``obj`` (arrays and tensors inside dataclasses, dicts, lists, tuples)."""
-    nbytes = getattr(obj, "nbytes", None)
-    if isinstance(nbytes, int):
-        return nbytes
-    if hasattr(obj, "element_size") and hasattr(obj, "nelement"):           # a torch tensor
-        return int(obj.element_size() * obj.nelement())
-    if depth > 3:
-        return 0
-    if isinstance(obj, dict):
-        items = obj.values()
-    elif isinstance(obj, (list, tuple)):
-        items = obj
-    elif hasattr(obj, "__dict__"):
-        items = vars(obj).values()
-    else:
-        return 0
-    return sum(_nbytes(v, depth + 1) for v in items)
-
-
-class _ByteLRU(_LRU):
-    """An LRU bounded by the array bytes its values hold (and by a count): images and prepared
-    references differ in size by orders of magnitude (a 768x512 MS-SSIM reference is ~35 MiB,
-    a region map a few MiB), so a count alone either thrashes or overflows memory."""
-
-    def __init__(self, max_bytes: int, size: int = 256):
-        super().__init__(size)
-        self.max_bytes, self.sizes = max_bytes, {}
-
-    def get_or(self, key, make):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = make()
-        self[key], self.sizes[key] = value, _nbytes(value)
-        while len(self) > 1 and (len(self) > self.size or sum(self.sizes.values()) > self.max_bytes):
-            old, _ = self.popitem(last=False)
-            self.sizes.pop(old, None)
-        return value
-
-    def clear(self) -> None:
-        super().clear()
-        self.sizes.clear()
-
-
-_CODECS = _LRU(16)
-_METRICS = _LRU(32)
-_IMAGES = _ByteLRU(256 << 20)       # decoded originals
-_PREPARED = _ByteLRU(512 << 20)     # prepared references of metrics and diagnostics
+_CODECS = LRU(16)
+_METRICS = LRU(32)
+_IMAGES = LRU(max_bytes=256 << 20)       # decoded originals
+_PREPARED = LRU(max_bytes=512 << 20)     # prepared references of metrics and diagnostics
 
 
 def _codec(name: str, params: dict[str, Any]):
