@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .aggregate import CI, Aggregates, ReportOptions
 from .data import ReportData
+from .files import write_text
 
 CACHE_FORMAT = 1                # bump when what is cached or how it is computed changes
 FOLDER = Path("cache") / "report"
@@ -80,9 +80,7 @@ class ReportCache:
 
     def _write(self, name: str, obj: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"format": CACHE_FORMAT, **obj}, allow_nan=True), encoding="utf-8")
-        tmp.replace(self.folder / name)
+        write_text(self.folder / name, json.dumps({"format": CACHE_FORMAT, **obj}, allow_nan=True))
 
     def aggregates(self, key: str) -> Aggregates | None:
         """The cached aggregates stored under ``key``, else None."""
@@ -102,10 +100,25 @@ class ReportCache:
             "gains": _frame_to_json(agg.gains), "gains_ci": _ci_to_json(agg.gains_ci),
             "bd": _frame_to_json(agg.bd)})
 
-    def figures(self) -> dict[str, str]:
-        """stem -> signature of the figures drawn last."""
-        obj = self._read("figures.json")
+    def figures(self, group: str = "rd") -> dict[str, str]:
+        """name -> signature of the figures of ``group`` drawn last (``rd``: the RD plots)."""
+        obj = self._read(_figures_file(group))
         return dict(obj.get("figures", {})) if obj else {}
 
-    def put_figures(self, figures: dict[str, str]) -> None:
-        self._write("figures.json", {"figures": figures})
+    def put_figures(self, figures: dict[str, str], group: str = "rd") -> None:
+        self._write(_figures_file(group), {"figures": figures})
+
+    def redraw_changed(self, group: str, figures: list[tuple[str, str, list[Path], Callable[[], Any]]]) -> None:
+        """Call each figure's ``draw()`` (name, signature, files, draw) when its signature differs
+        from the one stored for ``group`` or a file is missing; then store the signatures."""
+        drawn, now = self.figures(group), {}
+        for name, sig, files, draw in figures:
+            if drawn.get(name) != sig or not all(Path(f).is_file() for f in files):
+                draw()
+            now[name] = sig
+        if now != drawn:
+            self.put_figures(now, group)
+
+
+def _figures_file(group: str) -> str:
+    return "figures.json" if group == "rd" else f"figures_{group}.json"

@@ -84,18 +84,3 @@ def draw(spec: PlotSpec, out_dir: Path) -> list[Path]:
     finally:
         plt.close(fig)
     return paths
-
-
-def write_rd_plots(specs: list[PlotSpec], out_dir: Path, drawn: dict[str, str]) -> tuple[list[Path], dict[str, str]]:
-    """Draw the figures whose signature differs from ``drawn`` (stem -> signature) or whose files
-    are missing; returns every figure's files and the new stem -> signature map."""
-    written: list[Path] = []
-    now: dict[str, str] = {}
-    for spec in specs:
-        sig = spec.signature()
-        files = spec.files(out_dir)
-        if drawn.get(spec.stem) != sig or not all(f.is_file() for f in files):
-            draw(spec, out_dir)
-        now[spec.stem] = sig
-        written += files
-    return written, now

@@ -9,7 +9,7 @@ maps, amplified, at each codec's lowest-rate point.
 
 Figures are written under ``<out_dir>/figures/residuals/`` (``out_dir`` defaults to the results
 folder the data was read from; with neither, the section has its tables only). A histogram is
-redrawn only when what it shows changed (a signature in ``figures/residuals/index.json``).
+redrawn only when what it shows changed (its signature is kept in the report cache).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import ReportCache
 from .data import KEYS, ReportData
 from .document import Cell, Figure, Paragraph, Section, Table
 from .formatting import _fmt, _nan, _quality
@@ -82,12 +83,7 @@ def _cell(row: dict, col: str, digits: int, sign: str = "") -> Cell:
 def _histograms(data: ReportData, label: str, wide, out_dir: Path) -> list[Figure]:
     """One ratio histogram per dataset (a step curve per solver x codec), drawn when changed."""
     folder = out_dir / FOLDER
-    index_path = folder / "index.json"
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        index = {}
-    figures = []
+    figures, drawings = [], []
     passthrough = {s for s, i in data.solvers.items() if i.passthrough}
     for dataset, sub in wide.groupby("dataset", sort=False):
         curves = []
@@ -100,14 +96,11 @@ def _histograms(data: ReportData, label: str, wide, out_dir: Path) -> list[Figur
             continue
         name = f"ratio_hist_{_slug(label)}_{_slug(dataset)}.png"
         sig = hashlib.sha256(json.dumps([_STYLE, str(dataset), curves]).encode()).hexdigest()[:20]
-        path = folder / name
-        if index.get(name) != sig or not path.is_file():
-            _draw_histogram(curves, f"{data.suite.get('name', '')}: {dataset}", path)
-            index[name] = sig
+        title = f"{data.suite.get('name', '')}: {dataset}"
+        drawings.append((name, sig, [folder / name],
+                         lambda c=curves, t=title, p=folder / name: _draw_histogram(c, t, p)))
         figures.append(Figure((FOLDER / name).as_posix(), f"Histogram of ||E-C|| / ||O-C|| across images: {dataset}"))
-    if figures:
-        folder.mkdir(parents=True, exist_ok=True)
-        index_path.write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
+    ReportCache(out_dir).redraw_changed(f"residuals_{_slug(label)}", drawings)
     return figures
 
 

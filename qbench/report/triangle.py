@@ -214,33 +214,12 @@ def draw(spec: TriangleFigure, out_dir: Path) -> Path:
     return path
 
 
-class _FigureCache(ReportCache):
-    """Signatures of the triangle figures, in their own file beside the report cache's."""
-
-    NAME = "triangle_figures.json"
-
-    def figures(self) -> dict[str, str]:
-        obj = self._read(self.NAME)
-        return dict(obj.get("figures", {})) if obj else {}
-
-    def put_figures(self, figures: dict[str, str]) -> None:
-        self._write(self.NAME, {"figures": figures})
-
-
 def write_triangle_plots(data: ReportData, table, out_dir: str | Path) -> list[TriangleFigure]:
     """Draw the figures whose signature changed or whose file is missing; return all of them."""
     out_dir = Path(out_dir)
     specs = figure_specs(data, table)
-    cache = _FigureCache(out_dir)
-    drawn = cache.figures()
-    now = {}
-    for spec in specs:
-        sig = spec.signature()
-        if drawn.get(spec.stem) != sig or not (out_dir / spec.file).is_file():
-            draw(spec, out_dir)
-        now[spec.stem] = sig
-    if now != drawn:
-        cache.put_figures(now)
+    ReportCache(out_dir).redraw_changed("triangle", [(s.stem, s.signature(), [out_dir / s.file],
+                                                      lambda s=s: draw(s, out_dir)) for s in specs])
     return specs
 
 

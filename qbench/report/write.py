@@ -22,7 +22,7 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
     from .html import render_html
     from .jsonout import results_json
     from .markdown import render_markdown
-    from .plots import plot_specs, write_rd_plots
+    from .plots import draw, plot_specs
     from .sections import leaderboard
 
     out_dir = Path(out_dir)
@@ -43,11 +43,11 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
             write_csv(agg.bd, out_dir / "bd.csv")
             written.append(out_dir / "bd.csv")
     specs = plot_specs(data, agg.summary)
-    drawn = cache.figures()
     if "plots" in formats:
-        files, drawn = write_rd_plots(specs, out_dir, drawn)
-        cache.put_figures(drawn)
-        written += files
+        cache.redraw_changed("rd", [(s.stem, s.signature(), s.files(out_dir), lambda s=s: draw(s, out_dir))
+                                    for s in specs])
+        written += [f for s in specs for f in s.files(out_dir)]
+    drawn = cache.figures()
     # link only figures that show the current results
     present = [s for s in specs if drawn.get(s.stem) == s.signature() and all(f.is_file() for f in s.files(out_dir))]
     if "md" in formats or "html" in formats:
