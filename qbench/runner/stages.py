@@ -164,10 +164,15 @@ def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[Met
                 raise ValueError(f"{r.key} is {v}")
             values.append(ValueRow(key, role, r.key, r.version, v))
         except Exception as exc:  # one metric failing must not lose the others
-            msg = str(exc) if isinstance(exc, QbenchError) else (
-                f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
-            errors.append((r.key, msg))
+            errors.append((r.key, _message(exc)))
     return values, errors
+
+
+def _message(exc: BaseException) -> str:
+    """A recorded error: a qbench error's own message, else the type, message and traceback."""
+    if isinstance(exc, QbenchError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"
 
 
 def _diagnostic(ref: DiagnosticRef):
@@ -207,9 +212,7 @@ def diagnose(ref_img: np.ndarray, ref_hash: str, compressed: np.ndarray, enhance
                     write_png(img, path)
                     extra.append(ArtefactRow(key, f"{r.label}:{name}", str(path), 0.0, {"shape": list(img.shape)}))
         except Exception as exc:  # one diagnostic failing must not lose the others
-            msg = str(exc) if isinstance(exc, QbenchError) else (
-                f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
-            errors.append((r.label, msg))
+            errors.append((r.label, _message(exc)))
     return values, errors, extra
 
 
@@ -253,9 +256,9 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
     if job.metrics:
         ref = _image(job.ref_path, job.ref_mode)
         result.values, result.errors = measure(ref, job.image_hash, decoded, job.metrics, job.enc_key, "compressed")
-    if job.diagnostics and decoded.shape == _image(job.ref_path, job.ref_mode).shape:
-        values, errors, _ = diagnose(_image(job.ref_path, job.ref_mode), job.image_hash, decoded, None,
-                                     job.diagnostics, job.enc_key, "compressed")
+    ref = _image(job.ref_path, job.ref_mode) if job.diagnostics else None
+    if ref is not None and decoded.shape == ref.shape:
+        values, errors, _ = diagnose(ref, job.image_hash, decoded, None, job.diagnostics, job.enc_key, "compressed")
         result.values += values
         result.errors += errors
     if job.return_decoded:
