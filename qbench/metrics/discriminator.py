@@ -292,8 +292,6 @@ class ConditionalDiscriminatorMetric(_Discriminator):
 
     kind = "conditional"
     num_in_ch = 6
-    #: the roles measured, each conditioned on :attr:`condition`
-    roles = ("original", "compressed", "enhanced")
 
     def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
         if not preset.get("conditional", False):
@@ -312,11 +310,6 @@ class ConditionalDiscriminatorMetric(_Discriminator):
         if x.shape != y.shape:
             raise ValueError(f"{self.name}: image {tuple(x.shape[-2:])} and condition {tuple(y.shape[-2:])} differ in size")
         return self.score(torch.cat([x, y], dim=1))
-
-    def compute_roles(self, original: np.ndarray, compressed: np.ndarray, enhanced: np.ndarray) -> dict[str, float]:
-        """``D(O|C)``, ``D(C|C)`` and ``D(E|C)`` of one sample, by role."""
-        images = {"original": original, "compressed": compressed, "enhanced": enhanced}
-        return {role: self.compute_conditional(images[role], compressed) for role in self.roles}
 
 
 def make(name: str = "disc_realesrgan", preset: dict[str, Any] | None = None):
@@ -338,16 +331,8 @@ CONDITIONAL_PRESET: dict[str, Any] = {
                    "compressed image] on RGB in [0, 1] (enhancement-bias probe; higher = judged more real)"}
 
 
-def make_conditional(name: str = "disc_conditional", preset: dict[str, Any] | None = None):
-    """A registry-friendly factory ``(crop_border=None) -> ConditionalDiscriminatorMetric``."""
-    def factory(crop_border: int | None = None) -> ConditionalDiscriminatorMetric:
-        return ConditionalDiscriminatorMetric(name, preset if preset is not None else CONDITIONAL_PRESET, crop_border)
-    return factory
-
-
-#: import-string entry points: ``qbench.metrics.discriminator:disc_realesrgan`` / ``:disc_conditional``
+#: import-string entry point: ``qbench.metrics.discriminator:disc_realesrgan``
 disc_realesrgan = make("disc_realesrgan")
-disc_conditional = make_conditional("disc_conditional")
 
 
 class ConditionalDiscriminatorDiagnostic(TripletDiagnostic):
