@@ -20,7 +20,7 @@ from .data import KEYS, ReportData, load_report_data
 from .document import Document, Paragraph, Section, Table
 from .files import write_text
 from .formatting import _quality
-from .jsonout import _strict
+from .jsonout import _records, _strict
 from .regions import region_sections
 from .residuals import _cell, mean_table, residual_sections
 from .roles import role_means, roles_section
@@ -31,10 +31,6 @@ FORMATS = ("md", "html", "json")
 STEM = "diagnostics"
 #: the values a conditional-discriminator diagnostic gives (:class:`ConditionalDiscriminatorDiagnostic`)
 CONDITIONAL_VALUES = ("original", "compressed", "enhanced", "enhanced_minus_original")
-
-
-def _records(df) -> list[dict[str, Any]]:
-    return json.loads(df.to_json(orient="records", double_precision=15)) if df is not None and len(df) else []
 
 
 def conditional_labels(data: ReportData) -> list[str]:

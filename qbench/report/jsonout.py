@@ -15,7 +15,7 @@ from .triangle import triangle_table
 
 
 def _records(df) -> list[dict[str, Any]]:
-    return json.loads(df.to_json(orient="records", double_precision=15)) if len(df) else []
+    return json.loads(df.to_json(orient="records", double_precision=15)) if df is not None and len(df) else []
 
 
 def _gain_records(agg: Aggregates, gains: list[str]) -> list[dict[str, Any]]:
