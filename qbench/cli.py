@@ -54,6 +54,14 @@ def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None
 
     Resumes by default: work already in the results store is not computed again.
     """
+    _run_and_report(suite_file, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
+                    quiet=quiet, executor=executor, address=address)
+
+
+def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, workers: int | None, fresh: bool,
+                    data_root: str | None, quiet: bool, executor: str = "local", address: str | None = None,
+                    also=None) -> None:
+    """Validate, run and report a suite (``also(out)`` writes further documents); exit 1 on failures."""
     from .report import write_reports
     from .runner import Runner
     from .runner.resolve import resolve_suite
@@ -65,7 +73,7 @@ def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
     result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
                     progress=not quiet, executor=executor, address=address, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
-    files = write_reports(out)
+    files = write_reports(out) + (also(out) if also else [])
     if not result.computed_anything and not result.failures:
         click.echo(f"qbench: nothing new computed ({result.samples} samples reused from the store) "
                    f"in {result.seconds:.2f} s", err=True)
@@ -152,27 +160,11 @@ def diagnose(target: Path, out_dir: Path | None, device: str, workers: int | Non
     skipped with the reason)."""
     from .report.diagnose import write_diagnostics
 
-    if target.is_dir():
-        files = write_diagnostics(target, out_dir)
-    else:
-        from .report import write_reports
-        from .runner import Runner
-        from .suite import load_suite
-
-        suite = load_suite(target)
-        out = out_dir or Path("runs") / suite.name
-        click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
-        result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                        progress=not quiet, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
-        for m, reason in result.skipped_metrics.items():
-            click.echo(f"qbench: metric {m} skipped: {reason}", err=True)
-        files = write_reports(out) + write_diagnostics(out)
-        if result.failures:
-            click.echo(f"qbench: {len(result.failures)} failure(s), see {out / 'diagnostics.md'}", err=True)
-            for f in files:
-                click.echo(str(f))
-            sys.exit(1)
-    for f in files:
+    if not target.is_dir():
+        _run_and_report(target, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
+                        quiet=quiet, also=write_diagnostics)
+        return
+    for f in write_diagnostics(target, out_dir):
         click.echo(str(f))
 
 
