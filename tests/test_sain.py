@@ -24,6 +24,7 @@ from qbench.suite import parse_suite
 from qbench.weights import local_path
 
 from .conftest import REPO, basic_suite, save, smooth_image
+from .test_irn import place
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -84,13 +85,6 @@ def test_git_blob_id_is_what_git_hash_object_prints(tmp_path):
         pytest.skip("git not installed")
     out = subprocess.run(["git", "hash-object", str(f)], capture_output=True, text=True, check=True).stdout.strip()
     assert git_blob_id(f) == out
-
-
-def place(cls, state: dict) -> Path:
-    path = local_path(cls.card.weights[0])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return path
 
 
 # -- 1. the architecture -------------------------------------------------------------------------
