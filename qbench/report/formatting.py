@@ -31,3 +31,10 @@ def _quality(data: ReportData, codec: str, quality: float) -> str:
     targeted = info.target if info is not None else any(
         (c.get("label") or c["name"]) == codec and c.get("target_bpp") for c in data.suite.get("codecs", []))
     return f"{quality:g} bpp target" if targeted else f"{quality:g}"
+
+
+def file_slug(text: object) -> str:
+    """``text`` as a safe file-name part (figures beside a report): other characters become ``_``."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))

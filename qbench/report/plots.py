@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .data import ReportData
+from .formatting import file_slug
 
 EXTENSIONS = ("png", "svg")
 _STYLE = 1                      # bump when the drawing code changes, so cached figures are redrawn
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ def plot_specs(data: ReportData, summary) -> list[PlotSpec]:
                 curves.append((f"{codec} + {solver}", tuple(float(v) for v in curve["bpp"]),
                                tuple(float(v) for v in curve[metric])))
             arrow = "↑" if data.higher_is_better.get(metric, True) else "↓"
-            specs.append(PlotSpec(str(dataset), metric, f"rd_{_slug(str(dataset))}_{_slug(metric)}",
+            specs.append(PlotSpec(str(dataset), metric, f"rd_{file_slug(str(dataset))}_{file_slug(metric)}",
                                   f"{data.suite['name']}: {dataset}", f"{metric} {arrow}", tuple(curves)))
     return specs
 

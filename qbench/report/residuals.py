@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -25,15 +24,12 @@ import numpy as np
 from .cache import ReportCache
 from .data import KEYS, ReportData
 from .document import Cell, Figure, Paragraph, Section, Table
-from .formatting import _fmt, _nan, _quality
+from .formatting import _fmt, _nan, _quality, file_slug
 
 FOLDER = Path("figures") / "residuals"
 RESIDUAL_VALUES = {"ratio", "removed", "cosine"}
 _STYLE = 1
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))
 
 
 def residual_labels(data: ReportData) -> list[str]:
@@ -94,13 +90,13 @@ def _histograms(data: ReportData, label: str, wide, out_dir: Path) -> list[Figur
             curves.append((f"{codec} + {solver}", [round(float(v), 6) for v in vals[np.isfinite(vals)]]))
         if not any(v for _, v in curves):
             continue
-        name = f"ratio_hist_{_slug(label)}_{_slug(dataset)}.png"
+        name = f"ratio_hist_{file_slug(label)}_{file_slug(dataset)}.png"
         sig = hashlib.sha256(json.dumps([_STYLE, str(dataset), curves]).encode()).hexdigest()[:20]
         title = f"{data.suite.get('name', '')}: {dataset}"
         drawings.append((name, sig, [folder / name],
                          lambda c=curves, t=title, p=folder / name: _draw_histogram(c, t, p)))
         figures.append(Figure((FOLDER / name).as_posix(), f"Histogram of ||E-C|| / ||O-C|| across images: {dataset}"))
-    ReportCache(out_dir).redraw_changed(f"residuals_{_slug(label)}", drawings)
+    ReportCache(out_dir).redraw_changed(f"residuals_{file_slug(label)}", drawings)
     return figures
 
 
@@ -152,7 +148,7 @@ def _examples(data: ReportData, label: str, out_dir: Path, limit: int | None) ->
                 if row.empty or not Path(row["path"].iloc[0]).is_file():
                     continue
                 src = Path(row["path"].iloc[0])
-                dest = folder / _slug(f"{label}_{dataset}_{solver}_{codec}_{point:g}_{image}_{name}.png")
+                dest = folder / file_slug(f"{label}_{dataset}_{solver}_{codec}_{point:g}_{image}_{name}.png")
                 if not dest.is_file() or dest.stat().st_size != src.stat().st_size:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dest)
@@ -190,5 +186,5 @@ def residual_sections(data: ReportData, out_dir: Path | None = None, examples: i
             blocks += _histograms(data, label, wide, Path(out_dir))
             blocks += _examples(data, label, Path(out_dir), examples)
         title = "Residual analysis" + ("" if label == "residual" else f" ({label})")
-        sections.append(Section(title, blocks, f"residuals-{_slug(label)}"))
+        sections.append(Section(title, blocks, f"residuals-{file_slug(label)}"))
     return sections

@@ -23,14 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import ReportCache
 from .data import KEYS, ReportData
 from .document import Figure, Paragraph, Section, Table
-from .formatting import _fmt, _nan, _quality
+from .formatting import _fmt, _nan, _quality, file_slug
 
 ORIGINAL, COMPRESSED, ENHANCED = "original", "compressed", "enhanced"
 #: set-metric types that have a triangle, and how a value becomes a side length
@@ -135,9 +134,6 @@ def triangle_table(data: ReportData):
 
 
 # -- figures -----------------------------------------------------------------------------------
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
-
 
 @dataclass(frozen=True)
 class TriangleFigure:
@@ -169,7 +165,7 @@ def figure_specs(data: ReportData, table) -> list[TriangleFigure]:
                             float(r["offset"]) + 0.5, float(r["height"]), str(r["flag"]))
                            for r in sub[sub["metric"] == metric].to_dict(orient="records"))
             panels.append((str(metric), points))
-        out.append(TriangleFigure(str(dataset), f"triangle_{_slug(str(dataset))}",
+        out.append(TriangleFigure(str(dataset), f"triangle_{file_slug(str(dataset))}",
                                   f"{data.suite.get('name', '')}: {dataset}", tuple(panels)))
     return out
 
