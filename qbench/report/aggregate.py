@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..stats import bootstrap_ci, bootstrap_cis
+from ..stats import bootstrap_ci, bootstrap_cis, sign_test_p
 from . import bd
 from .data import GAIN_SUFFIX, KEYS, LEADERBOARD_PAIR, ReportData
 
@@ -29,7 +29,6 @@ class ReportOptions:
     bd_bootstrap: int = 200
     seed: int = 0
     bd_method: str = "pchip"
-    gain_test: str = "sign"              # p-value of each gain: exact sign test ("sign") or "wilcoxon"
 
     @classmethod
     def of(cls, suite: dict[str, Any]) -> ReportOptions:
@@ -52,7 +51,7 @@ def compute_aggregates(data: ReportData, options: ReportOptions) -> Aggregates:
     """Summary, gains and BD table of ``data`` (see :func:`summarize`, :func:`summarize_gains`,
     :func:`qbench.report.bd.bd_table`)."""
     summary, ci = summarize(data, options.bootstrap, options.seed)
-    gains, gains_ci = summarize_gains(data, options.bootstrap, options.seed, options.gain_test)
+    gains, gains_ci = summarize_gains(data, options.bootstrap, options.seed)
     table = bd.bd_table(data, options.bd_method, options.bd_bootstrap, options.seed)
     return Aggregates(summary, ci, gains, gains_ci, table)
 
@@ -111,13 +110,12 @@ def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = No
     return pd.DataFrame(rows, columns=columns), ci
 
 
-def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | None = None, test: str = "sign"):
+def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | None = None):
     """Mean gain of each solver over its compressed input per leaderboard row (positive = the
     solver improved the metric, in the metric's own direction), with CIs; pass-through solvers
     and rows without a comparable compressed image are left out. The per-image gains are paired
     differences (output vs its own compressed input), so each ``<metric>_gain`` column has a
-    ``<metric>_gain_p`` column beside it: the two-sided p-value of ``test`` (exact sign test or
-    Wilcoxon signed-rank) that the gain is zero."""
+    ``<metric>_gain_p`` column beside it: the two-sided exact sign-test p-value that the gain is zero."""
     import pandas as pd
 
     gains = data.gain_names
@@ -131,20 +129,17 @@ def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | Non
     seed = data.suite.get("seed", 0) if seed is None else seed
     groups = _groups(df)
     rows, ci = _table(df, gains, n_boot, seed, groups)
-    _gain_p_values(df, gains, groups, rows, test)
+    _gain_p_values(df, gains, groups, rows)
     return pd.DataFrame(rows, columns=columns), ci
 
 
 P_SUFFIX = "_p"
 
 
-def _gain_p_values(df, gains: list[str], groups, rows: list[dict], test: str) -> None:
-    """Add ``<gain>_p`` to each row: the paired test's p-value over the row's per-image gains."""
-    from ..stats import sign_test_p, wilcoxon_p
-
-    fn = {"sign": sign_test_p, "wilcoxon": wilcoxon_p}[test]
+def _gain_p_values(df, gains: list[str], groups, rows: list[dict]) -> None:
+    """Add ``<gain>_p`` to each row: the exact sign-test p-value over the row's per-image gains."""
     series = [df[g].to_numpy(dtype=np.float64)[pos] for _, pos in groups for g in gains]
-    p = fn(series)
+    p = sign_test_p(series)
     for i, row in enumerate(rows):
         for j, g in enumerate(gains):
             row[g + P_SUFFIX] = float(p[i * len(gains) + j])
