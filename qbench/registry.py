@@ -23,16 +23,29 @@ def import_string(spec: str) -> Any:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise RegistryError(f"not an import string (expected 'module:attr'): {spec!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise RegistryError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from exc
+    obj: Any = _import_module(module_name, spec)
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
             raise RegistryError(f"module {module_name!r} has no attribute {attr!r}") from exc
     return obj
+
+
+def _import_module(module_name: str, spec: str) -> Any:
+    """``importlib.import_module``, with any failure of the module's own code (a SyntaxError, an
+    exception raised at import) turned into a :class:`RegistryError` naming its file and line."""
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:         # not found, or the module's own code failed (SyntaxError, a raise)
+        from .frames import where
+
+        at = where(exc, strict=isinstance(exc, ImportError))
+        if isinstance(exc, ImportError):
+            raise RegistryError(f"cannot import module {module_name!r} for {spec!r}: {exc}"
+                                f"{' (at ' + at + ')' if at else ''}") from exc
+        raise RegistryError(f"cannot import module {module_name!r} for {spec!r}: {type(exc).__name__}"
+                            f"{' at ' + at if at else ''}: {getattr(exc, 'msg', None) or exc}") from exc
 
 
 class Registry(Generic[T]):

@@ -270,6 +270,50 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
         raise SuiteError(source, _format_errors(exc)) from None
 
 
+#: most YAML nodes a suite may expand to once aliases are followed (a real suite has a few hundred)
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of ``root`` with every alias expanded, counted without expanding (shared nodes are
+    counted once per reference; memoised, iterative, so a deep or aliased document is cheap)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        else:
+            kids = []
+        if children_done or not kids:
+            sizes[id(node)] = min(1 + sum(sizes[id(k)] for k in kids), MAX_EXPANDED_NODES + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(root)]
+
+
+def _safe_load_bounded(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses a document whose aliases expand it beyond
+    :data:`MAX_EXPANDED_NODES` nodes (an "alias bomb"), before anything is constructed."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node)
+        if size > MAX_EXPANDED_NODES:
+            raise SuiteError(source, [f"the YAML expands to more than {MAX_EXPANDED_NODES:,} nodes once its "
+                                      "aliases (*name) are followed; refusing to load it"])
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file (``yaml.safe_load``)."""
     path = Path(path)
@@ -280,7 +324,7 @@ def load_suite(path: str | Path) -> Suite:
     except OSError as exc:
         raise SuiteError(str(path), [f"cannot read: {exc}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load_bounded(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

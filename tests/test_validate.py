@@ -1,0 +1,79 @@
+"""``qbench validate`` and friends: every problem of a suite in one pass, hostile YAML, plugins
+that fail to import, parameter types of the built-in components, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from qbench.cli import main
+
+
+def _validate(path, *args):
+    return CliRunner().invoke(main, ["validate", str(path), *args])
+
+
+def alias_bomb(levels: int = 10, fan: int = 9) -> str:
+    """A suite whose one solver parameter expands to fan**levels scalars."""
+    lines = ["name: bomb", "datasets: [skimage-samples]", "codecs: [{name: jpeg, qualities: [10]}]",
+             "metrics: [psnr_rgb]", "solvers:", "  - name: gaussian", "    params:",
+             f"      sigma: &a0 [{', '.join(['x'] * fan)}]"]
+    for i in range(1, levels):
+        lines.append(f"      k{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused_fast_with_exit_2(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb())
+    # in a subprocess with a memory cap, so a regression fails instead of eating the machine
+    code = ("import resource,sys; resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, 1500 << 20)); "
+            "from qbench.cli import main; sys.argv=['qbench','validate',sys.argv[1]]; main()")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("validate did not finish within 60 s on an alias bomb") from None
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert str(path) in proc.stderr and "aliases" in proc.stderr
+    assert time.perf_counter() - t0 < 30
+
+
+def test_moderate_aliases_still_load(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("name: ok\ndatasets: [skimage-samples]\ncodecs:\n"
+                    "  - {name: jpeg, qualities: &q [10, 20]}\n  - {name: webp, qualities: *q}\n"
+                    "solvers: [identity]\nmetrics: [psnr_rgb]\n")
+    res = _validate(path)
+    assert res.exit_code == 0, res.output
+
+
+def _plugin_suite(tmp_path, module: str) -> str:
+    path = tmp_path / "plugin.yaml"
+    path.write_text(f"name: plug\ndatasets: [skimage-samples]\ncodecs: [{{name: jpeg, qualities: [10]}}]\n"
+                    f"solvers: [identity, '{module}:Sharpen']\nmetrics: [psnr_rgb]\n")
+    return str(path)
+
+
+def test_plugin_with_syntax_error_exits_2_naming_file_and_line(tmp_path, monkeypatch):
+    (tmp_path / "qb_plug_syntax.py").write_text("import math\n\ndef broken(:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    res = _validate(_plugin_suite(tmp_path, "qb_plug_syntax"))
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
+    assert f"{tmp_path / 'qb_plug_syntax.py'}:3" in res.output and "SyntaxError" in res.output
+
+
+def test_plugin_raising_at_import_exits_2_naming_file_and_line(tmp_path, monkeypatch):
+    (tmp_path / "qb_plug_raise.py").write_text(
+        "import os\n\n\ndef load():\n    raise RuntimeError('needs a GPU')\n\n\nMODEL = load()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    res = _validate(_plugin_suite(tmp_path, "qb_plug_raise"))
+    assert res.exit_code == 2, res.output
+    assert isinstance(res.exception, SystemExit)
+    assert f"{tmp_path / 'qb_plug_raise.py'}:5" in res.output and "RuntimeError" in res.output
+    assert "needs a GPU" in res.output
