@@ -27,6 +27,10 @@ def _handle_errors(fn):
     return wrapper
 
 
+#: ``--workers``: N >= 0 processes, or -1 for one per core; anything below -1 is a usage error (exit 2)
+WORKERS = click.IntRange(min=-1)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qbench")
 def main() -> None:
@@ -38,8 +42,9 @@ def main() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="results folder (default: runs/<suite name>/)")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
-@click.option("--workers", type=int, default=None,
-              help="CPU worker processes for codec and metric stages (default: min(4, cores); 0 = in-process)")
+@click.option("--workers", type=WORKERS, default=None,
+              help="CPU worker processes for codec and metric stages (default: min(4, cores); 0 = in-process; "
+                   "-1 = one per core)")
 @click.option("--fresh", is_flag=True, help="discard the stored results and cache and start over")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="folder holding built-in datasets as <name>/ (default: $QBENCH_DATA)")
@@ -147,7 +152,8 @@ def report(out_dir: Path, formats: tuple[str, ...]) -> None:
               help="suite: the results folder (default runs/<suite name>/); results folder: where the "
                    "documents go (default: that folder)")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N (suite only)")
-@click.option("--workers", type=int, default=None, help="CPU worker processes (suite only; 0 = in-process)")
+@click.option("--workers", type=WORKERS, default=None,
+              help="CPU worker processes (suite only; 0 = in-process; -1 = one per core)")
 @click.option("--fresh", is_flag=True, help="discard the stored results and cache and start over (suite only)")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="folder holding built-in datasets as <name>/ (suite only)")
@@ -253,8 +259,8 @@ def weights() -> None:
 
 
 def _select(names: tuple[str, ...]):
-    from .errors import WeightsError
     from .catalogue import catalogue
+    from .errors import RegistryError
 
     cat = catalogue()
     if not names:
@@ -263,8 +269,13 @@ def _select(names: tuple[str, ...]):
     for n in names:
         hits = {k: wf for k, wf in cat.items()
                 if n in (k, wf.filename) or k.startswith(n + "/") or n in k.split("/")}
-        if not hits:
-            raise WeightsError(f"no weight file matches {n!r}; see 'qbench weights list'")
+        if not hits:                       # a bad name (exit 2), not a missing file
+            import difflib
+
+            words = sorted({w for k, wf in cat.items() for w in (k, wf.filename, *k.split("/"))})
+            near = difflib.get_close_matches(n, words, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(w) for w in near)}?" if near else ""
+            raise RegistryError(f"no weight file matches {n!r}{hint} (see 'qbench weights list')")
         out.update(hits)
     return out
 
@@ -416,7 +427,7 @@ def leaderboards() -> None:
               help="the repository root holding suites/ and leaderboards/")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="folder holding built-in datasets as <name>/ (default: $QBENCH_DATA)")
-@click.option("--workers", type=int, default=None, help="CPU worker processes (0 = in-process)")
+@click.option("--workers", type=WORKERS, default=None, help="CPU worker processes (0 = in-process; -1 = one per core)")
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | auto")
 @click.option("--resume", is_flag=True, help="reuse leaderboards/<name>/run/ instead of starting fresh")
 @_handle_errors

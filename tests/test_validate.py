@@ -77,3 +77,32 @@ def test_plugin_raising_at_import_exits_2_naming_file_and_line(tmp_path, monkeyp
     assert isinstance(res.exception, SystemExit)
     assert f"{tmp_path / 'qb_plug_raise.py'}:5" in res.output and "RuntimeError" in res.output
     assert "needs a GPU" in res.output
+
+
+def test_weights_path_of_unknown_name_is_a_bad_name_exit_2():
+    res = CliRunner().invoke(main, ["weights", "path", "nosuch"])
+    assert res.exit_code == 2, res.output
+    assert "no weight file matches 'nosuch'" in res.output
+    res = CliRunner().invoke(main, ["weights", "path", "lpip"])
+    assert res.exit_code == 2 and "did you mean 'lpips'" in res.output, res.output
+
+
+def test_workers_minus_one_means_one_per_core_and_below_is_refused(tmp_path):
+    import os
+
+    from qbench.errors import ConfigError
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    suite = parse_suite({"name": "w", "datasets": ["skimage-samples"], "codecs": [{"name": "jpeg", "qualities": [10]}],
+                         "solvers": ["identity"], "metrics": ["psnr_rgb"]})
+    assert Runner(suite, tmp_path / "a", workers=-1, progress=False).workers == (os.cpu_count() or 1)
+    assert Runner(suite, tmp_path / "b", workers=0, progress=False).workers == 0
+    try:
+        Runner(suite, tmp_path / "c", workers=-2, progress=False)
+    except ConfigError as exc:
+        assert "-1" in str(exc)
+    else:
+        raise AssertionError("workers=-2 accepted")
+    res = CliRunner().invoke(main, ["run", "nosuch.yaml", "--workers", "-2"])
+    assert res.exit_code == 2 and "-2" in res.output

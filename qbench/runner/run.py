@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import datasets as dataset_mod
-from ..errors import QbenchError
+from ..errors import ConfigError, QbenchError
 from ..pipelines import COMPRESSED, ENHANCED, ORIGINAL, Pipeline
 from ..store import ArtefactRow, Store
 from ..suite import Suite
@@ -59,7 +59,10 @@ class Runner:
         self.suite = suite
         self.out_dir = Path(out_dir)
         self.device = resolve_device(device)
-        self.workers = (min(4, os.cpu_count() or 1) if workers is None else max(0, workers))
+        if workers is not None and workers < -1:
+            raise ConfigError(f"workers must be >= 0, or -1 for one per core; got {workers}")
+        self.workers = (min(4, os.cpu_count() or 1) if workers is None
+                        else (os.cpu_count() or 1) if workers == -1 else workers)
         self.fresh = fresh
         self.data_root = data_root
         self.progress = progress
