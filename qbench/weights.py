@@ -4,8 +4,11 @@ Cache folders (``WeightFile.root``):
 
 * ``qbench``: ``$QBENCH_CACHE/weights`` (default ``~/.cache/qbench/weights``) — solver weights;
 * ``torch_hub``: ``$TORCH_HOME/hub/checkpoints`` — torchvision backbones, shared with torchvision;
-* ``pyiqa``: ``$TORCH_HOME/hub/pyiqa`` — pyiqa's metric weights, shared with pyiqa;
-* ``cleanfid``: ``/tmp`` — clean-fid's hard-coded Inception location.
+* ``pyiqa``: ``$TORCH_HOME/hub/pyiqa`` — pyiqa's metric weights, shared with pyiqa.
+
+clean-fid's Inception (a TorchScript archive) is kept under ``$QBENCH_CACHE/weights/metrics/cleanfid``,
+not in clean-fid's world-writable ``/tmp``, and is loaded by :func:`load_torchscript` only after its
+bytes match the full sha256 pin.
 
 A weight file that is absent is downloaded only when downloads are allowed; offline, the error
 names the file and where to place it. Every file is verified against its pin before use: the full
@@ -35,7 +38,7 @@ class WeightFile:
     subdir: str = ""                 # folder under the cache root, e.g. "solvers/fbcnn"
     description: str = ""
     sha256_prefix: str | None = None  # hash prefix from the release name, when no full hash is known
-    root: str = "qbench"             # qbench | torch_hub | pyiqa | cleanfid
+    root: str = "qbench"             # qbench | torch_hub | pyiqa
     git_blob: str | None = None      # git blob id (sha1 of "blob <size>\\0" + content) of a file
                                      # published in a git repository, when no sha256 is published
 
@@ -57,7 +60,7 @@ def torch_home() -> Path:
 
 def root_dir(root: str) -> Path:
     roots = {"qbench": cache_dir, "torch_hub": lambda: torch_home() / "hub" / "checkpoints",
-             "pyiqa": lambda: torch_home() / "hub" / "pyiqa", "cleanfid": lambda: Path(os.environ.get("QBENCH_INCEPTION_DIR", "/tmp"))}
+             "pyiqa": lambda: torch_home() / "hub" / "pyiqa"}
     if root not in roots:
         raise WeightsError(f"unknown weights root {root!r}; choose from {sorted(roots)}")
     return roots[root]()
@@ -134,6 +137,34 @@ def load_state_dict(path: Path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad files
         raise WeightsError(f"cannot load weights {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def load_torchscript(wf: WeightFile, path: Path | None = None, device: str = "cpu"):
+    """Load a TorchScript archive (``torch.jit.load``) whose bytes match ``wf``'s full sha256 pin.
+
+    A TorchScript archive holds code and cannot be loaded with ``weights_only=True``; trust rests on
+    the pin instead: the file is read once, its bytes are hashed, and only those verified bytes are
+    handed to ``torch.jit.load`` (no second read that a swapped file could slip into). An unpinned
+    archive is refused."""
+    import io
+
+    import torch
+
+    path = path or local_path(wf)
+    if not wf.sha256:
+        raise WeightsError(f"refusing to load TorchScript archive {path}: {wf.filename!r} has no sha256 pin")
+    if not path.is_file():
+        raise WeightsError(missing_message(wf, path))
+    data = path.read_bytes()
+    got = hashlib.sha256(data).hexdigest()
+    if got != wf.sha256:
+        raise WeightsError(f"weight file {path} has sha256 {got[:16]}…, expected {wf.sha256[:16]}… "
+                           f"(corrupt, truncated or a different file); not loaded; delete it and place the "
+                           f"file from {wf.url} there")
+    try:
+        return torch.jit.load(io.BytesIO(data), map_location=device)
+    except Exception as exc:  # torch raises several types for bad archives
+        raise WeightsError(f"cannot load TorchScript archive {path}: {type(exc).__name__}: {exc}") from exc
 
 
 # -- the catalogue -----------------------------------------------------------------------------

@@ -187,10 +187,9 @@ def test_diagnose_end_to_end(tmp_path, monkeypatch, write_suite, one_torch_threa
     from qbench.cli import main
 
     from .test_discriminator import random_netd
-    from .test_metrics_distribution import make_random_inception
+    from .test_metrics_distribution import install_random_inception
 
-    make_random_inception(tmp_path / "inception")
-    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "inception"))
+    install_random_inception(monkeypatch)
     random_netd(7)
     random_conditional(8)
     folder = tmp_path / "set <b>&\"x\""                  # the dataset label reaches the page: escaped

@@ -83,7 +83,24 @@ def make_random_inception(folder):
             return self.layers(x)
 
     folder.mkdir(parents=True, exist_ok=True)
-    torch.jit.script(Wrapper()).save(str(folder / "inception-2015-12-05.pt"))
+    path = folder / "inception-2015-12-05.pt"
+    torch.jit.script(Wrapper()).save(str(path))
+    return path
+
+
+def install_random_inception(monkeypatch):
+    """A random-weight Inception archive where qbench looks for clean-fid's (the per-test
+    ``$QBENCH_CACHE``), with the catalogue's pin swapped for this file's sha256."""
+    import dataclasses
+
+    from qbench.metrics import weights as metric_weights
+    from qbench.metrics.distribution import inception_path
+    from qbench.weights import sha256_file
+
+    path = make_random_inception(inception_path().parent)
+    monkeypatch.setattr(metric_weights, "INCEPTION",
+                        dataclasses.replace(metric_weights.INCEPTION, sha256=sha256_file(path)))
+    return path
 
 
 def test_fid_kid_end_to_end_and_resume(tmp_path, monkeypatch, one_torch_thread):
@@ -93,8 +110,7 @@ def test_fid_kid_end_to_end_and_resume(tmp_path, monkeypatch, one_torch_thread):
     from qbench.runner import Runner
     from qbench.suite import parse_suite
 
-    make_random_inception(tmp_path / "inception")
-    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "inception"))
+    install_random_inception(monkeypatch)
     folder = tmp_path / "imgs"
     for i in range(2):                                  # the fewest images FID/KID accept: few Inception passes
         save(smooth_image(20 + i, 260, 300), folder / f"{i}.png")
@@ -119,7 +135,6 @@ def test_missing_weights_skip_the_metric_and_finish_the_rest(image_folder, tmp_p
     from qbench.suite import parse_suite
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "no_inception"))
     data = basic_suite(image_folder, metrics=["psnr_y", "lpips", "fid"])
     out = tmp_path / "out"
     res = Runner(parse_suite(data), out, workers=0, progress=False).run()
@@ -167,13 +182,53 @@ def test_low_rank_path_equals_the_exact_small_sample_value():
     assert frechet_distance(m1, c1, m2, c2) == pytest.approx(exact, rel=1e-7)
 
 
-def test_unpinned_inception_hash_enters_the_metric_version(tmp_path, monkeypatch):
-    from qbench.metrics import build
+def test_inception_is_cached_under_qbench_cache_and_pinned(isolated_cache):
+    from qbench.metrics.distribution import inception_path
+    from qbench.metrics.weights import INCEPTION
 
-    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path))
-    target = tmp_path / "inception-2015-12-05.pt"
-    target.write_bytes(b"one file")
-    first = build("fid")
-    target.write_bytes(b"another file")
-    second = build("fid")
-    assert first.version != second.version and first.key == second.key == "fid"
+    assert inception_path() == isolated_cache / "weights" / "metrics" / "cleanfid" / "inception-2015-12-05.pt"
+    assert INCEPTION.sha256 and len(INCEPTION.sha256) == 64 and INCEPTION.root == "qbench"
+
+
+def test_inception_archive_loads_only_when_it_matches_the_pin(monkeypatch, one_torch_thread):
+    """A locally made TorchScript archive: refused (not loaded) under the published pin, loaded
+    and run under its own sha256; the pin enters the metric version."""
+    import dataclasses
+
+    import torch
+
+    from qbench.errors import WeightsError
+    from qbench.metrics import build
+    from qbench.metrics import weights as metric_weights
+    from qbench.metrics.distribution import InceptionExtractor, inception_path
+    from qbench.weights import load_torchscript, sha256_file
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.layers(x)
+
+    path = inception_path()
+    path.parent.mkdir(parents=True)
+    torch.jit.script(Tiny()).save(str(path))
+    loaded = []
+    real_load = torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: loaded.append(a) or real_load(*a, **k))
+    with pytest.raises(WeightsError, match="expected f58cb9b6"):
+        InceptionExtractor()
+    with pytest.raises(WeightsError, match="expected f58cb9b6"):
+        build("fid")                                       # the metric is skipped, with the reason
+    assert not loaded                                      # a mismatching archive is never deserialised
+    unpinned = dataclasses.replace(metric_weights.INCEPTION, sha256=None)
+    with pytest.raises(WeightsError, match="no sha256 pin"):
+        load_torchscript(unpinned, path)
+
+    own = sha256_file(path)
+    monkeypatch.setattr(metric_weights, "INCEPTION", dataclasses.replace(metric_weights.INCEPTION, sha256=own))
+    feats = InceptionExtractor().model(torch.full((2, 2048, 3, 3), 64.0))
+    assert len(loaded) == 1 and feats.shape == (2, 2048)
+    assert torch.allclose(feats, torch.full((2, 2048), -0.5))   # (64 - 128) / 128, pooled
+    assert build("fid").preset["inception_sha256"] == own

@@ -210,10 +210,9 @@ def test_killed_run_resumes_to_the_same_values(kind, tmp_path, write_suite):
 
 def test_fid_triangle_between_roles(tmp_path, monkeypatch, one_torch_thread):
     """Set metrics between any two roles; identity's enhanced set is its compressed set."""
-    from .test_metrics_distribution import make_random_inception
+    from .test_metrics_distribution import install_random_inception
 
-    make_random_inception(tmp_path / "inception")
-    monkeypatch.setenv("QBENCH_INCEPTION_DIR", str(tmp_path / "inception"))
+    install_random_inception(monkeypatch)
     folder = tmp_path / "imgs"
     for i in range(2):
         save(smooth_image(60 + i, 160, 176), folder / f"{i}.png")

@@ -2,7 +2,8 @@
 
 Protocol (clean-fid, Parmar et al. 2022): each image (gray replicated to RGB) is resized to
 299x299 with PIL bicubic on float values ("clean" resizing), fed to the TorchScript
-Inception-v3 of clean-fid (pool3 features, 2048-d), and
+Inception-v3 of clean-fid (pool3 features, 2048-d; the file is sha256-pinned and verified before
+``torch.jit.load``, see :func:`qbench.weights.load_torchscript`), and
 
 * FID = Frechet distance between Gaussians fitted to reference and test features (computed
   with symmetric eigendecompositions, equal to clean-fid's formula where that is well-posed and
@@ -127,29 +128,31 @@ def patches(img: np.ndarray, size: int = 256) -> list[np.ndarray]:
             for x in range(0, w - size + 1, size)]
 
 
-def inception_dir() -> Path:
-    """Where clean-fid's Inception lives: ``$QBENCH_INCEPTION_DIR`` or clean-fid's ``/tmp``."""
-    from ..weights import root_dir
+def inception_path() -> Path:
+    """Where clean-fid's Inception lives: ``$QBENCH_CACHE/weights/metrics/cleanfid``."""
+    from ..weights import local_path
+    from .weights import INCEPTION
 
-    return root_dir("cleanfid")
+    return local_path(INCEPTION)
 
 
 class InceptionExtractor:
-    """clean-fid's Inception-v3 wrapper on a verified local file (no download)."""
+    """clean-fid's Inception-v3 feature extractor (``InceptionV3W`` with ``resize_inside=False``:
+    ``(x - 128) / 128`` then the archive's ``layers``) on the pinned, verified local archive."""
 
     def __init__(self, device: str = "cpu", batch_size: int = 16):
-        from ..weights import verify
+        from ..weights import load_torchscript
         from .weights import INCEPTION
 
-        path = inception_dir() / INCEPTION.filename
-        verify(INCEPTION, path)
-        from cleanfid.inception_torchscript import InceptionV3W
-        from cleanfid.resize import build_resizer
-
-        self.model = InceptionV3W(str(path.parent), download=False, resize_inside=False).to(device).eval()
-        self.resize = build_resizer("clean")
+        base = load_torchscript(INCEPTION, inception_path(), device).eval()
+        self.layers = base.layers
+        self.resize = _clean_resizer()
         self.device = device
         self.batch_size = batch_size
+
+    def model(self, x):
+        """Features of a batch already resized to 299x299, values 0..255 (clean-fid's forward)."""
+        return self.layers.forward((x - 128) / 128).view((x.shape[0], FEATURE_DIM))
 
     def __call__(self, imgs: list[np.ndarray]) -> np.ndarray:
         import torch
@@ -168,6 +171,12 @@ class InceptionExtractor:
         return np.concatenate(out) if out else np.zeros((0, FEATURE_DIM))
 
 
+def _clean_resizer():
+    from cleanfid.resize import build_resizer
+
+    return build_resizer("clean")
+
+
 class DistributionMetric(Metric):
     """FID or KID between the pristine set and a solver x codec point's outputs."""
 
@@ -178,14 +187,11 @@ class DistributionMetric(Metric):
         if self.preset.get("type") not in ("fid", "kid"):
             raise ConfigError(f"metric {name!r}: type must be fid or kid")
         self.patch = int(self.preset.get("patch", 0))
-        from ..weights import sha256_file, verify
+        from ..weights import verify
         from .weights import INCEPTION
 
-        path = verify(INCEPTION, inception_dir() / INCEPTION.filename)   # missing -> skipped, with the reason
-        if not (INCEPTION.sha256 or INCEPTION.sha256_prefix):
-            # no upstream pin: the file's own hash enters the version, so values computed with a
-            # different Inception are never reused (and the store records which file was used)
-            self.preset["inception_sha256"] = sha256_file(path)
+        verify(INCEPTION, inception_path())        # missing or not the pinned file -> skipped, with the reason
+        self.preset["inception_sha256"] = INCEPTION.sha256    # the pin enters the version
 
     def samples(self, img: np.ndarray) -> list[np.ndarray]:
         if self.crop_border:

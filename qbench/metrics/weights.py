@@ -21,10 +21,14 @@ LPIPS_ALEX = register("metric/lpips", WeightFile(
 DISTS = register("metric/dists", WeightFile(
     "DISTS_weights-f5e65c96.pth", f"{HF}/DISTS_weights-f5e65c96.pth", sha256_prefix="f5e65c96",
     root="pyiqa", description="DISTS alpha/beta weights"))
+# Full sha256 of the StyleGAN2-ADA TorchScript translation of TensorFlow's 2015-12-05 Inception that
+# clean-fid downloads; NVIDIA publishes no checksum, this is the digest k-diffusion
+# (crowsonkb/k-diffusion, k_diffusion/evaluation.py) pins for the same URL.
 INCEPTION = register("metric/fid", WeightFile(
     "inception-2015-12-05.pt",
     "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
-    root="cleanfid", description="Inception-v3 (TorchScript) used by clean-fid for FID/KID; not hash-pinned "
-    "upstream, so its observed sha256 enters the version of every FID/KID value"))
+    sha256="f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4", subdir="metrics/cleanfid",
+    description="Inception-v3 (TorchScript) used by clean-fid for FID/KID; sha256-pinned, verified "
+    "before torch.jit.load (TorchScript cannot be loaded with weights_only=True)"))
 
 TORCHVISION_FILES = {wf.filename: wf for wf in (ALEXNET, VGG16)}
