@@ -2,20 +2,47 @@
 
 Entries are classes or factories, registered by decorator, as lazy ``"module:attr"`` strings
 (imported on first use), or discovered from an entry-point group. A name that is not registered
-but looks like an import string (``my_pkg.mod:MySolver``) is imported directly. Unknown names
-raise :class:`~qbench.errors.RegistryError` with did-you-mean suggestions.
+but looks like an import string (``my_pkg.mod:MySolver``) is imported directly: from the Python
+path, else from the folder of the suite file that names it, else from the working directory (the
+folder found is then added to ``sys.path``). Unknown names raise :class:`~qbench.errors.RegistryError`
+with did-you-mean suggestions.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from .errors import RegistryError
 
 T = TypeVar("T")
+
+#: folders of the suite files loaded in this process, most recent first (see :func:`add_import_root`)
+_SUITE_FOLDERS: list[Path] = []
+
+
+def add_import_root(folder: str | Path) -> None:
+    """Let import strings whose top-level module is not on the Python path resolve against
+    ``folder`` (the folder of a suite file), before the working directory."""
+    folder = Path(folder).resolve()
+    if folder in _SUITE_FOLDERS:
+        _SUITE_FOLDERS.remove(folder)
+    _SUITE_FOLDERS.insert(0, folder)
+
+
+def _import_roots() -> list[tuple[str, Path]]:
+    roots = [("the suite's folder", f) for f in _SUITE_FOLDERS]
+    cwd = Path.cwd().resolve()
+    return roots + ([("the working directory", cwd)] if cwd not in _SUITE_FOLDERS else [])
+
+
+def _holds(folder: Path, top: str) -> bool:
+    """Whether ``folder`` holds the top-level module ``top`` (a package folder or a ``.py`` file)."""
+    return (folder / top).is_dir() or (folder / f"{top}.py").is_file()
 
 
 def import_string(spec: str) -> Any:
@@ -35,8 +62,23 @@ def import_string(spec: str) -> Any:
 def _import_module(module_name: str, spec: str) -> Any:
     """``importlib.import_module``, with any failure of the module's own code (a SyntaxError, an
     exception raised at import) turned into a :class:`RegistryError` naming its file and line."""
+    top = module_name.split(".")[0]
     try:
-        return importlib.import_module(module_name)
+        try:
+            return importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != top:
+                raise
+            roots = _import_roots()
+            found = next((folder for _, folder in roots if _holds(folder, top)), None)
+            if found is None:
+                looked = ", ".join(f"{what} {folder}" for what, folder in roots)
+                raise ModuleNotFoundError(f"No module named {top!r} (looked on the Python path, in {looked})",
+                                          name=top) from None
+            if str(found) not in sys.path:
+                sys.path.append(str(found))
+                importlib.invalidate_caches()
+            return importlib.import_module(module_name)
     except Exception as exc:         # not found, or the module's own code failed (SyntaxError, a raise)
         from .frames import where
 

@@ -315,7 +315,10 @@ def _safe_load_bounded(text: str, source: str) -> Any:
 
 
 def load_suite(path: str | Path) -> Suite:
-    """Read and validate a suite file (``yaml.safe_load``)."""
+    """Read and validate a suite file (``yaml.safe_load``). Import strings it names resolve
+    against its folder too (:func:`qbench.registry.add_import_root`)."""
+    from .registry import add_import_root
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -329,4 +332,6 @@ def load_suite(path: str | Path) -> Suite:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise SuiteError(str(path), [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
-    return parse_suite(data, str(path))
+    suite = parse_suite(data, str(path))
+    add_import_root(path.parent)
+    return suite

@@ -114,7 +114,8 @@ def build_components(suite: Suite, device: str) -> Components:
     codecs = [CodecEntry(c.key, build_codec(c), c.points, c.target_bpp is not None, c.name) for c in suite.codecs]
     if not codecs:
         raise ConfigError("the suite needs at least one codec (library or learned)")
-    solvers = [(s.key, build_solver(s)) for s in suite.solvers]
+    built = [build_solver(s) for s in suite.solvers]
+    solvers = list(zip(solver_labels(suite, built), built))
     metrics: list[Metric] = []
     skipped: dict[str, str] = {}
     for m in suite.metrics:
@@ -134,6 +135,22 @@ def build_components(suite: Suite, device: str) -> Components:
         except WeightsError as exc:                 # like a metric: skipped with the reason
             skipped[d.key] = str(exc)
     return Components(codecs, solvers, per_image, sets, skipped, diagnostics)
+
+
+def solver_labels(suite: Suite, solvers: list[Solver]) -> list[str]:
+    """The label of each solver in reports: the suite's ``label``, else its name; an unlabelled
+    import-string solver (``my_pkg.sharpen:Sharpen``) goes by its card name, unless another
+    solver of the suite already goes by that name."""
+    keys = [s.key for s in suite.solvers]
+    out: list[str] = []
+    for spec, solver in zip(suite.solvers, solvers):
+        label = spec.key
+        if spec.label is None and ":" in spec.name:
+            card = solver.card.name
+            if card and card not in keys and card not in out:
+                label = card
+        out.append(label)
+    return out
 
 
 def build_diagnostic(spec):
