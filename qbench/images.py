@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -128,6 +129,40 @@ def read_image(path: str | os.PathLike, policy: ChannelPolicy = "auto") -> np.nd
         raise ImageError(f"{source}: refused, {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{source}: cannot decode image ({type(exc).__name__}: {exc})") from exc
+
+
+def modcrop(img: np.ndarray, m: int) -> np.ndarray:
+    """Crop ``img`` to a multiple of ``m`` in height and width, keeping the top-left corner
+    (MATLAB's ``modcrop``, as SR benchmarks prepare their HR images)."""
+    if m <= 1:
+        return img
+    h, w = img.shape[:2]
+    return img[: h - h % m, : w - w % m]
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """How one dataset image is read: its file, the dataset's channel policy and its preparation
+    (``modcrop``). It is the only reader of originals: indexing, the low-res step, the metric
+    reference and the diagnostics all call :meth:`read`, so a dataset parameter applies to
+    every read. Picklable, so it travels with a worker's job."""
+
+    path: str
+    mode: str = "auto"
+    modcrop: int = 1
+
+    def read(self) -> np.ndarray:
+        """The image as the dataset defines it."""
+        return self.prepare(read_image(self.path, self.mode))  # type: ignore[arg-type]
+
+    def prepare(self, img: np.ndarray) -> np.ndarray:
+        """What the dataset does to a decoded file (``read`` is ``prepare(read_image(...))``)."""
+        return modcrop(img, self.modcrop)
+
+    @property
+    def tag(self) -> str:
+        """Channel policy plus preparation: what, besides the file, decides the pixels."""
+        return self.mode if self.modcrop <= 1 else f"{self.mode};modcrop={self.modcrop}"
 
 
 def decode_bytes(data: bytes, policy: ChannelPolicy = "auto") -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..images import ChannelPolicy, read_image
+from ..images import ChannelPolicy, ImageSource, read_image
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,28 @@ class ImageRecord:
 
 
 class Dataset(ABC):
-    """A named, ordered set of images."""
+    """A named, ordered set of images.
+
+    ``modcrop`` (every dataset takes it) crops each image to a multiple of it in height and width,
+    keeping the top-left corner: MATLAB's ``modcrop``, as SR benchmarks prepare their HR images.
+    The runner reads every original through :meth:`image_source`, so the channel policy and the crop
+    reach each read (indexing, low-res step, metric reference, diagnostics).
+    """
 
     name: str = ""
 
-    def __init__(self, mode: ChannelPolicy = "auto", limit: int | None = None):
+    def __init__(self, mode: ChannelPolicy = "auto", limit: int | None = None, modcrop: int = 1):
+        from ..errors import ConfigError
+
+        try:
+            modcrop = int(modcrop)
+        except (TypeError, ValueError):
+            modcrop = 0
+        if modcrop < 1:
+            raise ConfigError(f"dataset {self.name or type(self).__name__!r}: modcrop must be an integer >= 1")
         self.mode = mode
         self.limit = limit
+        self.modcrop = modcrop
 
     @abstractmethod
     def _records(self) -> list[ImageRecord]:
@@ -41,21 +56,28 @@ class Dataset(ABC):
         recs = self._records()
         return recs[: self.limit] if self.limit else recs
 
+    def image_source(self, record: ImageRecord) -> ImageSource:
+        """How ``record`` is read: its file, this dataset's channel policy and crop."""
+        return ImageSource(str(record.path), self.mode, self.modcrop)
+
     def load(self, record: ImageRecord) -> np.ndarray:
-        """Read one image as ``(H, W, C)`` uint8 and check its pinned pixel hash, if any."""
+        """Read one image as ``(H, W, C)`` uint8, checking its pinned pixel hash (of the whole
+        file, before the crop), if any."""
         from ..errors import ImageError
         from ..images import pixel_hash
 
-        img = read_image(record.path, self.mode)
+        src = self.image_source(record)
+        img = read_image(src.path, src.mode)  # type: ignore[arg-type]
         if record.expected_hash and self.mode == "auto":
             got = pixel_hash(img)
             if got != record.expected_hash:
                 raise ImageError(f"{record.path}: pixel hash {got[:12]}… does not match the pinned "
                                  f"{record.expected_hash[:12]}… of {self.name}/{record.name}")
-        return img
+        return src.prepare(img)
 
     def describe(self) -> str:
-        return f"{self.name} ({len(self.records())} images, mode={self.mode})"
+        crop = f", modcrop={self.modcrop}" if self.modcrop > 1 else ""
+        return f"{self.name} ({len(self.records())} images, mode={self.mode}{crop})"
 
 
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:

@@ -45,8 +45,8 @@ class SkimageSamples(Dataset):
     name = "skimage-samples"
 
     def __init__(self, mode: ChannelPolicy = "auto", limit: int | None = None,
-                 images: list[str] | None = None):
-        super().__init__(mode, limit)
+                 images: list[str] | None = None, modcrop: int = 1):
+        super().__init__(mode, limit, modcrop)
         unknown = sorted(set(images or ()) - set(SKIMAGE_SAMPLES))
         if unknown:
             raise DataNotFoundError(f"skimage-samples has no image(s) {unknown}; "
@@ -154,17 +154,14 @@ def load_manifest(name: str) -> dict[str, dict]:
 
 class PinnedDataset(Dataset):
     """A public test set found on disk, verified against pinned pixel hashes when a manifest is
-    pinned (``manifest_pinned``), else only by its file names or image count.
-
-    ``modcrop`` crops each image (after the pixel-hash check) to a multiple of it in height and
-    width, keeping the top-left corner: MATLAB's ``modcrop``, as SR benchmarks prepare their HR images.
+    pinned (``manifest_pinned``), else only by its file names or image count. The pixel hash
+    is checked on the whole file, before ``modcrop``.
     """
 
     def __init__(self, name: str, mode: ChannelPolicy = "auto", limit: int | None = None,
                  root: str | None = None, data_root_override: str | None = None, modcrop: int = 1):
-        super().__init__(mode, limit)
-        if int(modcrop) < 1:
-            raise ConfigError(f"dataset {name!r}: modcrop must be >= 1, got {modcrop}")
+        self.name = name
+        super().__init__(mode, limit, modcrop)
         if name not in SOURCES:
             from ..errors import RegistryError
             raise RegistryError(f"{name!r} is not a pinned built-in dataset; choose from {sorted(SOURCES)}")
@@ -172,7 +169,6 @@ class PinnedDataset(Dataset):
         self.source = SOURCES[name]
         self.manifest = load_manifest(name)
         self.expected_files = tuple(sorted(self.manifest)) or self.source.files
-        self.modcrop = int(modcrop)
         self.folder = Path(root).expanduser() if root else data_root(data_root_override) / name
 
     @property
@@ -225,14 +221,6 @@ class PinnedDataset(Dataset):
             pin = self.manifest.get(f, {}).get("pixel_sha256")
             recs.append(ImageRecord(Path(f).stem, str(self._find(f)), pin))
         return recs
-
-    def load(self, record: ImageRecord) -> np.ndarray:
-        img = super().load(record)
-        m = self.modcrop
-        if m > 1:
-            h, w = img.shape[:2]
-            img = img[: h - h % m, : w - w % m]
-        return img
 
 
 def make_manifest(ds: Dataset) -> dict[str, dict]:

@@ -15,8 +15,8 @@ class FolderDataset(Dataset):
     name = "folder"
 
     def __init__(self, path: str, mode: ChannelPolicy = "auto", limit: int | None = None,
-                 recursive: bool = False):
-        super().__init__(mode, limit)
+                 recursive: bool = False, modcrop: int = 1):
+        super().__init__(mode, limit, modcrop)
         self.path = Path(path).expanduser()
         self.recursive = recursive
         if not self.path.is_dir():

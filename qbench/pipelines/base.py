@@ -19,6 +19,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
+from ..images import ImageSource
+
 ORIGINAL = "original"
 LOWRES = "lowres"
 COMPRESSED = "compressed"
@@ -34,15 +36,24 @@ def content_key(*parts: Any) -> str:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An indexed image: where it comes from and what its pixels hash to."""
+    """An indexed image: how it is read (its dataset's :class:`~qbench.images.ImageSource`, the
+    only way to read it) and what its pixels hash to."""
 
     dataset: str
     name: str
-    path: str
-    mode: str
+    source: ImageSource
     pixel_hash: str
     shape: tuple[int, int, int]
     expected_hash: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The file (for messages; read the image with ``source.read()``)."""
+        return self.source.path
+
+    @property
+    def mode(self) -> str:
+        return self.source.mode
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class RoleImages:
 
         key, phys = role_key(sample, role)
         if phys == ORIGINAL:
-            return read_image(sample.image.path, sample.image.mode)
+            return sample.image.source.read()
         if phys == COMPRESSED:
             enc = self.encodings[key]
             if enc.decoded_path and Path(enc.decoded_path).is_file():

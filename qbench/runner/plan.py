@@ -9,7 +9,7 @@ outputs are quantised. The metric preset's version is stored with each value.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..datasets import Dataset
@@ -56,16 +56,20 @@ def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, 
     refs = []
     for rec in ds.records():
         try:
-            st = os.stat(rec.path)
-            cached = store.file_info(rec.path, st.st_size, st.st_mtime_ns, ds.mode)
-            if cached is None or (rec.expected_hash and ds.mode == "auto" and cached[0] != rec.expected_hash):
+            src = ds.image_source(rec)
+            src = replace(src, path=os.path.abspath(src.path))
+            st = os.stat(src.path)
+            # the cache entry is keyed by what decides the pixels besides the file: policy and crop
+            cached = store.file_info(src.path, st.st_size, st.st_mtime_ns, src.tag)
+            if cached is None or (rec.expected_hash and ds.mode == "auto" and cached[0] != rec.expected_hash
+                                  and src.modcrop <= 1):
                 img = ds.load(rec)
                 h = pixel_hash(img)
                 shape = tuple(int(s) for s in img.shape)
-                store.put_file_info(rec.path, st.st_size, st.st_mtime_ns, ds.mode, h, shape)
+                store.put_file_info(src.path, st.st_size, st.st_mtime_ns, src.tag, h, shape)
             else:
                 h, shape = cached[0], (cached[1], cached[2], cached[3])
-            refs.append(ImageRef(label, rec.name, os.path.abspath(rec.path), ds.mode, h, shape, rec.expected_hash))
+            refs.append(ImageRef(label, rec.name, src, h, shape, rec.expected_hash))
         except (QbenchError, OSError) as exc:
             on_error(f"{label}/{rec.name}", rec.path, exc)
     return refs

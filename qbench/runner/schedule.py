@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..images import read_image, write_png
+from ..images import ImageSource, write_png
 from ..pipelines import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, Pipeline
 from ..solvers import Context
 from ..store import ArtefactRow, EncodingRow
@@ -108,8 +108,7 @@ class Scheduler:
             if missing:
                 img = s.image
                 self._submit("measure_original", run_measure, MeasureJob(
-                    img.pixel_hash, ORIGINAL, img.path, img.mode, img.pixel_hash, None, img.path, 0.0, False,
-                    missing, img.mode), s)
+                    img.pixel_hash, ORIGINAL, img.source, img.pixel_hash, None, None, 0.0, False, missing), s)
         for enc_key, samples in groups.items():
             self._plan_group(enc_key, samples, encs.get(enc_key), outputs, lowres)
         self._loop()
@@ -145,22 +144,22 @@ class Scheduler:
         cached = enc if enc is not None and enc.bytes_path and Path(enc.bytes_path).is_file() else None
         group = _Group(enc_key, samples, pipe, solve, passthrough, cached, remeasure)
         img = first.image
-        input_path, input_mode = img.path, img.mode
+        source = img.source
         if pipe.has_pre:
             got = lowres.get(first.keys.pre_key)
             if got is not None and got.path and Path(got.path).is_file():
-                input_path, input_mode = got.path, "auto"
+                source = ImageSource(got.path)
             else:
                 try:
-                    input_path, input_mode = self._make_lowres(pipe, first), "auto"
+                    source = ImageSource(self._make_lowres(pipe, first))
                 except Exception as exc:
                     self._fail(samples, "pre", exc, enc_key)
                     return
         codec = pipe.codec
         job = CodeJob(enc_key, img.pixel_hash, first.codec, self.r.codec_names[first.codec], dict(codec.params),
                       first.quality,
-                      first.target, input_path, input_mode, img.shape[0] * img.shape[1], str(self.cache_dir),
-                      img.path, img.mode, cached_bytes=cached.bytes_path if cached else None,
+                      first.target, source, img.shape[0] * img.shape[1], str(self.cache_dir),
+                      img.source, cached_bytes=cached.bytes_path if cached else None,
                       keep_decoded=bool(getattr(codec, "device_bound", False)) and self.r.keep_images,
                       return_decoded=bool(solve or remeasure), metrics=comp_metrics, diagnostics=pass_diags)
         if getattr(codec, "device_bound", False):
@@ -171,7 +170,7 @@ class Scheduler:
     def _make_lowres(self, pipe: Pipeline, s: Sample) -> str:
         """The pre step on the device, once per low-res key; the result is a cached PNG."""
         self.dev.ready(s.solver, pipe.solver, "solver", self.r.cost_probe(pipe))
-        original = read_image(s.image.path, s.image.mode)
+        original = s.image.source.read()
         ctx = Context(codec=s.codec, image_names=(s.image.name,), original_size=s.image.shape[:2],
                       device=self.dev.device)
         import time
@@ -203,7 +202,7 @@ class Scheduler:
         img = s.image
         diags = self._missing_diags(s.out_key, s.out_role) if compressed is not None else ()
         examples = tuple(r.label for r in diags if img.pixel_hash in self.examples.get(r.label, ()))
-        job = MeasureJob(s.out_key, s.out_role, img.path, img.mode, img.pixel_hash, out, path, seconds, write,
+        job = MeasureJob(s.out_key, s.out_role, img.source, img.pixel_hash, out, path, seconds, write,
                          self._missing(s.out_key, s.out_role), diagnostics=diags,
                          compressed=compressed if diags else None, examples=examples,
                          image_dir=str(self.cache_dir) if examples else None, info=info or {})
@@ -280,7 +279,7 @@ class Scheduler:
         if metrics or diags:      # measuring needs no device: hand it to a worker
             first_img = first.image
             self._submit("measure_compressed", run_measure, MeasureJob(
-                job.enc_key, COMPRESSED, first_img.path, first_img.mode, first_img.pixel_hash, result.decoded,
+                job.enc_key, COMPRESSED, first_img.source, first_img.pixel_hash, result.decoded,
                 None, 0.0, False, metrics, diagnostics=diags), _Compressed(group.enc_key, group.passthrough))
             result = StageResult(result.encoding, result.decoded if group.solve or group.remeasure else None)
             self._code_done(group, result, finish_passthrough=False)

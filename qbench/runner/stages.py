@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CodecError, QbenchError
-from ..images import read_image, write_bytes, write_png
+from ..images import ImageSource, read_image, write_bytes, write_png
 from ..lru import LRU
 from ..store import ArtefactRow, EncodingRow, ValueRow
 
@@ -68,12 +68,10 @@ class CodeJob:
     codec_params: dict[str, Any]
     point: float                       # quality, or the target bpp when ``target``
     target: bool
-    input_path: str                    # codec input: the original or the cached low-res image
-    input_mode: str
+    input: ImageSource                 # codec input: the original or the cached low-res image
     pixels: int                        # H * W of the original: the bpp denominator
     cache_dir: str
-    ref_path: str                      # the original (for measuring the compressed image)
-    ref_mode: str
+    ref: ImageSource                   # the original (for measuring the compressed image)
     cached_bytes: str | None = None    # reuse these bytes (decode only)
     keep_decoded: bool = False         # also write the decoded PNG (slow decoders)
     return_decoded: bool = False       # a solver needs the decoded pixels
@@ -85,15 +83,14 @@ class CodeJob:
 class MeasureJob:
     key: str
     role: str
-    ref_path: str
-    ref_mode: str
+    ref: ImageSource                   # the original
     ref_hash: str
     output: np.ndarray | None          # the image to measure (uint8, or float32 in [0, 255])
-    output_path: str | None            # where to write it (or read it from, when output is None)
+    output_path: str | None            # where to write it (or read it from, when output is None;
+                                       # neither given: the measured image is the original itself)
     seconds: float = 0.0               # solver time, recorded with the artefact
     write: bool = True
     metrics: tuple[MetricRef, ...] = ()
-    output_mode: str = "auto"          # channel policy when reading ``output_path`` (originals)
     diagnostics: tuple[DiagnosticRef, ...] = ()
     compressed: np.ndarray | None = None   # C for the diagnostics; None: the measured image is C
     examples: tuple[str, ...] = ()         # labels of diagnostics that write example images
@@ -136,11 +133,12 @@ def _metric(ref: MetricRef):
                            lambda: metrics.build(ref.name, crop_border=ref.crop_border))
 
 
-def _image(path: str, mode: str) -> np.ndarray:
+def _image(src: ImageSource) -> np.ndarray:
+    """``src.read()``, cached per process by file state, channel policy and preparation."""
     import os
 
-    st = os.stat(path)
-    return _IMAGES.get_or((path, mode, st.st_size, st.st_mtime_ns), lambda: read_image(path, mode))
+    st = os.stat(src.path)
+    return _IMAGES.get_or((src.path, src.tag, st.st_size, st.st_mtime_ns), src.read)
 
 
 def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[MetricRef, ...], key: str,
@@ -228,7 +226,7 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
     ``codec`` overrides building one from the job (a device-bound learned codec, run in the
     device process)."""
     codec = codec if codec is not None else _codec(job.codec_name, job.codec_params)
-    img = _image(job.input_path, job.input_mode)
+    img = _image(job.input)
     result = StageResult()
     if job.cached_bytes is not None:
         data = Path(job.cached_bytes).read_bytes()
@@ -254,9 +252,9 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
     if decoded.shape != img.shape:
         raise CodecError(f"{job.codec_name} decoded shape {decoded.shape} != input {img.shape}")
     if job.metrics:
-        ref = _image(job.ref_path, job.ref_mode)
+        ref = _image(job.ref)
         result.values, result.errors = measure(ref, job.image_hash, decoded, job.metrics, job.enc_key, "compressed")
-    ref = _image(job.ref_path, job.ref_mode) if job.diagnostics else None
+    ref = _image(job.ref) if job.diagnostics else None
     if ref is not None and decoded.shape == ref.shape:
         values, errors, _ = diagnose(ref, job.image_hash, decoded, None, job.diagnostics, job.enc_key, "compressed")
         result.values += values
@@ -270,9 +268,11 @@ def run_measure(job: MeasureJob) -> StageResult:
     """Write a solver output to the cache (when new) and measure it against the original."""
     result = StageResult()
     out = job.output
-    if out is None:
-        path = Path(job.output_path or "")
-        out = np.load(path) if path.suffix == ".npy" else read_image(path, job.output_mode)
+    if out is None and job.output_path is None:
+        out = _image(job.ref)
+    elif out is None:
+        path = Path(job.output_path)
+        out = np.load(path) if path.suffix == ".npy" else read_image(path, "auto")
     elif job.write and job.output_path:
         path = Path(job.output_path)
         if out.dtype == np.uint8:
@@ -288,10 +288,10 @@ def run_measure(job: MeasureJob) -> StageResult:
         result.artefact = ArtefactRow(job.key, job.role, None, job.seconds, dict(job.info))
     if job.metrics:
         needs_ref = any(r.kind != "no_reference" for r in job.metrics)
-        ref = _image(job.ref_path, job.ref_mode) if needs_ref else None
+        ref = _image(job.ref) if needs_ref else None
         result.values, result.errors = measure(ref, job.ref_hash, out, job.metrics, job.key, job.role)
     if job.diagnostics:
-        ref = _image(job.ref_path, job.ref_mode)
+        ref = _image(job.ref)
         pair = (job.compressed, out) if job.compressed is not None else (out, None)
         values, errors, result.extra = diagnose(ref, job.ref_hash, *pair, job.diagnostics, job.key, job.role,
                                                 job.examples, job.image_dir)
