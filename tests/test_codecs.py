@@ -158,3 +158,16 @@ def test_external_codec_rate_control(tmp_path):
     ref, _ = find_quality(build("jpeg"), img, 2.0)
     assert abs((101 - q) - ref) <= 1 and float(q).is_integer()     # the same JPEG, mirrored knob
     assert codec.decode(out.data, 3).shape == img.shape
+
+
+def test_codec_defaults_are_explicit_parameters_of_the_spec():
+    """Defaults that change the bitstream are parameters, so they enter cache keys and the table."""
+    assert build("j2k").spec()["params"]["mct"] is True
+    assert build("j2k", {"mct": False}).spec() != build("j2k").spec()
+    assert build("heif").spec()["params"] == {"chroma": "420", "preset": "slow", "tune": "ssim"}
+    assert build("avif").spec()["params"] == {"speed": 6, "subsampling": "4:2:0"}
+    assert build("webp").spec()["params"] == {"method": 4}
+    assert build("jxl").spec()["params"] == {"effort": 7}
+    for name, params in (("j2k", {"mct": 1}), ("heif", {"tune": "grain"}), ("heif", {"preset": "fastest"})):
+        with pytest.raises(ConfigError):
+            build(name, params)

@@ -1,7 +1,8 @@
 """AVIF (AV1 intra) through Pillow's libavif binding.
 
-``speed`` 0 (slowest, best) .. 10 (fastest); the default 6 keeps quality ladders affordable
-(libavif's own default is far slower). ``subsampling`` applies to RGB.
+Defaults are ``avifenc``'s for lossy 8-bit photographs: ``speed`` 6 (0 slowest and smallest .. 10
+fastest), 4:2:0 chroma (``subsampling`` applies to RGB; ``avifenc`` keeps a PNG's 4:4:4 unless
+told ``-y 420``), 8-bit, full range, BT.601 matrix, libaom with libavif's own tuning.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""JPEG 2000 through Pillow's OpenJPEG binding (irreversible 9/7 wavelet).
+"""JPEG 2000 through Pillow's OpenJPEG binding.
+
+Coded as the reference encoders code lossy images (``opj_compress -I``, Kakadu's defaults): the
+irreversible 9/7 wavelet with the irreversible colour transform (ICT, RGB -> YCbCr) on RGB images,
+5 decomposition levels (6 resolutions), 64x64 code-blocks, no precincts, one quality layer, LRCP
+progression, in a JP2 container (about 20 bytes more than a raw codestream). ``mct: false`` codes
+R, G and B as independent components (no colour transform): about 30% more bits for the same
+PSNR on natural images, so only for reproducing results that did so.
 
 ``mode: rates`` (default): the quality knob is the compression ratio (e.g. 40 means 40:1; higher
 is smaller and worse). ``mode: dB``: the knob is the target PSNR in dB (higher is better).
@@ -19,11 +26,13 @@ class JPEG2000(Codec):
     name = "j2k"
     family = "jpeg2000"
     quality_range = (1.0, 1000.0)
-    defaults: dict[str, Any] = {"mode": "rates"}
+    defaults: dict[str, Any] = {"mode": "rates", "mct": True}
 
     def validate_params(self) -> None:
         if self.params["mode"] not in ("rates", "dB"):
             raise ConfigError("j2k: mode must be 'rates' or 'dB'")
+        if not isinstance(self.params["mct"], bool):
+            raise ConfigError("j2k: mct must be true or false")
 
     def rate_increases_with_quality(self) -> bool:
         return self.params["mode"] == "dB"     # a higher ratio means fewer bytes
@@ -40,8 +49,11 @@ class JPEG2000(Codec):
 
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
         self.check_quality(quality)
+        rgb = img.ndim == 3 and img.shape[2] == 3
         data = pil_encode(img, "JPEG2000", quality_mode=self.params["mode"],
-                          quality_layers=[float(quality)], irreversible=True)
+                          quality_layers=[float(quality)], irreversible=True,
+                          mct=int(rgb and self.params["mct"]), num_resolutions=6,
+                          codeblock_size=(64, 64), progression="LRCP")
         return Encoded(data, {"channels": int(img.shape[2])})
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
