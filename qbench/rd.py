@@ -9,6 +9,10 @@ the test is better at the same rate) — for any metric, not only PSNR. Interpol
 * ``cubic``: a cubic polynomial fit (VCEG-M33, Bjontegaard's original);
 * ``akima``: Akima spline (linear for two points).
 
+Both are averages: when the curves cross, the test is better over part of the range and worse over
+the rest, and BD-rate and BD-PSNR may even disagree in sign (they integrate over different
+ranges). ``crossings`` finds the rates where two curves cross inside their shared rate range, so
+reports can mark such deltas instead of presenting them as a uniform gain.
 ``bd_with_ci`` resamples *images* with replacement, rebuilds both curves from the resampled images
 (mean rate and mean distortion per point) and returns the percentile interval.
 ``curves_from_rows`` turns per-image result rows (``per_image.csv``) into per-image RD matrices.
@@ -107,6 +111,9 @@ class _Poly3:
     def integrate(self, a: float, b: float) -> float:
         return float(np.polyval(self.prim, b) - np.polyval(self.prim, a))
 
+    def __call__(self, x):
+        return np.polyval(self.coef, x)
+
 
 def _interpolator(x: np.ndarray, y: np.ndarray, method: str):
     import scipy.interpolate as si
@@ -149,6 +156,36 @@ def _delta(x_a, y_a, x_t, y_t, method: str, min_overlap: float) -> tuple[float, 
                       "covers a narrow range", OverlapWarning, 3)
     fa, ft = _interpolator(x_a, y_a, method), _interpolator(x_t, y_t, method)
     return (ft.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo), overlap
+
+
+def crossings(rate_anchor, dist_anchor, rate_test, dist_test, method: str = "pchip",
+              samples: int = 512, tol: float = 1e-3) -> tuple[float, ...]:
+    """Rates at which the two RD curves cross, inside their shared rate range (empty when one curve
+    lies above the other throughout, or when they do not overlap).
+
+    Each curve's distortion is interpolated over log10 rate (as :func:`bd_psnr` does) and their
+    difference sampled on ``samples`` points; a crossing is a change of sign of a difference larger
+    than ``tol`` (in distortion units), located by linear interpolation between samples. Touching
+    curves (a difference within ``tol``) do not cross.
+    """
+    x_a, x_t = np.log10(np.asarray(rate_anchor, dtype=np.float64)), np.log10(np.asarray(rate_test, dtype=np.float64))
+    y_a, y_t = np.asarray(dist_anchor, dtype=np.float64), np.asarray(dist_test, dtype=np.float64)
+    if min(len(x_a), len(x_t)) < 2:
+        raise ConfigError("each RD curve needs at least 2 points")
+    lo, hi = max(x_a.min(), x_t.min()), min(x_a.max(), x_t.max())
+    if not hi > lo:
+        return ()
+    x = np.linspace(lo, hi, samples)
+    diff = np.asarray(_interpolator(x_t, y_t, method)(x), dtype=np.float64) - \
+        np.asarray(_interpolator(x_a, y_a, method)(x), dtype=np.float64)
+    sig = np.flatnonzero(np.abs(diff) > tol)           # samples where one curve is clearly above
+    out = []
+    for i, j in zip(sig[:-1], sig[1:]):
+        if np.sign(diff[i]) != np.sign(diff[j]):
+            k = i + int(np.argmax(np.sign(diff[i:j + 1]) != np.sign(diff[i])))   # first sample past the sign change
+            x0, x1, d0, d1 = x[k - 1], x[k], diff[k - 1], diff[k]
+            out.append(float(10.0 ** (x0 - d0 * (x1 - x0) / (d1 - d0) if d1 != d0 else x0)))
+    return tuple(out)
 
 
 def bd_rate(rate_anchor, dist_anchor, rate_test, dist_test, method: str = "pchip",

@@ -209,3 +209,67 @@ def test_bad_anchor_lists_are_suite_errors(image_folder, anchor, msg):
 
     with pytest.raises(SuiteError, match=msg):
         parse_suite(basic_suite(image_folder, codecs=[{"name": "jpeg", "qualities": [10, 30]}], anchor=anchor))
+
+
+def test_crossings_locate_where_curves_cross():
+    from qbench.rd import crossings
+
+    r = np.array([0.25, 0.5, 1.0, 2.0, 4.0])
+    anchor = 30 + 10 * np.log10(r)                      # lines in log-rate: they cross at 10^0.2 bpp
+    test = 31 + 5 * np.log10(r)
+    assert crossings(r, anchor, r, test) == pytest.approx((10**0.2,), rel=1e-3)
+    assert crossings(r, anchor, r, anchor + 0.5) == ()           # above throughout
+    assert crossings(r, anchor, r, anchor + 1e-6) == ()           # touching is not crossing
+    assert crossings(r, anchor, r * 100, anchor) == ()            # no shared rate range
+    wave = anchor + 0.3 * np.array([1, -1, 1, -1, 1])             # crosses back and forth
+    assert len(crossings(r, anchor, r, wave)) == 4
+
+
+def test_sign_disagreement_of_the_deltas():
+    from qbench.report.bd import signs_disagree
+
+    assert signs_disagree(-3.7, -0.22)          # fewer bits, yet lower PSNR at equal rate
+    assert signs_disagree(2.0, 0.1)
+    assert not signs_disagree(-48.2, 3.49) and not signs_disagree(5.0, -0.3)
+    assert not signs_disagree(float("nan"), 1.0) and not signs_disagree(0.0, -1.0)
+
+
+def test_crossing_curves_are_marked_in_every_report(tmp_path):
+    """JPEG 4:4:4 against 4:2:0 on photographs: chroma subsampling wins at low rates and loses at
+    high ones (PSNR-RGB), so the curves cross; bd.csv, markdown, HTML and JSON say where."""
+    import json
+
+    import pandas as pd
+
+    from qbench.report import write_reports
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    from .conftest import basic_suite, save
+    from .test_codec_rd import crops
+
+    folder = tmp_path / "photos"
+    for i, img in enumerate(crops()[:3]):
+        save(img, folder / f"{i}.png")
+    ladder = [10, 30, 50, 70, 90]
+    data = basic_suite(folder, codecs=[{"name": "jpeg", "qualities": ladder},
+                                       {"name": "jpeg", "label": "jpeg444", "params": {"subsampling": "4:4:4"},
+                                        "qualities": ladder},
+                                       {"name": "webp", "qualities": ladder}],
+                       anchor="jpeg", metrics=["psnr_rgb"])
+    out = tmp_path / "out"
+    Runner(parse_suite(data), out, workers=0, progress=False).run()
+    write_reports(out)
+    bd = pd.read_csv(out / "bd.csv", keep_default_na=False).set_index("codec")
+    row = bd.loc["jpeg444"]
+    assert row.crossing and 0.8 < float(str(row.cross_bpp).split(";")[0]) < 2.5
+    assert not bd.loc["webp"].crossing and bd.loc["webp"].cross_bpp == ""
+    md = (out / "leaderboard.md").read_text()
+    cells = {c[3]: c for c in ([x.strip() for x in s.split("|")[1:-1]] for s in md.splitlines())
+             if len(c) == 10 and c[4] == "psnr_rgb"}
+    assert cells["jpeg444"][9] == f"CROSS at {row.cross_bpp} bpp (overlap {row.overlap:.2f})"
+    assert cells["webp"][9] == "–"
+    assert "CROSS at" in (out / "leaderboard.html").read_text()
+    rows = {r["codec"]: r for r in json.loads((out / "results.json").read_text())["bd"]}
+    assert rows["jpeg444"]["crossing"] is True and rows["jpeg444"]["cross_bpp"] == row.cross_bpp
+    assert rows["webp"]["crossing"] is False

@@ -10,6 +10,11 @@ curves are integrated, so BD-rate is negative for a better test in every metric.
 Each curve point is the mean bpp and mean metric over the images at one ladder setting (or one
 ``target_bpp``); images missing a point in either curve (or with an infinite value, as PSNR of an
 exact image) are left out of both.
+
+A delta is an average over a range: when the two mean curves cross inside their shared rate range,
+or BD-rate and BD-metric disagree in sign (one says better, the other worse), the row is marked
+(``crossing`` true, ``cross_bpp`` the rates where they cross, ``;``-separated) and every report
+says so beside its overlap.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ import warnings
 import numpy as np
 
 from ..errors import QbenchError
-from ..rd import OverlapWarning, bd_with_ci, curves_from_rows
+from ..rd import OverlapWarning, bd_with_ci, crossings, curves_from_rows
 from .data import ReportData
 
 LOW_OVERLAP = 0.75
 BD_COLUMNS = ["dataset", "anchor", "solver", "codec", "metric", "bd_rate", "bd_rate_ci_low", "bd_rate_ci_high",
-              "bd_metric", "n_images", "overlap"]
+              "bd_metric", "n_images", "overlap", "crossing", "cross_bpp"]
 
 
 def anchors_of(data: ReportData) -> list[tuple[str, str]]:
@@ -80,9 +85,19 @@ def _rows_against(curves, anchor, a_index, m_index, metric, sign, group_order, m
                 warnings.simplefilter("ignore", OverlapWarning)
                 r = bd_with_ci(ra, sign * da, rt, sign * dt, "rate", method, n_boot, seed)
                 p = bd_with_ci(ra, sign * da, rt, sign * dt, "dist", method, 0, seed)
+                cross = crossings(ra.mean(0), da.mean(0), rt.mean(0), dt.mean(0), method)
         except (QbenchError, ValueError):  # too few or non-monotone points: no BD here
             continue
         rows.append(((a_index, group_order[(dataset, solver, codec)], m_index),
                      [dataset, anchor[1], solver, codec, metric, r.value, r.ci_low, r.ci_high, sign * p.value,
-                      len(common), r.overlap]))
+                      len(common), r.overlap, bool(cross) or signs_disagree(r.value, p.value),
+                      ";".join(f"{b:.3g}" for b in cross)]))
     return rows
+
+
+def signs_disagree(bd_rate: float, bd_dist: float) -> bool:
+    """Whether BD-rate (negative: better) and BD-distortion (positive: better, in the integrated
+    direction) contradict each other; never for a zero or undefined value."""
+    if not (np.isfinite(bd_rate) and np.isfinite(bd_dist)) or bd_rate == 0 or bd_dist == 0:
+        return False
+    return (bd_rate < 0) != (bd_dist > 0)

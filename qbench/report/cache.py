@@ -20,7 +20,7 @@ from .aggregate import CI, Aggregates, ReportOptions
 from .data import ReportData
 from .files import write_text
 
-CACHE_FORMAT = 1                # bump when what is cached or how it is computed changes
+CACHE_FORMAT = 2                # bump when what is cached or how it is computed changes
 FOLDER = Path("cache") / "report"
 
 

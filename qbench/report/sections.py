@@ -108,7 +108,9 @@ def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
     text = ("Bjontegaard delta rate (pchip, percent; negative = fewer bits at equal quality) with a "
             "bootstrap 95% CI over images, and BD-metric, the average metric difference at equal rate. "
             f"An overlap marked (!) is below {LOW_OVERLAP:.2f}: the curves share little of their quality "
-            "range and the delta covers only that part.")
+            "range and the delta covers only that part. A row marked in the curves column averages a gain "
+            "and a loss: the mean curves cross at the rates given, or BD-rate and BD-metric disagree in "
+            "sign; read the RD figure there, not the delta.")
     rows = []
     for r in table.to_dict(orient="records"):
         rate = Cell("–") if _nan(r["bd_rate"]) else Cell(
@@ -116,10 +118,20 @@ def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
             f"[{r['bd_rate_ci_low']:+.2f}, {r['bd_rate_ci_high']:+.2f}]")
         rows.append([r["dataset"], f"{r['anchor']} + {anchors[0][0]}", r["solver"], r["codec"], r["metric"], rate,
                      _fmt(r["bd_metric"], 4, "+"), str(int(r["n_images"])),
-                     f"{r['overlap']:.2f}" + (" (!)" if r["overlap"] < LOW_OVERLAP else "")])
-    headers = ["dataset", "anchor", "solver", "codec", "metric", "BD-rate", "BD-metric", "images", "overlap"]
+                     f"{r['overlap']:.2f}" + (" (!)" if r["overlap"] < LOW_OVERLAP else ""), _curves_cell(r)])
+    headers = ["dataset", "anchor", "solver", "codec", "metric", "BD-rate", "BD-metric", "images", "overlap",
+               "curves"]
     names = ", ".join(f"{codec} + {solver}" for solver, codec in anchors)
     return [Section(f"BD-rate against {names}", [Paragraph.of(text), Table.of(headers, rows, 5)], "bd-rate")]
+
+
+def _curves_cell(r: dict) -> str:
+    """How the two curves lie: where they cross, or that the deltas' signs disagree, else ``–``."""
+    if not r.get("crossing"):
+        return "–"
+    bpp = str(r.get("cross_bpp") or "")
+    where = f"CROSS at {bpp.replace(';', ', ')} bpp" if bpp else "SIGNS DISAGREE"
+    return f"{where} (overlap {r['overlap']:.2f})"
 
 
 def cost_section(data: ReportData) -> list[Section]:
