@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 the run finished but some jobs failed (see the report), or compare/check
 found a regression; 2 a bad suite, name or parameter (compare/check: metric versions that differ);
-3 missing or broken data, weights, codec or store; 4 any other qbench error.
+3 missing or broken data, weights, codec or store, and also: compare/check found values of the
+reference missing from the other side, ``run --strict`` skipped a metric or diagnostic;
+4 any other qbench error.
 """
 
 from __future__ import annotations
@@ -52,21 +54,25 @@ def main() -> None:
               help="where CPU stages run: a local process pool, or a Ray cluster (pip install qbench[ray])")
 @click.option("--address", default=None, help="Ray cluster address (default: start a local one)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--strict", is_flag=True,
+              help="exit 3 when a metric or diagnostic was skipped (e.g. its weights are missing), after the run "
+                   "and its reports")
 @_handle_errors
 def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
-        data_root: str | None, executor: str, address: str | None, quiet: bool) -> None:
+        data_root: str | None, executor: str, address: str | None, quiet: bool, strict: bool) -> None:
     """Run SUITE_FILE: compress, restore, measure, and write the leaderboard.
 
     Resumes by default: work already in the results store is not computed again.
     """
     _run_and_report(suite_file, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    quiet=quiet, executor=executor, address=address)
+                    quiet=quiet, executor=executor, address=address, strict=strict)
 
 
 def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, workers: int | None, fresh: bool,
                     data_root: str | None, quiet: bool, executor: str = "local", address: str | None = None,
-                    also=None) -> None:
-    """Validate, run and report a suite (``also(out)`` writes further documents); exit 1 on failures."""
+                    also=None, strict: bool = False) -> None:
+    """Validate, run and report a suite (``also(out)`` writes further documents); exit 1 on failures,
+    else 3 when ``strict`` and a metric or diagnostic was skipped."""
     from .report import write_reports
     from .runner import Runner
     from .runner.resolve import resolve_suite
@@ -97,6 +103,10 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
         if len(result.failures) > 20:
             click.echo(f"  … {len(result.failures) - 20} more in {out / 'leaderboard.md'}", err=True)
         sys.exit(1)
+    if strict and result.skipped_metrics:
+        click.echo(f"qbench: error: --strict: {len(result.skipped_metrics)} metric(s) or diagnostic(s) skipped: "
+                   f"{', '.join(sorted(result.skipped_metrics))}", err=True)
+        sys.exit(3)
 
 
 @main.command()
@@ -343,6 +353,21 @@ def weights_fetch(names: tuple[str, ...]) -> None:
         click.echo(f"{key}: {ensure(wf, allow_download=True)}")
 
 
+def _parse_max_drop(ctx, param, value: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in value:
+        name, sep, number = item.partition("=")
+        try:
+            limit = float(number)
+        except ValueError:
+            limit = float("nan")
+        if not sep or not name.strip() or not limit >= 0 or limit == float("inf"):
+            raise click.BadParameter(f"{item!r}: expected METRIC=LIMIT with a finite LIMIT >= 0, "
+                                     "e.g. psnr_y=0.3 or lpips=0.01")
+        out.append((name.strip(), limit))
+    return tuple(out)
+
+
 def _comparison_options(fn):
     """The options ``compare`` and ``check`` share."""
     for option in reversed([
@@ -352,8 +377,17 @@ def _comparison_options(fn):
         click.option("--tol-rel", type=float, default=0.005, show_default=True,
                      help="tolerance of the other metrics and bpp, relative to the reference mean"),
         click.option("--significant", is_flag=True, help="a difference counts only when its 95% CI excludes 0"),
-        click.option("--fail-on-missing", is_flag=True,
-                     help="values of the reference missing from the other side count as regressions"),
+        click.option("--max-drop-db", type=click.FloatRange(min=0), default=None,
+                     help="per-image limit: fail when any single image loses more than this many dB in a dB "
+                          "metric (off by default)"),
+        click.option("--max-drop", "max_drop", multiple=True, callback=_parse_max_drop, metavar="METRIC=LIMIT",
+                     help="per-image limit of one metric, in its own unit: fail when any single image loses more "
+                          "(a drop of a higher-is-better metric, a rise of a lower-is-better one such as "
+                          "lpips or bpp); repeatable, overrides --max-drop-db for that metric"),
+        click.option("--fail-on-missing/--allow-missing", "fail_on_missing", default=True, show_default=True,
+                     help="values of the reference (a metric, series, codec point or image) absent from the "
+                          "other side fail with exit 3 (the default); --allow-missing compares only what both "
+                          "sides have"),
         click.option("--bootstrap", type=int, default=1000, show_default=True, help="bootstrap resamples"),
         click.option("--seed", type=int, default=0, show_default=True, help="bootstrap seed"),
         click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True),
@@ -364,12 +398,14 @@ def _comparison_options(fn):
     return fn
 
 
-def _finish_comparison(a, b, metrics, tol_db, tol_rel, significant, fail_on_missing, bootstrap, seed, fmt,
-                       output) -> None:
+def _finish_comparison(a, b, metrics, tol_db, tol_rel, significant, max_drop_db, max_drop, fail_on_missing,
+                       bootstrap, seed, fmt, output) -> None:
+    """Compare, write the result, list what is missing; exit 1 on a regression, 3 on values missing."""
     from .regress.compare import CompareOptions, compare
-    from .regress.render import render, summary_line
+    from .regress.render import missing_lines, render, summary_line
 
-    opts = CompareOptions(tuple(metrics), tol_db, tol_rel, bootstrap, seed, significant, fail_on_missing)
+    opts = CompareOptions(tuple(metrics), tol_db, tol_rel, bootstrap, seed, significant,
+                          allow_missing=not fail_on_missing, max_drop_db=max_drop_db, max_drop=max_drop)
     result = compare(a, b, opts)
     text = render(result, fmt)
     if output:
@@ -378,9 +414,15 @@ def _finish_comparison(a, b, metrics, tol_db, tol_rel, significant, fail_on_miss
         click.echo(text, nl=False)
     for w in result.warnings:
         click.echo(f"qbench: warning: {w}", err=True)
+    if result.n_missing and fail_on_missing:
+        click.echo(f"qbench: missing from {result.b}:", err=True)
+        for line in missing_lines(result, 20):
+            click.echo(f"  {line}", err=True)
     click.echo(f"qbench: {summary_line(result)}", err=True)
-    if result.regressions:
+    if result.verdict == "regression":
         sys.exit(1)
+    if result.verdict == "missing":
+        sys.exit(3)
 
 
 @main.command()
@@ -391,8 +433,9 @@ def _finish_comparison(a, b, metrics, tol_db, tol_rel, significant, fail_on_miss
 def compare(run_a: Path, run_b: Path, **kw) -> None:
     """Compare results folder RUN_B against RUN_A, image by image.
 
-    Exit 0 when B is nowhere worse than A beyond tolerance, 1 when it is (a regression),
-    2 or 3 for bad input.
+    Exit 0 when B has every value of A and is nowhere worse beyond tolerance; 1 when it is worse
+    (a regression); 3 when values of A are missing from B (unless --allow-missing) or a store is
+    missing; 2 for bad input.
     """
     from .regress.values import from_run
 
@@ -408,8 +451,10 @@ def compare(run_a: Path, run_b: Path, **kw) -> None:
 def check(run: Path, baseline: Path, **kw) -> None:
     """Check results folder RUN against a committed BASELINE (no store needed for the baseline).
 
-    Exit 0 when RUN is nowhere worse than the baseline beyond tolerance, 1 when it is, 2 when
-    metric versions differ (the values are not comparable), 3 for a missing store or baseline.
+    Exit 0 when RUN has every value of the baseline and is nowhere worse beyond tolerance; 1 when
+    it is worse (a regression); 3 when values of the baseline are missing from RUN (a metric,
+    series, codec point or image; unless --allow-missing) or the store or baseline is missing;
+    2 when metric versions differ (the values are not comparable).
     """
     from .regress.values import from_baseline, from_run
 

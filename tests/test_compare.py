@@ -205,12 +205,16 @@ def test_unpaired_series_are_listed(run_a, tmp_path):
     result = compare(from_run(run_a), from_run(b))
     assert result.unpaired[["solver", "quality", "metric", "side", "images"]].values.tolist() == [
         ["gaussian", 10.0, "ssim_y", "A", 3]]
-    assert result.regressions == 0
+    assert result.regressions == 0 and result.verdict == "missing" and result.n_missing == 1
     runner = CliRunner()
-    out = runner.invoke(main, ["compare", str(run_a), str(b)])
-    assert out.exit_code == 0 and "Unpaired series" in out.stdout and "A only" in out.stdout
-    assert runner.invoke(main, ["compare", str(run_a), str(b), "--fail-on-missing"]).exit_code == 1
-    assert runner.invoke(main, ["compare", str(b), str(run_a), "--fail-on-missing"]).exit_code == 0
+    out = runner.invoke(main, ["compare", str(run_a), str(b)])          # missing values fail by default
+    assert out.exit_code == 3 and "Unpaired series" in out.stdout and "A only" in out.stdout
+    assert "gaussian · jpeg 10 · ssim_y: 3 image(s) of A, none in B" in out.stderr
+    assert runner.invoke(main, ["compare", str(run_a), str(b), "--fail-on-missing"]).exit_code == 3
+    allowed = runner.invoke(main, ["compare", str(run_a), str(b), "--allow-missing"])
+    assert allowed.exit_code == 0 and "allowed by --allow-missing" in allowed.stderr
+    extra = runner.invoke(main, ["compare", str(b), str(run_a)])       # B has more than A: nothing missing
+    assert extra.exit_code == 0 and "1 series in B only, not compared" in extra.stderr
 
 
 # -- baselines and check --------------------------------------------------------------------------------
@@ -332,7 +336,7 @@ def test_the_committed_quickstart_baseline_is_what_this_code_produces(tmp_path):
     res = Runner(load_suite(REPO / "suites" / "quickstart.yaml"), out, workers=2, progress=False).run()
     assert not res.failures
     got = CliRunner().invoke(main, ["check", str(out), "--baseline", str(REPO / "leaderboards" / "quickstart"),
-                                    "--fail-on-missing"])
+                                    "--max-drop-db", "0.1"])              # as the example workflow
     assert got.exit_code == 0, got.output[-3000:]
     assert "no regression" in got.output and "0 worse" in got.output
 
@@ -435,3 +439,140 @@ def test_a_rate_target_never_pairs_with_a_quality_setting_of_the_same_number(tmp
 
     with pytest.raises(ConfigError, match="nothing to compare"):
         compare(a, b)
+
+
+# -- the gate fails on what the run lacks ---------------------------------------------------------------
+
+def _run_variant(tiny_root: Path, out: Path, **over) -> Path:
+    """A real run of the tiny suite with some keys replaced (fewer solvers, points, metrics, images)."""
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    data = _suite(tiny_root / "imgs")
+    data.update(over)
+    assert not Runner(parse_suite(data), out, workers=0, progress=False).run().failures
+    return out
+
+
+def test_check_fails_when_the_run_lacks_series_of_the_baseline(tiny_root, tmp_path):
+    """A run sharing 2 of the baseline's 12 series (one solver, one codec point) used to pass with
+    'no regression'; the missing series now fail the gate (exit 3) and are listed."""
+    folder = tiny_root / "leaderboards" / "tiny"
+    part = _run_variant(tiny_root, tmp_path / "part", solvers=["identity"],
+                        codecs=[{"name": "jpeg", "qualities": [10]}])
+    runner = CliRunner()
+    got = runner.invoke(main, ["check", str(part), "--baseline", str(folder), "--format", "json"])
+    assert got.exit_code == 3, got.output
+    payload = json.loads(got.stdout)
+    assert payload["verdict"] == "missing" and payload["regressions"] == 0
+    missing = {(r["solver"], r["quality"], r["metric"]) for r in payload["unpaired"] if r["side"] == "A"}
+    assert missing == {(s, q, m) for s in ("identity", "gaussian") for q in (10.0, 50.0)
+                       for m in ("psnr_y", "ssim_y", "bpp")} - {("identity", 10.0, m)
+                                                                  for m in ("psnr_y", "ssim_y", "bpp")}
+    assert "gaussian · jpeg 50 · ssim_y: 3 image(s) of A, none in B" in got.stderr
+    assert "incomplete: 9 series of A missing from B" in got.stderr
+    assert "no regression" not in got.stderr
+    allowed = runner.invoke(main, ["check", str(part), "--baseline", str(folder), "--allow-missing"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "9 series of A missing from B, allowed by --allow-missing" in allowed.stderr
+    # the compared series still gate: a regression there is exit 1 (it takes precedence over missing)
+    _shift(part, "psnr_y", "identity", 10.0, [-0.1, -0.1, -0.1])
+    assert runner.invoke(main, ["check", str(part), "--baseline", str(folder)]).exit_code == 1
+    assert runner.invoke(main, ["check", str(part), "--baseline", str(folder), "--allow-missing"]).exit_code == 1
+
+
+def test_a_metric_or_an_image_absent_from_the_run_fails_the_gate(tiny_root, run_a, tmp_path):
+    """A has ssim_y, B was run without it (as a metric skipped for want of weights): 'compare
+    --fail-on-missing' used to exit 0 with a warning. An image of A absent from B fails too."""
+    no_ssim = _run_variant(tiny_root, tmp_path / "no_ssim", metrics=["psnr_y"])
+    runner = CliRunner()
+    got = runner.invoke(main, ["compare", str(run_a), str(no_ssim), "--fail-on-missing"])
+    assert got.exit_code == 3, got.output
+    assert "ssim_y is measured in A only: its values are missing from B" in got.stderr
+    assert "identity · jpeg 10 · ssim_y: 3 image(s) of A, none in B" in got.stderr
+    assert runner.invoke(main, ["compare", str(run_a), str(no_ssim), "--allow-missing"]).exit_code == 0
+    assert runner.invoke(main, ["compare", str(run_a), str(no_ssim), "--metric", "ssim_y"]).exit_code == 3
+    assert runner.invoke(main, ["check", str(no_ssim), "--baseline",
+                                str(tiny_root / "leaderboards" / "tiny")]).exit_code == 3
+    # B measured a metric A lacks: nothing of A is missing, the extra metric is not compared
+    assert runner.invoke(main, ["compare", str(no_ssim), str(run_a)]).exit_code == 0
+
+    fewer = _run_variant(tiny_root, tmp_path / "fewer", datasets=[
+        {"name": "folder", "params": {"path": str(tiny_root / "imgs")}, "limit": 2}])
+    c = compare(from_run(run_a), from_run(fewer))
+    assert c.unpaired.empty and c.verdict == "missing" and len(c.partial) == len(c.rows) == 12
+    assert set(c.rows["only_a"]) == {1} and set(c.rows["n"]) == {2}
+    got = runner.invoke(main, ["check", str(fewer), "--baseline", str(tiny_root / "leaderboards" / "tiny")])
+    assert got.exit_code == 3 and "1 of 3 image(s) of A not in B" in got.stderr
+
+
+def test_per_image_limit_catches_one_bad_image(run_a, tmp_path):
+    """One image loses 0.47 dB while the others gain: the mean is unchanged and passes the
+    tolerance; --max-drop-db (dB metrics) and --max-drop METRIC=LIMIT catch the image."""
+    b = _copy(run_a, tmp_path / "b")
+    _shift(b, "psnr_y", "gaussian", 50.0, [-0.47, 0.2, 0.27])
+    _shift(b, "ssim_y", "identity", 10.0, [0.01, -0.02, 0.01])
+    runner = CliRunner()
+    assert runner.invoke(main, ["compare", str(run_a), str(b)]).exit_code == 0
+    got = runner.invoke(main, ["compare", str(run_a), str(b), "--max-drop-db", "0.3", "--format", "json"])
+    assert got.exit_code == 1, got.output
+    payload = json.loads(got.stdout)
+    bad = [r for r in payload["rows"] if r["status"] == "worse"]
+    assert [(r["solver"], r["quality"], r["metric"], r["worst_image"]) for r in bad] == [
+        ("gaussian", 50.0, "psnr_y", "im0")]
+    assert bad[0]["worst"] == pytest.approx(-0.47, abs=1e-9) and bad[0]["max_drop"] == 0.3 and bad[0]["image_drop"]
+    assert abs(bad[0]["diff"]) < 0.02 and "by a single image beyond its limit" in got.stderr
+    assert runner.invoke(main, ["compare", str(run_a), str(b), "--max-drop-db", "0.5"]).exit_code == 0
+    # ssim_y is not in dB: only a limit of its own applies (in its unit)
+    md = runner.invoke(main, ["compare", str(run_a), str(b), "--max-drop", "ssim_y=0.015"])
+    assert md.exit_code == 1 and "| im1 -0.0200 " in md.stdout and "OVER" in md.stdout
+    assert runner.invoke(main, ["compare", str(run_a), str(b), "--max-drop", "ssim_y=0.025"]).exit_code == 0
+    # a per-metric limit overrides --max-drop-db for its metric
+    assert runner.invoke(main, ["compare", str(run_a), str(b), "--max-drop-db", "0.3",
+                                "--max-drop", "psnr_y=0.5"]).exit_code == 0
+    for bad_arg in (["--max-drop", "ssim_y"], ["--max-drop", "ssim_y=-1"], ["--max-drop-db", "-0.1"]):
+        assert runner.invoke(main, ["compare", str(run_a), str(b), *bad_arg]).exit_code == 2, bad_arg
+    typo = runner.invoke(main, ["compare", str(run_a), str(b), "--max-drop", "ssim=0.1"])
+    assert typo.exit_code == 2 and "ssim" in typo.output
+
+
+def test_per_image_limit_of_a_lower_is_better_metric():
+    """For LPIPS or bpp a loss is a rise: one image rising past the limit fails, one falling does not."""
+    a = _values([("x", "s", "lpips", 0.20), ("y", "s", "lpips", 0.20), ("z", "s", "lpips", 0.20),
+                 ("x", "t", "lpips", 0.20), ("y", "t", "lpips", 0.20), ("z", "t", "lpips", 0.20)], "A")
+    b = _values([("x", "s", "lpips", 0.26), ("y", "s", "lpips", 0.17), ("z", "s", "lpips", 0.17),
+                 ("x", "t", "lpips", 0.14), ("y", "t", "lpips", 0.23), ("z", "t", "lpips", 0.23)], "B")
+    assert compare(a, b, CompareOptions(bootstrap=20)).regressions == 0
+    c = compare(a, b, CompareOptions(bootstrap=20, max_drop=(("lpips", 0.05),), max_drop_db=0.0))
+    rows = c.rows.set_index("solver")
+    assert rows.loc["s", "status"] == "worse" and rows.loc["s", "worst"] == pytest.approx(0.06)
+    assert rows.loc["s", "worst_image"] == "x"
+    assert rows.loc["t", "status"] == "same" and rows.loc["t", "worst"] == pytest.approx(0.03)
+    # --max-drop-db alone does not apply to a metric that is not in dB
+    assert compare(a, b, CompareOptions(bootstrap=20, max_drop_db=0.0)).regressions == 0
+
+
+def test_run_strict_fails_when_a_metric_was_skipped(tmp_path, write_suite, monkeypatch):
+    """LPIPS without its weights is skipped and the run exits 0; with --strict it exits 3, after
+    the run and its reports."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    images = tmp_path / "imgs"
+    save(smooth_image(7, 32, 40), images / "a.png")
+    suite = write_suite({"name": "strict", "datasets": [{"name": "folder", "params": {"path": str(images)}}],
+                         "codecs": [{"name": "jpeg", "qualities": [20]}], "solvers": ["identity"],
+                         "metrics": ["psnr_y", "lpips"], "output": {"bootstrap": 10}})
+    runner = CliRunner()
+    out = tmp_path / "out"
+    plain = runner.invoke(main, ["run", str(suite), "--out", str(out), "--workers", "0", "--quiet"])
+    assert plain.exit_code == 0, plain.output
+    assert "metric lpips skipped" in plain.stderr
+    (out / "leaderboard.md").unlink()
+    strict = runner.invoke(main, ["run", str(suite), "--out", str(out), "--workers", "0", "--quiet", "--strict"])
+    assert strict.exit_code == 3, strict.output
+    assert "--strict: 1 metric(s) or diagnostic(s) skipped: lpips" in strict.stderr
+    assert "lpips" in (out / "leaderboard.md").read_text().split("Skipped metrics")[1]    # reports written
+    ok = write_suite({"name": "strict", "datasets": [{"name": "folder", "params": {"path": str(images)}}],
+                      "codecs": [{"name": "jpeg", "qualities": [20]}], "solvers": ["identity"],
+                      "metrics": ["psnr_y"], "output": {"bootstrap": 10}}, "ok.yaml")
+    assert runner.invoke(main, ["run", str(ok), "--out", str(tmp_path / "ok"), "--workers", "0", "--quiet",
+                                "--strict"]).exit_code == 0

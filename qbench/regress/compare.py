@@ -15,7 +15,17 @@ whatever the tolerance (worse when images went both ways), and its CI undefined 
 The tolerance is absolute for metrics in dB (``tol_db``, default 0.02 dB) and relative for the
 others, including bpp (``tol_rel`` times ``|mean of A|``, default 0.5%). With ``significant``,
 a row is better or worse only when, in addition, its CI excludes zero (n >= 2 images).
-A ``worse`` row is a regression; so is a series present in A only when ``fail_on_missing``.
+
+Per-image limits (off by default): ``max_drop_db`` bounds the loss of any single image in every
+metric in dB, ``max_drop`` the loss of any single image in a named metric (in its own unit). A loss
+is a difference in the metric's bad direction: a drop of a higher-is-better metric (PSNR), a rise
+of a lower-is-better one (LPIPS, bpp). A row whose worst image loses more than its limit is
+``worse`` whatever its mean and ``significant``.
+
+A ``worse`` row is a regression. Values of A (the reference) absent from B are *missing*: a metric
+measured in A only, a series (dataset x solver x codec point x metric) in A only, images of a row
+in A only. Missing values fail the comparison unless ``allow_missing``; values in B only are
+listed but fail nothing (A cannot judge them).
 """
 
 from __future__ import annotations
@@ -31,7 +41,8 @@ from .values import KEY, RATE, Quantity, Values
 
 ROW = ["dataset", "solver", "codec", "quality", "metric"]
 COLUMNS = ROW + ["n", "only_a", "only_b", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "p_sign",
-                 "p_wilcoxon", "tolerance", "status", "significant"]
+                 "p_wilcoxon", "tolerance", "status", "significant", "worst", "worst_image", "max_drop",
+                 "image_drop"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,18 @@ class CompareOptions:
     bootstrap: int = 1000
     seed: int = 0
     significant: bool = False
-    fail_on_missing: bool = False
+    allow_missing: bool = False            # values of A absent from B do not fail the comparison
+    max_drop_db: float | None = None       # largest loss of any one image in a dB metric
+    max_drop: tuple[tuple[str, float], ...] = ()   # (metric, largest loss of any one image, own unit)
+
+    def image_limit(self, metric: str, q: Quantity) -> float:
+        """The largest loss allowed to any one image of ``metric`` (NaN: no limit)."""
+        own = dict(self.max_drop)
+        if metric in own:
+            return float(own[metric])
+        if q.is_db and self.max_drop_db is not None:
+            return float(self.max_drop_db)
+        return float("nan")
 
 
 @dataclass
@@ -64,15 +86,33 @@ class Comparison:
 
     @property
     def missing(self):
-        """Series present in A only (whole rows) and rows with images in A only."""
+        """Series present in A only (whole rows, metrics measured in A only included)."""
         return self.unpaired[self.unpaired["side"] == "A"]
 
     @property
+    def partial(self):
+        """Compared rows with images in A only."""
+        return self.rows[self.rows["only_a"] > 0]
+
+    @property
+    def n_missing(self) -> int:
+        """Series of A absent from B, plus compared rows that lack some of A's images."""
+        return len(self.missing) + len(self.partial)
+
+    @property
     def regressions(self) -> int:
-        n = len(self.worse)
-        if self.options.fail_on_missing:
-            n += len(self.missing) + int((self.rows["only_a"] > 0).sum())
-        return n
+        """Rows worse than A beyond tolerance or beyond a per-image limit."""
+        return len(self.worse)
+
+    @property
+    def verdict(self) -> str:
+        """``regression`` (some row is worse), else ``missing`` (values of A absent from B and not
+        allowed), else ``ok``."""
+        if self.regressions:
+            return "regression"
+        if self.n_missing and not self.options.allow_missing:
+            return "missing"
+        return "ok"
 
 
 def tolerance(q: Quantity, mean_a: float, options: CompareOptions) -> float:
@@ -82,17 +122,21 @@ def tolerance(q: Quantity, mean_a: float, options: CompareOptions) -> float:
     return float(options.tol_rel) * abs(mean_a) if np.isfinite(mean_a) else float("nan")
 
 
-def _check_metrics(a: Values, b: Values, options: CompareOptions) -> tuple[list[str], list[str]]:
-    common = [m for m in a.quantities if m in b.quantities]
-    warnings = [f"{m} is measured in {side} only and not compared"
-                for side, one, other in (("A", a, b), ("B", b, a)) for m in one.quantities if m not in other.quantities]
-    if options.metrics:
-        unknown = [m for m in options.metrics if m not in common]
-        if unknown:
-            raise ConfigError(f"metric(s) {', '.join(unknown)} not measured on both sides; "
-                              f"both have: {', '.join(common) or 'none'}")
-        common = [m for m in common if m in options.metrics]
-        warnings = [w for w in warnings if w.split()[0] in options.metrics]
+def _check_metrics(a: Values, b: Values, options: CompareOptions) -> tuple[list[str], list[str], list[str]]:
+    """The metrics compared, those of A absent from B (missing), and the warnings."""
+    wanted = list(options.metrics) or [m for m in a.quantities] + [m for m in b.quantities if m not in a.quantities]
+    unknown = [m for m in options.metrics if m not in a.quantities]
+    if unknown:
+        raise ConfigError(f"metric(s) {', '.join(unknown)} not measured in {a.source or 'A'} (the reference); "
+                          f"it has: {', '.join(a.quantities) or 'none'}")
+    limited = [m for m, _ in options.max_drop if m not in a.quantities and m not in b.quantities]
+    if limited:
+        raise ConfigError(f"--max-drop names metric(s) {', '.join(limited)} measured on neither side; "
+                          f"measured: {', '.join(dict.fromkeys([*a.quantities, *b.quantities]))}")
+    common = [m for m in wanted if m in a.quantities and m in b.quantities]
+    absent = [m for m in wanted if m in a.quantities and m not in b.quantities]
+    warnings = [f"{m} is measured in A only: its values are missing from B" for m in absent]
+    warnings += [f"{m} is measured in B only and not compared" for m in wanted if m not in a.quantities]
     bad = [f"{m}: {a.quantities[m].version or '?'} (A) vs {b.quantities[m].version or '?'} (B)"
            for m in common if a.quantities[m].version != b.quantities[m].version]
     bad += [f"{m}: higher_is_better differs" for m in common
@@ -107,22 +151,24 @@ def _check_metrics(a: Values, b: Values, options: CompareOptions) -> tuple[list[
     if a.suite_hash and b.suite_hash and a.suite_hash != b.suite_hash:
         warnings.insert(0, f"suite hashes differ: {a.suite_hash} ({a.name}, A) vs {b.suite_hash} ({b.name}, B); "
                            "only what both share is compared")
-    return common, warnings
+    return common, absent, warnings
 
 
 def compare(a: Values, b: Values, options: CompareOptions = CompareOptions()) -> Comparison:
     """Compare B against A (see the module docstring)."""
     import pandas as pd
 
-    metrics, warnings = _check_metrics(a, b, options)
-    fa = a.frame[a.frame["metric"].isin(metrics)]
+    metrics, absent, warnings = _check_metrics(a, b, options)
+    fa = a.frame[a.frame["metric"].isin(metrics + absent)]      # A's values of absent metrics: missing
     fb = b.frame[b.frame["metric"].isin(metrics)]
+    names = dict(zip(b.frame["image_hash"], b.frame["image"])) | dict(zip(a.frame["image_hash"], a.frame["image"]))
     merged = fa[KEY + ["value"]].merge(fb[KEY + ["value"]], on=KEY, how="outer", suffixes=("_a", "_b"),
                                        sort=False)
-    if not len(merged) or not (merged["value_a"].notna() & merged["value_b"].notna()).any():
+    paired = bool(len(merged)) and bool((merged["value_a"].notna() & merged["value_b"].notna()).any())
+    if not paired and (len(fb) or not len(fa)):     # disjoint sides; B lacking A's metrics is missing values
         raise ConfigError(f"nothing to compare: no (dataset, image, codec point, solver, metric) has a value in "
                           f"both {a.source or 'A'} and {b.source or 'B'}")
-    order = {m: i for i, m in enumerate(metrics)}
+    order = {m: i for i, m in enumerate(metrics + absent)}
     merged["_m"] = merged["metric"].map(order)
     merged = merged.sort_values(["dataset", "solver", "codec", "quality", "_m", "image_hash"], kind="stable")
     rows, series, unpaired = [], [], []
@@ -140,9 +186,15 @@ def compare(a: Values, b: Values, options: CompareOptions = CompareOptions()) ->
             d = np.where(va[both] == vb[both], 0.0, vb[both] - va[both])  # inf == inf: no change
         q = a.quantities[key[4]]
         mean_a, mean_b = float(va[both].mean()), float(vb[both].mean())
+        loss = np.nan_to_num(-d if q.higher_is_better else d, nan=np.inf)   # > 0: this image got worse
+        k = int(np.argmax(loss))
+        limit = options.image_limit(key[4], q)
         rows.append(dict(zip(ROW, key)) | {"n": int(both.sum()), "only_a": only_a, "only_b": only_b,
                                           "mean_a": mean_a, "mean_b": mean_b, "diff": float(d.mean()),
-                                          "tolerance": tolerance(q, mean_a, options)})
+                                          "tolerance": tolerance(q, mean_a, options), "worst": float(d[k]),
+                                          "worst_image": names.get(g["image_hash"].to_numpy()[both][k], ""),
+                                          "max_drop": limit,
+                                          "image_drop": bool(np.isfinite(limit) and loss[k] > limit)})
         series.append(d)
     cis = bootstrap_cis(series, options.bootstrap, options.seed)
     p_sign, p_wil = sign_test_p(series), wilcoxon_p(series)
@@ -151,8 +203,10 @@ def compare(a: Values, b: Values, options: CompareOptions = CompareOptions()) ->
         row["status"], row["significant"] = _status(row, a.quantities[row["metric"]], options)
     table = pd.DataFrame(rows, columns=COLUMNS)
     miss = pd.DataFrame(unpaired, columns=ROW + ["side", "images"])
-    if len(miss):
-        warnings.append(f"{len(miss)} series present on one side only (listed as unpaired)")
+    for side, what in (("A", "missing from B"), ("B", "in B only, not compared")):
+        n = int((miss["side"] == side).sum()) if len(miss) else 0
+        if n:
+            warnings.append(f"{n} series {what} (listed as unpaired)")
     return Comparison(a.source or "A", b.source or "B", table, miss, warnings, options)
 
 
@@ -162,6 +216,8 @@ def _status(row: dict, q: Quantity, options: CompareOptions) -> tuple[str, bool]
     lo, hi = sorted((sign * row["ci_low"], sign * row["ci_high"])) if np.isfinite(row["ci_low"]) else (np.nan, np.nan)
     significant = bool(np.isfinite(lo) and (lo > 0 or hi < 0))
     tol = row["tolerance"]
+    if row["image_drop"]:                           # one image lost more than its limit
+        return "worse", significant
     if np.isnan(gain):                              # images went both to and from +inf: an exact image
         return "worse", significant
     if np.isinf(gain):                              # some image reached or lost +inf (an exact image)
