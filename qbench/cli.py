@@ -168,17 +168,19 @@ def report(out_dir: Path, formats: tuple[str, ...]) -> None:
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="folder holding built-in datasets as <name>/ (suite only)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--strict", is_flag=True,
+              help="suite only: exit 3 when a metric or diagnostic was skipped, after the run and its documents")
 @_handle_errors
 def diagnose(target: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
-             data_root: str | None, quiet: bool) -> None:
+             data_root: str | None, quiet: bool, strict: bool) -> None:
     """Write diagnostics.md/.html/.json for TARGET: a results folder (render only) or a suite file
     (run it first, with its diagnostics, like 'qbench run'; metrics whose weights are absent are
-    skipped with the reason)."""
+    skipped with the reason, and fail with exit 3 under --strict)."""
     from .report.diagnose import write_diagnostics
 
     if not target.is_dir():
         _run_and_report(target, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                        quiet=quiet, also=write_diagnostics)
+                        quiet=quiet, also=write_diagnostics, strict=strict)
         return
     for f in write_diagnostics(target, out_dir):
         click.echo(str(f))

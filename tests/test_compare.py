@@ -571,6 +571,8 @@ def test_run_strict_fails_when_a_metric_was_skipped(tmp_path, write_suite, monke
     assert strict.exit_code == 3, strict.output
     assert "--strict: 1 metric(s) or diagnostic(s) skipped: lpips" in strict.stderr
     assert "lpips" in (out / "leaderboard.md").read_text().split("Skipped metrics")[1]    # reports written
+    diag = runner.invoke(main, ["diagnose", str(suite), "--out", str(out), "--workers", "0", "--quiet", "--strict"])
+    assert diag.exit_code == 3 and (out / "diagnostics.md").is_file()
     ok = write_suite({"name": "strict", "datasets": [{"name": "folder", "params": {"path": str(images)}}],
                       "codecs": [{"name": "jpeg", "qualities": [20]}], "solvers": ["identity"],
                       "metrics": ["psnr_y"], "output": {"bootstrap": 10}}, "ok.yaml")
