@@ -131,7 +131,7 @@ def test_summary_is_the_mean_of_per_image_values_and_gains_are_per_image(store_d
     out, truth = store_dir
     write_reports(out)
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == ["dataset", "solver", "codec", "quality", "n_images", "bpp",
+    assert list(summary.columns) == ["dataset", "solver", "codec", "quality", "n_images", "n_failed", "bpp",
                                      "psnr_y", "lpips", "fid"]
     assert summary["solver"].tolist() == ["identity"] * 4 + ["sharp"] * 4
     assert (summary["n_images"] == 3).all()        # the failed image has no output: left out

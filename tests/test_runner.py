@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -29,9 +30,10 @@ def test_reports_have_the_documented_columns(image_folder, tmp_path):
     res = run(basic_suite(image_folder), out)
     assert not res.failures and res.samples == 8
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == ["dataset", "solver", "codec", "quality", "n_images", "bpp",
+    assert list(summary.columns) == ["dataset", "solver", "codec", "quality", "n_images", "n_failed", "bpp",
                                      "psnr_rgb", "psnr_y", "ssim_y"]
     assert summary["quality"].tolist() == [10, 50] and summary["n_images"].tolist() == [4, 4]
+    assert summary["n_failed"].tolist() == [0, 0]
     per = pd.read_csv(out / "per_image.csv")
     assert set(per["image"]) == {"a", "b", "c", "d"} and "bpp" in per.columns
     # summary is the mean of per-image values (never pooled MSE)
@@ -107,9 +109,15 @@ def test_failures_are_recorded_and_the_run_goes_on(image_folder, tmp_path):
     assert sum("boom at low quality" in e for _, e in stages) == 4
     assert sum("non-finite" in e for _, e in stages) == 8
     assert sum("expected" in e and "shape" in e for _, e in stages) == 8
-    summary = pd.read_csv(out / "summary.csv")
-    assert set(summary["solver"]) == {"identity", "explodes"}
-    assert summary.loc[summary.solver == "explodes", "quality"].tolist() == [50]
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values={"psnr_y": [""]})
+    summary = summary.set_index(["solver", "quality"])
+    # every planned row is reported; n_images counts the measured images, n_failed the others
+    # (the unreadable file is a failed image of every row of its dataset)
+    assert summary.loc[("identity", 10), ["n_images", "n_failed"]].tolist() == [4, 1]
+    assert summary.loc[("explodes", 50), ["n_images", "n_failed"]].tolist() == [4, 1]
+    for solver, q in [("explodes", 10), ("nan", 10), ("nan", 50), ("shape", 10), ("shape", 50)]:
+        assert summary.loc[(solver, q), ["n_images", "n_failed"]].tolist() == [0, 5]
+        assert np.isnan(summary.loc[(solver, q), "psnr_y"])
     md = (out / "leaderboard.md").read_text()
     assert "## Failures" in md and "boom at low quality" in md and "zz_broken" in md
 
@@ -176,3 +184,22 @@ def test_same_size_images_are_batched_and_a_bad_item_fails_alone(tmp_path):
     ident = per[per.solver == "identity"].set_index(["image", "quality"])["psnr_y"]
     batched = per[per.solver == "b"].set_index(["image", "quality"])["psnr_y"]
     assert len(batched) == 8 and (batched == ident.loc[batched.index]).all()
+
+
+def test_a_failed_image_is_counted_apart_and_left_out_of_the_means(image_folder, tmp_path):
+    """One image fails its metric (NaN output): the row counts 3 measured images and 1 failed, its
+    means are those of the 3 measured images, in summary.csv, results.json and the leaderboard."""
+    data = basic_suite(image_folder, codecs=[{"name": "jpeg", "qualities": [50]}],
+                       solvers=[{"name": "tests.solvers_for_tests:Batched", "label": "b", "params": {"poison": "c"}}])
+    out = tmp_path / "out"
+    res = run(data, out)
+    assert res.failures and all("/c " in what for what, _, _ in res.failures)
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary[["n_images", "n_failed"]].values.tolist() == [[3, 1]]
+    per = pd.read_csv(out / "per_image.csv")
+    ok = per[per.image != "c"]
+    assert summary["psnr_y"].item() == pytest.approx(ok["psnr_y"].mean(), abs=1e-12)
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["summary"][0]["n_images"] == 3 and payload["summary"][0]["n_failed"] == 1
+    md = (out / "leaderboard.md").read_text()
+    assert "| images | failed |" in md and "| 3 | 1 |" in md

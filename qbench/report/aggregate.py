@@ -90,15 +90,29 @@ def _table(df, columns: list[str], n_boot: int, seed: int, groups=None):
     return rows, ci
 
 
+def measured(data: ReportData):
+    """Boolean mask of ``data.per_image``: samples measured in full (a value for every per-image
+    metric the run did not skip). The others failed somewhere (solver, metric) and are counted
+    in ``n_failed`` instead of ``n_images``."""
+    cols = [m for m in data.metric_names if m not in data.skipped_metrics and m in data.per_image.columns]
+    df = data.per_image
+    return df[cols].notna().all(axis=1) if cols else df["ordinal"].notna()
+
+
 def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = None):
-    """One row per dataset x solver x codec x quality: n_images, mean bpp, mean of each metric, and
-    the set-level value of each set metric (reference original, test enhanced); plus the CIs."""
+    """One row per dataset x solver x codec x quality: n_images (the images measured in full),
+    n_failed (planned images without an output or a metric value), mean bpp and mean of each
+    metric over the measured images, and the set-level value of each set metric (reference
+    original, test enhanced); plus the CIs. A row whose every image failed is kept (n_images 0)."""
     import pandas as pd
 
     n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
     seed = data.suite.get("seed", 0) if seed is None else seed
-    columns = KEYS + ["n_images", "bpp"] + data.metric_names + data.set_metric_names
-    rows, ci = _table(data.per_image, data.metric_names, n_boot, seed)
+    columns = KEYS + ["n_images", "n_failed", "bpp"] + data.metric_names + data.set_metric_names
+    df = data.per_image
+    df = df[measured(data)].reset_index(drop=True) if len(df) else df
+    rows, ci = _table(df, data.metric_names, n_boot, seed)
+    rows, ci = _with_failed(data, rows, ci)
     sets = data.set_values
     lead = sets[(sets["ref_role"] == LEADERBOARD_PAIR[0]) & (sets["test_role"] == LEADERBOARD_PAIR[1])]
     lookup = {(r.dataset, r.solver, r.codec, float(r.quality), r.metric): r.value for r in lead.itertuples()}
@@ -108,6 +122,34 @@ def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = No
             row[m] = lookup.get((*key[:3], float(key[3]), m), float("nan"))
             ci[key][m] = (float("nan"), float("nan"))
     return pd.DataFrame(rows, columns=columns), ci
+
+
+def _with_failed(data: ReportData, rows: list[dict], ci: CI) -> tuple[list[dict], CI]:
+    """Add ``n_failed`` to each row and a row for each planned group with no measured image, in
+    plan order. An image that could not be read (never planned) counts as failed in every row of
+    its dataset."""
+    unread: dict[str, int] = {}
+    fails = data.failures
+    if fails is not None and len(fails):
+        for detail in fails.loc[fails["stage"] == "read", "detail"]:
+            unread[str(detail).split("/", 1)[0]] = unread.get(str(detail).split("/", 1)[0], 0) + 1
+    planned = data.planned
+    if planned is None or not len(planned):
+        for row in rows:
+            row["n_failed"] = unread.get(row["dataset"], 0)
+        return rows, ci
+    info = {(r.dataset, r.solver, r.codec, float(r.quality)): (int(r.n_planned), int(r.first_ordinal))
+            for r in planned.itertuples()}
+    have = {(r["dataset"], r["solver"], r["codec"], float(r["quality"])): r for r in rows}
+    for key, (n, _) in info.items():
+        if key not in have:
+            row = dict(zip(KEYS, key)) | {"n_images": 0, "bpp": float("nan")}
+            row.update({m: float("nan") for m in data.metric_names})
+            ci[key] = {m: (float("nan"), float("nan")) for m in data.metric_names}
+            have[key] = row
+        have[key]["n_failed"] = max(0, n - int(have[key]["n_images"])) + unread.get(key[0], 0)
+    order = sorted(have, key=lambda k: info.get(k, (0, 1 << 60))[1])
+    return [have[k] for k in order], ci
 
 
 def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | None = None):

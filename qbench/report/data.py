@@ -89,6 +89,7 @@ class ReportData:
     timings: Any = None      # DataFrame: ordinal, encode_seconds (encode + decode), solve_seconds (per image)
     diagnostics: Any = None  # DiagnosticData (qbench.report.diagnostics_data): triplet diagnostic values, images
     out_dir: Path | None = None   # the results folder the data was read from
+    planned: Any = None      # DataFrame: KEYS, n_planned, first_ordinal (every planned sample, failed ones too)
 
     @property
     def metric_names(self) -> list[str]:
@@ -259,10 +260,14 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> Repo
                                  "ORDER BY created", (run["run_id"],))
         skipped = dict(store.query("SELECT metric, reason FROM skipped_metrics WHERE suite_hash = ? "
                                    "ORDER BY rowid", (h,))[1])
+        planned = _frame(store, "SELECT dataset, solver, codec, quality, COUNT(*) AS n_planned, "
+                                "MIN(ordinal) AS first_ordinal FROM plan WHERE suite_hash = ? "
+                                "GROUP BY dataset, solver, codec, quality", (h,))
+        planned["quality"] = planned["quality"].astype(np.float64)
     env = json.loads(run["env_json"]) if run.get("env_json") else {}
     return ReportData(json.loads(run["suite_json"]), h, run, env, metrics, solvers, codecs, per_image, sets,
                       _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, roles, timings,
-                      diagnostics=diags, out_dir=Path(out_dir))
+                      diagnostics=diags, out_dir=Path(out_dir), planned=planned)
 
 
 def _costs_of(costs, solvers: dict[str, SolverInfo], codecs: dict[str, CodecInfo], device: str | None):

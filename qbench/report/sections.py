@@ -63,10 +63,10 @@ def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[
         for r in summary[summary["dataset"] == dataset].to_dict(orient="records"):
             key = tuple(r[k] for k in KEYS)
             row = [r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), str(int(r["n_images"])),
-                   f"{r['bpp']:.4f}"]
+                   str(int(r.get("n_failed", 0))), f"{r['bpp']:.4f}"]
             row += [_value_cell(data, m, r[m], agg.ci[key][m]) for m in names]
             rows.append(row)
-        headers = ["solver", "codec", "quality", "images", "bpp ↓"] + [f"{m} {_arrow(data, m)}" for m in names]
+        headers = ["solver", "codec", "quality", "images", "failed", "bpp ↓"] + [f"{m} {_arrow(data, m)}" for m in names]
         blocks: list = [Table.of(headers, rows, 2, "leaderboard")]
         blocks += [Figure(f"{spec.stem}.svg", f"RD curve: {spec.metric} on {spec.dataset}")
                    for spec in figures.get(str(dataset), [])]
