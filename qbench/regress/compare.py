@@ -129,10 +129,10 @@ def _check_metrics(a: Values, b: Values, options: CompareOptions) -> tuple[list[
     if unknown:
         raise ConfigError(f"metric(s) {', '.join(unknown)} not measured in {a.source or 'A'} (the reference); "
                           f"it has: {', '.join(a.quantities) or 'none'}")
-    limited = [m for m, _ in options.max_drop if m not in a.quantities and m not in b.quantities]
+    limited = [m for m, _ in options.max_drop if m not in a.quantities]
     if limited:
-        raise ConfigError(f"--max-drop names metric(s) {', '.join(limited)} measured on neither side; "
-                          f"measured: {', '.join(dict.fromkeys([*a.quantities, *b.quantities]))}")
+        raise ConfigError(f"--max-drop names metric(s) {', '.join(limited)} not measured in {a.source or 'A'} "
+                          f"(the reference); it has: {', '.join(a.quantities) or 'none'}")
     common = [m for m in wanted if m in a.quantities and m in b.quantities]
     absent = [m for m in wanted if m in a.quantities and m not in b.quantities]
     warnings = [f"{m} is measured in A only: its values are missing from B" for m in absent]
