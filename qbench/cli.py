@@ -57,22 +57,34 @@ def main() -> None:
 @click.option("--strict", is_flag=True,
               help="exit 3 when a metric or diagnostic was skipped (e.g. its weights are missing), after the run "
                    "and its reports")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="quick run: at most N images per dataset")
+@click.option("--solvers", "only_solvers", default=None,
+              help="quick run: only these solvers (comma-separated suite labels or names)")
+@click.option("--codecs", "only_codecs", default=None,
+              help="quick run: only these codecs (comma-separated suite labels or names)")
 @_handle_errors
 def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
-        data_root: str | None, executor: str, address: str | None, quiet: bool, strict: bool) -> None:
+        data_root: str | None, executor: str, address: str | None, quiet: bool, strict: bool,
+        limit: int | None, only_solvers: str | None, only_codecs: str | None) -> None:
     """Run SUITE_FILE: compress, restore, measure, and write the leaderboard.
 
-    Resumes by default: work already in the results store is not computed again.
+    Resumes by default: work already in the results store is not computed again. --limit,
+    --solvers and --codecs narrow the suite without editing it (its hash then ends in
+    '-narrowed'); a later full run reuses what the narrowed run computed.
     """
     _run_and_report(suite_file, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    quiet=quiet, executor=executor, address=address, strict=strict)
+                    quiet=quiet, executor=executor, address=address, strict=strict,
+                    narrow={"limit": limit, "solvers": only_solvers, "codecs": only_codecs})
 
 
 def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, workers: int | None, fresh: bool,
                     data_root: str | None, quiet: bool, executor: str = "local", address: str | None = None,
-                    also=None, strict: bool = False) -> None:
+                    also=None, strict: bool = False, narrow: dict | None = None) -> None:
     """Validate, run and report a suite (``also(out)`` writes further documents); exit 1 on failures,
-    else 3 when ``strict`` and a metric or diagnostic was skipped."""
+    else 3 when ``strict`` and a metric or diagnostic was skipped. ``narrow``: the keyword
+    arguments of :func:`qbench.narrow.narrow_suite` (a quick run)."""
+    from .narrow import narrow_suite
     from .report import write_reports
     from .runner import Runner
     from .runner.resolve import resolve_suite
@@ -80,6 +92,8 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
 
     suite = load_suite(suite_file)
     resolve_suite(suite, str(suite_file))
+    if narrow:
+        suite = narrow_suite(suite, **narrow)
     out = out_dir or Path("runs") / suite.name
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
     result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
