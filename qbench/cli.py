@@ -140,6 +140,59 @@ def validate(suite_file: Path) -> None:
                f"{n_points} codec point(s), {len(suite.solvers)} solver(s), {len(suite.metrics)} metric(s)")
 
 
+@main.command()
+@click.argument("ref", type=click.Path(path_type=Path))
+@click.argument("dist", type=click.Path(path_type=Path))
+@click.option("--metrics", "metric_names", default="psnr_rgb,psnr_y,ssim_y", show_default=True,
+              help="comma-separated metric presets, as in a suite's metrics: (fid/kid need two folders)")
+@click.option("--crop-border", type=click.IntRange(min=0), default=None,
+              help="pixels cut from each side before measuring (default: each preset's own)")
+@click.option("--mode", type=click.Choice(["auto", "rgb", "gray"]), default="auto", show_default=True,
+              help="channel policy both sides are read with (as a dataset's mode)")
+@click.option("--recursive", is_flag=True, help="folders: match images in subfolders too (by relative path)")
+@click.option("--device", default="auto", show_default=True, help="where FID/KID features are computed")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the per-image values to this CSV file")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write per-image values, means and set-level values to this JSON file")
+@_handle_errors
+def measure(ref: Path, dist: Path, metric_names: str, crop_border: int | None, mode: str, recursive: bool,
+            device: str, csv_path: Path | None, json_path: Path | None) -> None:
+    """Measure DIST against REF: two images, or two folders matched by file stem.
+
+    Prints one row per image and their mean, then the set-level values; the metric presets and
+    code are those of a suite run, so the values are the ones a run would store."""
+    import csv
+    import json
+
+    from tabulate import tabulate
+
+    from .measure import match_pairs, measure_pairs
+
+    names = [n.strip() for n in metric_names.split(",") if n.strip()]
+    pairs = match_pairs(ref, dist, recursive)
+    res = measure_pairs(pairs, names, crop_border, mode, device)
+    arrow = {True: " ↑", False: " ↓"}
+    if res.metrics:
+        rows = [[p.name, *(res.values[p.name][m] for m in res.metrics)] for p in res.pairs]
+        if len(rows) > 1:
+            rows.append([f"mean ({len(rows)})", *res.mean().values()])
+        click.echo(tabulate(rows, headers=["image", *(m + arrow[res.higher_is_better[m]] for m in res.metrics)],
+                            floatfmt=".4f", tablefmt="github"))
+    for m, v in res.set_values.items():
+        click.echo(f"{m}{arrow[res.higher_is_better[m]]} ({len(res.pairs)} images): {v:.4f}")
+    if csv_path:
+        with open(csv_path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["image", "ref", "dist", *res.metrics])
+            for p in res.pairs:
+                w.writerow([p.name, p.ref, p.dist, *(repr(res.values[p.name][m]) for m in res.metrics)])
+        click.echo(f"qbench: wrote {csv_path}", err=True)
+    if json_path:
+        json_path.write_text(json.dumps(res.as_json(), indent=1))
+        click.echo(f"qbench: wrote {json_path}", err=True)
+
+
 @main.command(name="ls")
 @click.argument("what", type=click.Choice(["solvers", "codecs", "metrics", "datasets", "diagnostics",
                                            "stratifiers"]))
