@@ -15,11 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import prepared_ssim
+from . import prepared_ssim, prepared_stream
 from .functional.psnrb import BLOCK
-from .pixels import as_metric_hwc, measured, planes
+from .pixels import as_metric_hwc, cropped, measured, planes
 
 DATA_RANGE = 255.0
+#: above this many bytes of float64 measured planes (128 MiB: 5.6 megapixels RGB, 16.8 gray or Y),
+#: PSNR, SSIM and MS-SSIM keep the reference as its pixels and measure in row bands
+#: (:mod:`qbench.metrics.prepared_stream`); the values are the same
+STREAM_ABOVE = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class PreparedReference:
     ``planes`` holds the measured reference per scale (PSNR: ``(H, W, C)``; others ``(H, C, W)``,
     float64); ``mu`` and ``var_c2`` the SSIM statistics per scale (Gaussian mean of the reference
     and its Gaussian variance plus C2, ``(H - 10, C, W - 10)``), empty for PSNR / PSNR-B.
+
+    A streamed reference (a large image, see :data:`STREAM_ABOVE`) has ``pixels``, the cropped
+    reference as given (a view, no copy), and in ``planes`` only MS-SSIM's coarser scales.
     """
 
     protocol: tuple[str, int, str]          # (type, crop_border, channels) it was prepared for
@@ -36,17 +43,29 @@ class PreparedReference:
     planes: tuple[np.ndarray, ...]
     mu: tuple[np.ndarray, ...] = ()
     var_c2: tuple[np.ndarray, ...] = ()
+    pixels: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays (for sizing a cache)."""
-        return sum(a.nbytes for a in (*self.planes, *self.mu, *self.var_c2))
+        own = 0 if self.pixels is None else self.pixels.nbytes
+        return own + sum(a.nbytes for a in (*self.planes, *self.mu, *self.var_c2))
+
+
+def streamed(shape: tuple[int, ...], border: int, channels: str) -> bool:
+    """Whether an ``(H, W, C)`` image is measured in row bands (its float64 planes are large)."""
+    h, w, c = shape[0] - 2 * border, shape[1] - 2 * border, shape[2]
+    return 8 * h * w * (1 if channels == "y" else c) > STREAM_ABOVE
 
 
 def prepare(ref: np.ndarray, kind: str, border: int = 0, channels: str = "rgb") -> PreparedReference:
     """Prepare ``ref`` (``(H, W, C)``, uint8 or float in [0, 255]) for protocol ``kind``."""
     ref = as_metric_hwc(ref)
     protocol = (kind, int(border), channels)
+    if kind in ("psnr", "ssim", "ms_ssim") and streamed(ref.shape, border, channels):
+        x = cropped(ref, border)
+        pyramid = () if kind == "psnr" else prepared_stream.prepare_pyramid(x, channels, kind == "ms_ssim")
+        return PreparedReference(protocol, ref.shape, pyramid, pixels=x)
     if kind == "psnr":
         x = np.ascontiguousarray(measured(ref, border, channels), dtype=np.float64)
         return PreparedReference(protocol, ref.shape, (x,))
@@ -67,6 +86,13 @@ def compute(prep: PreparedReference, out: np.ndarray) -> float:
     if out.shape != prep.shape:
         raise ValueError(f"reference {prep.shape} and output {out.shape} differ")
     kind, border, channels = prep.protocol
+    if prep.pixels is not None:
+        y = cropped(out, border)
+        if kind == "psnr":
+            return prepared_stream.psnr(prep.pixels, y, 0, channels, DATA_RANGE)
+        if kind == "ssim":
+            return prepared_stream.ssim(prep.pixels, y, channels, DATA_RANGE)
+        return prepared_stream.ms_ssim(prep.pixels, prep.planes, y, channels, DATA_RANGE)
     if kind == "psnr":
         return psnr(prep.planes[0], measured(out, border, channels))
     y = planes(out, border, channels)
