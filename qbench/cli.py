@@ -98,7 +98,7 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
     result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
                     progress=not quiet, executor=executor, address=address, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
-    files = write_reports(out) + (also(out) if also else [])
+    files = write_reports(out, run_id=result.run_id) + (also(out, run_id=result.run_id) if also else [])
     if not result.computed_anything and not result.failures:
         click.echo(f"qbench: nothing new computed ({result.samples} samples reused from the store) "
                    f"in {result.seconds:.2f} s", err=True)
@@ -110,6 +110,7 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     for m, reason in result.skipped_metrics.items():
         click.echo(f"qbench: metric {m} skipped: {reason}", err=True)
     click.echo(f"qbench: wrote {', '.join(str(f) for f in files)}", err=True)
+    _note_other_suites(out, suite.name)
     if result.failures:
         click.echo(f"qbench: {len(result.failures)} failure(s):", err=True)
         for what, stage, err in result.failures[:20]:
@@ -209,16 +210,43 @@ def ls_cmd(what: str) -> None:
         click.echo(f"{name:24s} {reg.origin(name)}")
 
 
+def _note_other_suites(out: Path, name: str) -> None:
+    """Say so when a results folder also holds other suites (their reports were just replaced)."""
+    from .report.data import suites_in
+
+    others = [s for s in suites_in(out) if s.name != name]
+    if others:
+        listed = ", ".join(f"{s.name} (run {s.latest_run})" for s in others)
+        click.echo(f"qbench: note: {out} also holds results of {listed}; the reports there are now for "
+                   f"{name}; 'qbench report {out} --suite NAME' rewrites them for another suite", err=True)
+
+
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "formats", multiple=True, type=click.Choice(["md", "csv", "json", "html", "plots"]),
               help="formats to write (repeatable; default all)")
+@click.option("--run", "run_id", type=int, default=None, help="report this run (see the store's runs table)")
+@click.option("--suite", default=None,
+              help="report the latest run of this suite (its name, or the first 6+ characters of its hash)")
 @_handle_errors
-def report(out_dir: Path, formats: tuple[str, ...]) -> None:
-    """Rebuild the leaderboard and tables in OUT_DIR from its results store."""
-    from .report import write_reports
+def report(out_dir: Path, formats: tuple[str, ...], run_id: int | None, suite: str | None) -> None:
+    """Rebuild the leaderboard and tables in OUT_DIR from its results store.
 
-    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"))
+    Without --run or --suite: the latest run; when OUT_DIR holds several suites this is said,
+    with the others listed.
+    """
+    from .report import write_reports
+    from .report.data import select_run, suites_in
+
+    chosen = select_run(out_dir, run_id, suite)
+    if run_id is None and suite is None:
+        known = suites_in(out_dir)
+        if len(known) > 1:
+            listed = ", ".join(f"{s.name} (latest run {s.latest_run})" for s in known)
+            click.echo(f"qbench: note: {out_dir} holds results of {len(known)} suites: {listed}; reporting "
+                       f"the latest run ({chosen}, {known[0].name}); choose with --suite NAME or --run ID",
+                       err=True)
+    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"), run_id=chosen)
     for f in files:
         click.echo(str(f))
 

@@ -87,7 +87,7 @@ def regenerate(name: str, root: str | Path = ".", *, data_root: str | None = Non
         raise QbenchError(f"{name}: {len(result.failures)} job(s) failed (first: [{first[1]}] {first[0]}: "
                           f"{str(first[2]).splitlines()[0] if first[2] else ''}); {target} left as it was")
     with _deterministic_svg():
-        written = write_reports(run_dir, ("md", "csv", "json", "html", "plots"))
+        written = write_reports(run_dir, ("md", "csv", "json", "html", "plots"), run_id=result.run_id)
     for old in [target / f for f in REPORT_FILES] + sorted(target.glob(FIGURE_GLOB)):
         old.unlink(missing_ok=True)
     out: list[Path] = []

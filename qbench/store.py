@@ -196,6 +196,11 @@ class Store:
         self.db.execute("UPDATE runs SET finished=?, status=?, counts_json=? WHERE run_id=?",
                         (time.time(), status, json.dumps(counts, sort_keys=True), run_id))
 
+    def run(self, run_id: int) -> dict | None:
+        cur = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
     def latest_run(self, suite_hash: str | None = None) -> dict | None:
         if suite_hash:
             cur = self.db.execute("SELECT * FROM runs WHERE suite_hash=? ORDER BY run_id DESC LIMIT 1",

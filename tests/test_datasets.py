@@ -145,8 +145,49 @@ def test_every_pinned_source_is_registered():
     assert set(PINNED) == set(builtin.SOURCES)
     for name in ("set5", "set14", "bsd100", "urban100", "div2k_valid", "clic_professional_valid"):
         src = builtin.SOURCES[name]
-        assert src.urls and src.urls[0].startswith(("http://", "https://")) and (src.files or src.count)
+        assert src.urls and (src.files or src.count)
         assert not builtin.load_manifest(name)   # no manifest pinned: never seen locally
+
+
+def test_every_catalogued_download_and_homepage_is_https():
+    """Every host of the dataset and weight catalogues serves https; plain http would let anyone
+    on the path swap a download (for sets without a pinned checksum, undetected)."""
+    from qbench.catalogue import catalogue
+
+    urls = [u for s in builtin.SOURCES.values() for u in (s.homepage, *s.urls)]
+    urls += [wf.url for wf in catalogue().values() if wf.url]
+    plain = [u for u in urls if not u.startswith("https://")]
+    assert not plain and len(urls) > 30
+
+
+def test_a_download_refuses_a_redirect_from_https_to_http():
+    import urllib.error
+    import urllib.request
+
+    from qbench.datasets.download import _NoDowngrade
+
+    req = urllib.request.Request("https://example.org/a.zip")
+    with pytest.raises(urllib.error.URLError, match="not https"):
+        _NoDowngrade().redirect_request(req, None, 302, "Found", {}, "http://example.org/a.zip")
+    assert _NoDowngrade().redirect_request(req, None, 302, "Found", {}, "https://mirror.example.org/a.zip")
+
+
+def test_a_fetch_that_fails_leaves_no_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.setitem(builtin.SOURCES, "div2k_valid", dataclasses.replace(
+        builtin.SOURCES["div2k_valid"], urls=((tmp_path / "absent.zip").as_uri(),)))
+    root = tmp_path / "data"
+    res = CliRunner().invoke(main_cli(), ["data", "fetch", "div2k_valid", "--data-root", str(root)])
+    assert res.exit_code == 3 and "cannot download" in res.output
+    assert not root.exists()
+    (root / "div2k_valid").mkdir(parents=True)          # a folder that was there before stays
+    CliRunner().invoke(main_cli(), ["data", "fetch", "div2k_valid", "--data-root", str(root)])
+    assert (root / "div2k_valid").is_dir()
+
+
+def main_cli():
+    from qbench.cli import main
+
+    return main
 
 
 def test_sr_benchmark_fetch_extracts_each_set_and_reuses_the_shared_archive(sr_benchmark_tar, tmp_path):
@@ -217,14 +258,14 @@ def test_fetch_refuses_a_wrong_checksum_and_an_escaping_member(tmp_path, monkeyp
     ds = builtin.PinnedDataset("clic_professional_valid", data_root_override=str(tmp_path / "d"))
     with pytest.raises(ChecksumError, match="does not match the pinned"):
         fetch_dataset(ds, progress=False)
-    assert not list(ds.folder.iterdir())
+    assert not (tmp_path / "d").exists()             # a failed fetch leaves no (empty) folder
     arc.write_bytes(_zip_bytes({"valid/a.png": _png(1), "valid/../../../evil.png": b"x"}))
     monkeypatch.setitem(builtin.SOURCES, "clic_professional_valid", dataclasses.replace(
         src, urls=(arc.as_uri(),), archive_md5=hashlib.md5(arc.read_bytes()).hexdigest()))
     with pytest.raises(UnsafeArchiveError):
         fetch_dataset(builtin.PinnedDataset("clic_professional_valid", data_root_override=str(tmp_path / "d")),
                       progress=False)
-    assert not list(tmp_path.rglob("evil.png")) and not list(ds.folder.iterdir())
+    assert not list(tmp_path.rglob("evil.png")) and not (tmp_path / "d").exists()
 
 
 def test_cli_fetch_and_verify_state_an_unknown_checksum_and_a_missing_manifest(tmp_path, monkeypatch):

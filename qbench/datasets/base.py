@@ -75,9 +75,45 @@ class Dataset(ABC):
                                  f"{record.expected_hash[:12]}… of {self.name}/{record.name}")
         return src.prepare(img)
 
+    @property
+    def source_folder(self) -> Path | None:
+        """The folder the images are listed from (a results folder must not lie inside it), if any."""
+        return None
+
     def describe(self) -> str:
         crop = f", modcrop={self.modcrop}" if self.modcrop > 1 else ""
         return f"{self.name} ({len(self.records())} images, mode={self.mode}{crop})"
+
+
+def record_names(files: list[Path], root: Path) -> list[str]:
+    """Image names of ``files`` (under ``root``): the relative path without its suffix, or with it
+    where two files would otherwise share a name (``a.png`` and ``a.jpg`` are ``a.png`` and ``a.jpg``).
+
+    Deterministic (a name depends only on the files listed) and unique within the listing.
+    """
+    full = [p.relative_to(root).as_posix() for p in files]
+    names = [str(Path(f).with_suffix("")) for f in full]
+    while True:
+        seen: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            seen.setdefault(n, []).append(i)
+        clashes = [i for idx in seen.values() if len(idx) > 1 for i in idx if names[i] != full[i]]
+        if not clashes:
+            return names
+        for i in clashes:
+            names[i] = full[i]
+
+
+def check_unique(dataset: str, records: list[ImageRecord]) -> None:
+    """Raise :class:`~qbench.errors.ConfigError` naming both files when two records share a name."""
+    from ..errors import ConfigError
+
+    first: dict[str, str] = {}
+    for rec in records:
+        if rec.name in first:
+            raise ConfigError(f"dataset {dataset!r}: two images are both named {rec.name!r}: "
+                              f"{first[rec.name]} and {rec.path}; rename one of them")
+        first[rec.name] = rec.path
 
 
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:

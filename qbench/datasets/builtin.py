@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataNotFoundError
 from ..images import ChannelPolicy
-from .base import Dataset, ImageRecord, list_images
+from .base import Dataset, ImageRecord, list_images, record_names
 
 SKIMAGE_SAMPLES = ("astronaut", "chelsea", "coffee", "camera", "brick", "grass", "gravel", "moon")
 
@@ -110,8 +110,8 @@ def _sr_benchmark(folder: str, homepage: str, note: str, files: tuple[str, ...] 
 
 
 SOURCES: dict[str, Source] = {
-    "kodak": Source("http://r0k.us/graphics/kodak/",
-                    tuple(f"http://r0k.us/graphics/kodak/kodak/kodim{i:02d}.png" for i in range(1, 25))),
+    "kodak": Source("https://r0k.us/graphics/kodak/",
+                    tuple(f"https://r0k.us/graphics/kodak/kodak/kodim{i:02d}.png" for i in range(1, 25))),
     "classic5": Source("https://github.com/cszn/DnCNN/tree/master/testsets",
                        note="the five 512x512 gray images baboon, barbara, boats, lena, peppers"),
     "live1_gray": Source("https://live.ece.utexas.edu/research/quality/subjective.htm",
@@ -119,12 +119,12 @@ SOURCES: dict[str, Source] = {
     "live1_color": Source("https://live.ece.utexas.edu/research/quality/subjective.htm",
                           note="the 29 LIVE1 reference images (refimgs/*.bmp, or lossless PNG copies)"),
     "div2k_valid": Source("https://data.vision.ee.ethz.ch/cvl/DIV2K/",
-                          ("http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip",),
+                          ("https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip",),
                           archive_subdir="DIV2K_valid_HR",
                           note="the 100 validation HR images 0801.png .. 0900.png",
                           files=tuple(f"{i:04d}.png" for i in range(801, 901)),
                           archive_md5="9fcdda83005c5e5997799b69f955ff88", checksum_from="torchSR"),
-    "set5": _sr_benchmark("Set5", "http://people.rennes.inria.fr/Aline.Roumy/results/SR_BMVC12.html",
+    "set5": _sr_benchmark("Set5", "https://people.rennes.inria.fr/Aline.Roumy/results/SR_BMVC12.html",
                           "the 5 Set5 HR images baby, bird, butterfly, head, woman (PNG)",
                           files=tuple(f"{n}.png" for n in ("baby", "bird", "butterfly", "head", "woman"))),
     "set14": _sr_benchmark("Set14", "https://sites.google.com/site/romanzeyde/research-interests",
@@ -172,6 +172,10 @@ class PinnedDataset(Dataset):
         self.folder = Path(root).expanduser() if root else data_root(data_root_override) / name
 
     @property
+    def source_folder(self) -> Path:
+        return self.folder
+
+    @property
     def manifest_pinned(self) -> bool:
         return bool(self.manifest)
 
@@ -215,7 +219,8 @@ class PinnedDataset(Dataset):
         if missing:
             raise DataNotFoundError(self.where_message())
         if not self.expected_files:
-            return [ImageRecord(p.stem, str(p)) for p in list_images(self.folder)]
+            files = list_images(self.folder)
+            return [ImageRecord(n, str(p)) for n, p in zip(record_names(files, self.folder), files)]
         recs = []
         for f in self.expected_files:
             pin = self.manifest.get(f, {}).get("pixel_sha256")

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import DataNotFoundError, QbenchError
+from ..folders import missing_folders, remove_empty
 from .base import list_images
 from .builtin import SOURCES, PinnedDataset, Source
 
@@ -28,14 +29,25 @@ class UnsafeArchiveError(QbenchError):
     exit_code = 3
 
 
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except from https to anything else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.full_url.startswith("https:") and not newurl.startswith("https:"):
+            raise urllib.error.URLError(f"refused a redirect from {req.full_url} to {newurl} (not https)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def download(url: str, dest: Path, progress: bool = True, timeout: float = 30.0) -> Path:
-    """Fetch ``url`` to ``dest`` (atomically) with a tqdm progress bar."""
+    """Fetch ``url`` to ``dest`` (atomically) with a tqdm progress bar; an https download never
+    follows a redirect to plain http."""
     from tqdm import tqdm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
+        opener = urllib.request.build_opener(_NoDowngrade)
+        with opener.open(url, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                 while chunk := resp.read(1 << 20):
@@ -171,7 +183,18 @@ def fetch_dataset(ds: PinnedDataset, progress: bool = True) -> list[str]:
     src = ds.source
     if not src.urls:
         raise DataNotFoundError(ds.where_message())
-    ds.folder.mkdir(parents=True, exist_ok=True)
+    archives = ds.folder.parent / ".archives"
+    created = missing_folders(archives) + missing_folders(ds.folder)
+    try:
+        ds.folder.mkdir(parents=True, exist_ok=True)
+        _fetch_missing(ds, missing, progress)
+    finally:            # a fetch that failed (or found nothing) leaves no empty folder behind
+        remove_empty(created)
+    return ds.missing()
+
+
+def _fetch_missing(ds: PinnedDataset, missing: list[str], progress: bool) -> None:
+    src = ds.source
     if len(src.urls) == 1 and src.urls[0].endswith((".zip", ".tar", ".tar.gz", ".tgz")):
         with tempfile.TemporaryDirectory(dir=ds.folder.parent) as tmp:
             archive = _archive(ds, Path(tmp), progress)
@@ -192,4 +215,3 @@ def fetch_dataset(ds: PinnedDataset, progress: bool = True) -> list[str]:
         for f in missing:
             if f in by_name:
                 download(by_name[f], ds.folder / f, progress)
-    return ds.missing()

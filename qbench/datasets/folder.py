@@ -6,11 +6,15 @@ from pathlib import Path
 
 from ..errors import DataNotFoundError
 from ..images import ChannelPolicy
-from .base import Dataset, ImageRecord, list_images
+from .base import Dataset, ImageRecord, list_images, record_names
 
 
 class FolderDataset(Dataset):
-    """Every PNG/BMP/JPEG/TIFF/WebP/PPM/PGM file in ``path`` (sorted by relative path)."""
+    """Every PNG/BMP/JPEG/TIFF/WebP/PPM/PGM file in ``path`` (sorted by relative path).
+
+    An image is named by its relative path without the suffix, or with it where two files share
+    that name (see :func:`~qbench.datasets.base.record_names`).
+    """
 
     name = "folder"
 
@@ -22,8 +26,12 @@ class FolderDataset(Dataset):
         if not self.path.is_dir():
             raise DataNotFoundError(f"dataset folder {str(self.path)!r} does not exist")
 
+    @property
+    def source_folder(self) -> Path:
+        return self.path
+
     def _records(self) -> list[ImageRecord]:
         files = list_images(self.path, self.recursive)
         if not files:
             raise DataNotFoundError(f"dataset folder {str(self.path)!r} holds no image files")
-        return [ImageRecord(str(p.relative_to(self.path).with_suffix("")), str(p)) for p in files]
+        return [ImageRecord(name, str(p)) for name, p in zip(record_names(files, self.path), files)]

@@ -1,9 +1,10 @@
 """Everything a report shows, read from the results store only (never from the registries).
 
-:func:`load_report_data` reads the latest run's suite (or a given suite hash): its plan (one row
+:func:`load_report_data` reads one run's suite (a given run, else the latest run of a given suite
+hash, else the latest run; a results folder may hold several suites): its plan (one row
 per image x codec point x solver), the bitstreams' rates, the metric values of each sample's
 output and of its compressed input, the components table (metric directions and versions,
-solver cards, codecs), set-level values, costs, failures of the latest run and skipped metrics;
+solver cards, codecs), set-level values, costs, failures of that run and skipped metrics;
 per sample also the branch a codec chose (side_info ``branch``), what a solver reported through
 ``ctx.report`` (the output artefact's ``info["report"]``) and the measured codec and solver seconds.
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..store import Store
 from .diagnostics_data import load_diagnostics
 
@@ -83,7 +84,7 @@ class ReportData:
     per_image: Any          # DataFrame: one row per sample present in the store
     set_values: Any         # DataFrame: KEYS, ref_role, test_role, metric, value, n_images, n_features
     costs: Any              # DataFrame: label, kind, device, params, flops/s/MB per megapixel
-    failures: Any                           # DataFrame: stage, detail, error, run_id (latest run)
+    failures: Any                           # DataFrame: stage, detail, error, run_id (of the run reported)
     skipped_metrics: dict[str, str] = field(default_factory=dict)
     role_values: Any = None  # DataFrame: KEYS, image, role (original|compressed|enhanced), metric, value (no-reference)
     timings: Any = None      # DataFrame: ordinal, encode_seconds (encode + decode), solve_seconds (per image)
@@ -139,11 +140,76 @@ def _components(store: Store, suite_hash: str):
     return metrics, solvers, codecs
 
 
-def _select_run(store: Store, db: Path, suite_hash: str | None) -> dict[str, Any]:
+def _select_run(store: Store, db: Path, suite_hash: str | None, run_id: int | None = None) -> dict[str, Any]:
+    if run_id is not None:
+        _, rows = store.query("SELECT run_id FROM runs WHERE run_id = ?", (int(run_id),))
+        if not rows:
+            raise ConfigError(f"{db} has no run {run_id}; {_runs_hint(store)}")
+        run = store.run(int(run_id))
+        if suite_hash and run["suite_hash"] != suite_hash:
+            raise ConfigError(f"run {run_id} of {db} is of suite {run['suite_name']} ({run['suite_hash']}), "
+                              f"not {suite_hash}")
+        return run
     run = store.latest_run(suite_hash)
     if run is None:
         raise StoreError(f"{db} has no run of suite {suite_hash}" if suite_hash else f"{db} holds no runs")
     return run
+
+
+@dataclass(frozen=True)
+class SuiteRuns:
+    """A suite (by name) with results in a store: its latest run and suite hash, and its run count."""
+
+    name: str
+    latest_run: int
+    suite_hash: str
+    runs: int
+
+
+def suites_in(out_dir: str | Path) -> list[SuiteRuns]:
+    """The suites with runs in the store of ``out_dir``, by name, latest run first."""
+    db = Path(out_dir) / STORE_NAME
+    if not db.is_file():
+        raise StoreError(f"no results store at {db}; run 'qbench run SUITE --out {out_dir}' first")
+    with Store(db) as store:
+        _, rows = store.query("SELECT suite_name, run_id, suite_hash FROM runs ORDER BY run_id DESC")
+    out: dict[str, SuiteRuns] = {}
+    for name, run_id, h in rows:
+        if name in out:
+            out[name] = SuiteRuns(name, out[name].latest_run, out[name].suite_hash, out[name].runs + 1)
+        else:
+            out[name] = SuiteRuns(name, int(run_id), h, 1)
+    return list(out.values())
+
+
+def select_run(out_dir: str | Path, run_id: int | None = None, suite: str | None = None) -> int:
+    """The run a report of ``out_dir`` is for: run ``run_id``; else the latest run of ``suite`` (a
+    suite name, or a prefix of at least 6 characters of a suite hash); else the latest run."""
+    db = Path(out_dir) / STORE_NAME
+    known = suites_in(out_dir)
+    if not known:
+        raise StoreError(f"{db} holds no runs")
+    if suite is None:
+        if run_id is not None:
+            with Store(db) as store:
+                _select_run(store, db, None, run_id)
+            return int(run_id)
+        return known[0].latest_run
+    with Store(db) as store:
+        _, rows = store.query("SELECT run_id, suite_name, suite_hash FROM runs ORDER BY run_id DESC")
+        hits = [r for r in rows if r[1] == suite or (len(suite) >= 6 and r[2].startswith(suite))]
+        if not hits:
+            raise ConfigError(f"{db} has no run of suite {suite!r}; {_runs_hint(store)}")
+        if run_id is not None:
+            if int(run_id) not in {r[0] for r in hits}:
+                raise ConfigError(f"run {run_id} of {db} is not a run of suite {suite!r}; {_runs_hint(store)}")
+            return int(run_id)
+        return int(hits[0][0])
+
+
+def _runs_hint(store: Store) -> str:
+    _, rows = store.query("SELECT suite_name, GROUP_CONCAT(run_id) FROM runs GROUP BY suite_name ORDER BY suite_name")
+    return "runs held: " + ("; ".join(f"{name}: {ids}" for name, ids in rows) or "none")
 
 
 def _values(store: Store, suite_hash: str, key_col: str, role_sql: str, metrics: dict[str, MetricInfo]):
@@ -237,13 +303,14 @@ def _role_values(store: Store, suite_hash: str, metrics: dict[str, MetricInfo], 
     return pd.concat(parts).merge(rows, on="ordinal")[cols].reset_index(drop=True)
 
 
-def load_report_data(out_dir: str | Path, suite_hash: str | None = None) -> ReportData:
-    """Read the latest run's suite (or ``suite_hash``) and its samples' results from the store."""
+def load_report_data(out_dir: str | Path, suite_hash: str | None = None, run_id: int | None = None) -> ReportData:
+    """Read a run's suite and its samples' results from the store: run ``run_id``, else the latest
+    run of ``suite_hash``, else the latest run."""
     db = Path(out_dir) / STORE_NAME
     if not db.is_file():
         raise StoreError(f"no results store at {db}; run 'qbench run SUITE --out {out_dir}' first")
     with Store(db) as store:
-        run = _select_run(store, db, suite_hash)
+        run = _select_run(store, db, suite_hash, run_id)
         h = run["suite_hash"]
         metrics, solvers, codecs = _components(store, h)
         per_image, timings = _per_image(store, h, metrics)

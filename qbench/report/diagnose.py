@@ -113,13 +113,14 @@ def diagnostics_payload(data: ReportData) -> dict[str, Any]:
 
 
 def write_diagnostics(results_dir: str | Path, dest: str | Path | None = None,
-                      formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write ``diagnostics.{md,html,json}`` (and the triangle figures) of the store in
-    ``results_dir`` into ``dest`` (default ``results_dir``); returns the files written."""
+                      formats: tuple[str, ...] = FORMATS, run_id: int | None = None) -> list[Path]:
+    """Write ``diagnostics.{md,html,json}`` (and the triangle figures) of run ``run_id`` (default:
+    the latest run) of the store in ``results_dir`` into ``dest`` (default ``results_dir``);
+    returns the files written."""
     from .html import render_html
     from .markdown import render_markdown
 
-    data = load_report_data(results_dir)
+    data = load_report_data(results_dir, run_id=run_id)
     dest = Path(dest) if dest is not None else Path(results_dir)
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

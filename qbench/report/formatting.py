@@ -34,7 +34,30 @@ def _quality(data: ReportData, codec: str, quality: float) -> str:
 
 
 def file_slug(text: object) -> str:
-    """``text`` as a safe file-name part (figures beside a report): other characters become ``_``."""
+    """``text`` as a safe file-name part (figures beside a report), unique per text.
+
+    A text made of letters, digits and ``_ . -`` (not starting with ``.`` or ``-``) is its own slug;
+    in any other text, runs of other characters become ``_`` and ``-`` plus 8 hex digits of the
+    text's sha256 are appended, so two texts never share a slug ("set_1" stays "set_1", "set 1"
+    becomes "set_1-" + hash). Deterministic: the slug depends on the text alone.
+    """
+    import hashlib
     import re
 
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))
+    text = str(text)
+    if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', text).lstrip('.-')}-{digest}"
+
+
+def unique_stems(stems: dict) -> dict:
+    """``{key: stem}`` with stems shared by several keys made unique: each of those gets ``-`` plus
+    8 hex digits of the sha256 of its key's ``repr`` (deterministic; a stem held by one key is
+    unchanged). For file names joined from several slugs, which can meet ("a_b" + "c" and "a" + "b_c")."""
+    import hashlib
+    from collections import Counter
+
+    counts = Counter(stems.values())
+    return {k: (s if counts[s] == 1 else f"{s}-{hashlib.sha256(repr(k).encode()).hexdigest()[:8]}")
+            for k, s in stems.items()}

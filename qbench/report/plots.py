@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .data import ReportData
-from .formatting import file_slug
+from .formatting import file_slug, unique_stems
 
 EXTENSIONS = ("png", "svg")
 _STYLE = 1                      # bump when the drawing code changes, so cached figures are redrawn
@@ -57,7 +57,8 @@ def plot_specs(data: ReportData, summary) -> list[PlotSpec]:
             arrow = "↑" if data.higher_is_better.get(metric, True) else "↓"
             specs.append(PlotSpec(str(dataset), metric, f"rd_{file_slug(str(dataset))}_{file_slug(metric)}",
                                   f"{data.suite['name']}: {dataset}", f"{metric} {arrow}", tuple(curves)))
-    return specs
+    stems = unique_stems({(s.dataset, s.metric): s.stem for s in specs})
+    return [replace(s, stem=stems[(s.dataset, s.metric)]) for s in specs]
 
 
 def draw(spec: PlotSpec, out_dir: Path) -> list[Path]:

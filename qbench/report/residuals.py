@@ -148,7 +148,7 @@ def _examples(data: ReportData, label: str, out_dir: Path, limit: int | None) ->
                 if row.empty or not Path(row["path"].iloc[0]).is_file():
                     continue
                 src = Path(row["path"].iloc[0])
-                dest = folder / file_slug(f"{label}_{dataset}_{solver}_{codec}_{point:g}_{image}_{name}.png")
+                dest = folder / (file_slug(f"{label}_{dataset}_{solver}_{codec}_{point:g}_{image}_{name}") + ".png")
                 if not dest.is_file() or dest.stat().st_size != src.stat().st_size:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dest)

@@ -2,7 +2,8 @@
 
 The aggregates (bootstrap CIs, BD table) are cached under ``cache/report/`` by a fingerprint of
 their inputs, and figures are redrawn only when what they show changed; the text reports are
-rendered every time (cheap), so their header always names the latest run.
+rendered every time (cheap), so their header always names the run they are for (the run that
+wrote them, or the one ``qbench report`` was asked for).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from .files import write_csv, write_text
 FORMATS = ("md", "csv", "json", "html", "plots")
 
 
-def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Rebuild the reports in ``out_dir`` from its store; returns the files written."""
+def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_id: int | None = None) -> list[Path]:
+    """Rebuild the reports in ``out_dir`` from its store for run ``run_id`` (default: the latest
+    run); returns the files written."""
     from .html import render_html
     from .jsonout import results_json
     from .markdown import render_markdown
@@ -26,7 +28,7 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
     from .sections import leaderboard
 
     out_dir = Path(out_dir)
-    data = load_report_data(out_dir)
+    data = load_report_data(out_dir, run_id=run_id)
     options = aggregate.ReportOptions.of(data.suite)
     cache = ReportCache(out_dir)
     key = fingerprint(data, options)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from .. import datasets as dataset_mod
 from ..errors import ConfigError, QbenchError
+from ..folders import missing_folders, remove_empty
 from ..pipelines import COMPRESSED, ENHANCED, ORIGINAL, Pipeline
 from ..store import ArtefactRow, Store
 from ..suite import Suite
@@ -140,11 +141,13 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------------
     def run(self) -> RunResult:
         t_start = time.perf_counter()
+        datasets = self._datasets()      # a listing error stops the run before anything is written
         if self.fresh:
-            for p in (self.out_dir / STORE_NAME, self.out_dir / f"{STORE_NAME}-wal",
-                      self.out_dir / f"{STORE_NAME}-shm"):
+            for p in self._store_files():
                 p.unlink(missing_ok=True)
             shutil.rmtree(self.cache_dir, ignore_errors=True)
+        created = missing_folders(self.out_dir)
+        new_store = not (self.out_dir / STORE_NAME).exists()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         suite_hash = self.suite.hash()
         self.store = Store(self.out_dir / STORE_NAME)
@@ -153,7 +156,7 @@ class Runner:
         self.result = RunResult(self.out_dir, run_id, suite_hash)
         status = "failed"
         try:
-            self._run()
+            self._run(datasets)
             status = "ok" if not self.result.failures else "finished_with_failures"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -166,10 +169,48 @@ class Runner:
                 "encodings_computed": r.encodings_computed, "outputs_computed": r.outputs_computed,
                 "metric_values_computed": r.metric_values_computed, "failures": len(r.failures),
                 "seconds": round(r.seconds, 3)})
+            alone = self.store.query("SELECT COUNT(*) FROM runs")[1][0][0] == 1
             self.store.close()
+            if status == "failed" or status == "interrupted":
+                if new_store and alone and not r.computed_anything:
+                    self._remove_leftovers(created)
         return self.result
 
-    def _run(self) -> None:
+    def _store_files(self) -> list[Path]:
+        return [self.out_dir / f"{STORE_NAME}{suffix}" for suffix in ("", "-wal", "-shm")]
+
+    def _remove_leftovers(self, created: list[Path]) -> None:
+        """After a run that failed before computing anything into a store it created: remove that
+        store, a cache folder without files and the folders the run created, so no empty results
+        folder is left behind."""
+        for p in self._store_files():
+            p.unlink(missing_ok=True)
+        if self.cache_dir.is_dir() and not any(f.is_file() for f in self.cache_dir.rglob("*")):
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+        remove_empty(created)
+
+    def _datasets(self) -> list[tuple[str, dataset_mod.Dataset]]:
+        """Build the suite's datasets and list their images: names must be unique within a dataset,
+        and the results folder must not lie inside a dataset's folder (its cache and figures would
+        be read as images by the next run)."""
+        from ..datasets.base import check_unique
+
+        out = self.out_dir.resolve()
+        built = []
+        for spec in self.suite.datasets:
+            ds = dataset_mod.build(spec.name, spec.params, spec.mode, spec.limit, self.data_root)
+            folder = ds.source_folder
+            if folder is not None:
+                folder = Path(folder).resolve()
+                if out == folder or folder in out.parents:
+                    raise ConfigError(f"results folder {self.out_dir} is inside the folder of dataset "
+                                      f"{spec.label!r} ({folder}): its cache and figures would be read as "
+                                      f"images by the next run; choose an --out outside {folder}")
+            check_unique(spec.label, ds.records())
+            built.append((spec.label, ds))
+        return built
+
+    def _run(self, datasets: list[tuple[str, dataset_mod.Dataset]]) -> None:
         store, result = self.store, self.result
         comps = build_components(self.suite, self.device)
         store.clear_skipped_metrics(result.suite_hash)
@@ -182,10 +223,8 @@ class Runner:
         kinds = {s_label: pipelines[(s_label, comps.codecs[0].label)].kind for s_label, _ in comps.solvers}
         store.put_components(result.suite_hash, describe_components(self.suite, comps, kinds))
         images = []
-        for spec in self.suite.datasets:
-            ds = dataset_mod.build(spec.name, spec.params, spec.mode, spec.limit, self.data_root)
-            images += index_dataset(spec.label, ds, store,
-                                    lambda what, path, exc: self.fail(path, "read", what, exc))
+        for label, ds in datasets:
+            images += index_dataset(label, ds, store, lambda what, path, exc: self.fail(path, "read", what, exc))
         samples = plan_samples(images, comps, pipelines, self.quantize)
         self.examples = example_images(samples, comps.diagnostics)
         store.put_plan(result.suite_hash, [
