@@ -48,6 +48,9 @@ def main() -> None:
               help="CPU worker processes for codec and metric stages (default: min(4, cores); 0 = in-process; "
                    "-1 = one per core)")
 @click.option("--fresh", is_flag=True, help="discard the stored results and cache and start over")
+@click.option("--recompute", "recompute", multiple=True, metavar="NAME",
+              help="drop the stored results of one solver, codec, metric or diagnostic (its suite label; "
+                   "kind:label when a label is used twice) and compute them again; repeatable")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="folder holding built-in datasets as <name>/ (default: $QBENCH_DATA)")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -65,8 +68,8 @@ def main() -> None:
               help="quick run: only these codecs (comma-separated suite labels or names)")
 @_handle_errors
 def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
-        data_root: str | None, executor: str, address: str | None, quiet: bool, strict: bool,
-        limit: int | None, only_solvers: str | None, only_codecs: str | None) -> None:
+        recompute: tuple[str, ...], data_root: str | None, executor: str, address: str | None, quiet: bool,
+        strict: bool, limit: int | None, only_solvers: str | None, only_codecs: str | None) -> None:
     """Run SUITE_FILE: compress, restore, measure, and write the leaderboard.
 
     Resumes by default: work already in the results store is not computed again. --limit,
@@ -74,13 +77,14 @@ def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None
     '-narrowed'); a later full run reuses what the narrowed run computed.
     """
     _run_and_report(suite_file, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    quiet=quiet, executor=executor, address=address, strict=strict,
+                    quiet=quiet, executor=executor, address=address, strict=strict, recompute=recompute,
                     narrow={"limit": limit, "solvers": only_solvers, "codecs": only_codecs})
 
 
 def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, workers: int | None, fresh: bool,
                     data_root: str | None, quiet: bool, executor: str = "local", address: str | None = None,
-                    also=None, strict: bool = False, narrow: dict | None = None) -> None:
+                    also=None, strict: bool = False, narrow: dict | None = None,
+                    recompute: tuple[str, ...] = ()) -> None:
     """Validate, run and report a suite (``also(out)`` writes further documents); exit 1 on failures,
     else 3 when ``strict`` and a metric or diagnostic was skipped. ``narrow``: the keyword
     arguments of :func:`qbench.narrow.narrow_suite` (a quick run)."""
@@ -97,7 +101,8 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     out = out_dir or Path("runs") / suite.name
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
     result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    progress=not quiet, executor=executor, address=address, log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
+                    progress=not quiet, executor=executor, address=address, recompute=recompute,
+                    log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
     files = write_reports(out, run_id=result.run_id) + (also(out, run_id=result.run_id) if also else [])
     if not result.computed_anything and not result.failures:
         click.echo(f"qbench: nothing new computed ({result.samples} samples reused from the store) "

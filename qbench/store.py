@@ -350,3 +350,49 @@ class Store:
         """Run a read query and return (column names, rows)."""
         cur = self.db.execute(sql, params)
         return [d[0] for d in cur.description], cur.fetchall()
+
+    # -- dropping one component's results (``qbench run --recompute``) ----------------------------
+    def drop_artefacts(self, items: Iterable[tuple[str, str]]) -> int:
+        """Delete images at ``(key, role)`` and every value measured on them; return how many images."""
+        items = list(dict.fromkeys(items))
+        with self.db:
+            self.db.execute("BEGIN")
+            n = sum(self.db.execute("DELETE FROM artefacts WHERE key=? AND role=?", kr).rowcount for kr in items)
+            self.db.executemany('DELETE FROM "values" WHERE key=? AND role=?', items)
+        return n
+
+    def drop_encodings(self, enc_keys: Iterable[str], role: str) -> int:
+        """Delete bitstreams and the values measured on their decoded images (``role``)."""
+        keys = list(dict.fromkeys(enc_keys))
+        with self.db:
+            self.db.execute("BEGIN")
+            n = sum(self.db.execute("DELETE FROM encodings WHERE enc_key=?", (k,)).rowcount for k in keys)
+            self.db.executemany('DELETE FROM "values" WHERE key=? AND role=?', [(k, role) for k in keys])
+        return n
+
+    def drop_values(self, keys: Iterable[str], metric: str, prefix: bool = False) -> int:
+        """Delete the values of ``metric`` (of every metric named ``metric/...`` with ``prefix``) at ``keys``."""
+        op, name = ("LIKE", metric.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%") \
+            if prefix else ("=", metric)
+        esc = " ESCAPE '\\'" if prefix else ""
+        with self.db:
+            self.db.execute("BEGIN")
+            return sum(self.db.execute(f'DELETE FROM "values" WHERE key=? AND metric {op} ?{esc}', (k, name)).rowcount
+                       for k in dict.fromkeys(keys))
+
+    def drop_set_values(self, suite_hash: str, column: str, value: str, prefix: bool = False) -> int:
+        """Delete the suite's set-level values whose ``column`` (solver, codec or metric) is ``value``."""
+        if column not in ("solver", "codec", "metric"):
+            raise ValueError(f"drop_set_values: unknown column {column!r}")
+        op, arg = ("LIKE", value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%") \
+            if prefix else ("=", value)
+        esc = " ESCAPE '\\'" if prefix else ""
+        with self.db:
+            self.db.execute("BEGIN")
+            return self.db.execute(f"DELETE FROM set_values WHERE suite_hash=? AND {column} {op} ?{esc}",
+                                   (suite_hash, arg)).rowcount
+
+    def drop_cost(self, spec_hash: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM costs WHERE spec_hash=?", (spec_hash,))

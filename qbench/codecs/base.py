@@ -77,6 +77,9 @@ class Codec(ABC):
         (formats without a gray mode carry gray as RGB and convert back)."""
 
     def spec(self) -> dict[str, Any]:
-        """What determines this codec's output: name, parameters and library versions."""
+        """What determines this codec's output: name, parameters, library versions and its code
+        identity (:func:`qbench.codeid.code_identity`)."""
+        from ..codeid import code_identity
+
         return {"name": self.name, "params": dict(sorted(self.params.items())),
-                "versions": self.library_versions()}
+                "versions": self.library_versions(), **code_identity(self)}

@@ -57,8 +57,12 @@ class TripletDiagnostic(ABC):
 
     @property
     def version(self) -> str:
-        """Hash of what determines the values: class, revision and parameters."""
-        blob = json.dumps([type(self).__qualname__, self.revision, self.params], sort_keys=True, default=str)
+        """Hash of what determines the values: class, code identity
+        (:func:`qbench.codeid.code_identity`), revision and parameters."""
+        from ..codeid import code_identity
+
+        blob = json.dumps([type(self).__qualname__, self.revision, self.params, code_identity(self)],
+                          sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @abstractmethod

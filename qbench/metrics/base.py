@@ -58,8 +58,11 @@ class Metric:
 
     @property
     def version(self) -> str:
-        """Hash of the preset (the protocol): a changed protocol never reuses old values."""
-        blob = json.dumps(self.preset, sort_keys=True, default=str)
+        """Hash of the preset (the protocol) and of the implementation's code identity
+        (:func:`qbench.codeid.code_identity`): a changed protocol or edited code never reuses old values."""
+        from ..codeid import code_identity
+
+        blob = json.dumps([self.preset, code_identity(self)], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def compute(self, ref: np.ndarray, out: np.ndarray) -> float:

@@ -55,7 +55,10 @@ class LearnedCodecCodec(Codec):
         return {"torch": torch.__version__}
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "learned": self.solver.spec(), "versions": self.library_versions()}
+        from ..codeid import code_identity
+
+        return {"name": self.name, "learned": self.solver.spec(), "versions": self.library_versions(),
+                **code_identity(self)}
 
     def setup(self, device: str) -> None:
         """Load weights and move to ``device`` (once, in the device process)."""

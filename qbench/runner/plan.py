@@ -1,9 +1,10 @@
 """Planning: suite -> samples (dataset image x codec point x solver) with their pipeline and keys.
 
 Keys hash what determines a result (see :meth:`qbench.pipelines.Pipeline.keys`): the image's pixel
-hash; a pre step's solver spec; the codec's name, parameters, library versions and setting; the
-solver's spec (class, parameters, version, weight hashes, output-changing engine options); whether
-outputs are quantised. The metric preset's version is stored with each value.
+hash; a pre step's solver spec; the codec's name, parameters, library versions, code identity and
+setting; the solver's spec (class, code identity, version, parameters, weight hashes,
+output-changing engine options); whether outputs are quantised. The metric's version (preset and
+code identity) is stored with each value. Code identities: :mod:`qbench.codeid`.
 """
 
 from __future__ import annotations

@@ -161,24 +161,61 @@ def build_diagnostic(spec):
 
 
 def describe_components(suite: Suite, comps: Components, pipelines: dict[str, str]) -> list[tuple[str, str, dict]]:
-    """Rows for the store's ``components`` table: what reports need, so they never import registries."""
+    """Rows for the store's ``components`` table: what reports need, so they never import registries,
+    and each component's code identity (what :func:`changed_components` compares with the next run)."""
+    from ..codeid import code_identity
+
     rows: list[tuple[str, str, dict[str, Any]]] = []
     for m in comps.metrics + comps.set_metrics:
         rows.append(("metric", m.key, {"name": m.name, "higher_is_better": m.info.higher_is_better,
                                        "kind": m.kind, "version": m.version, "unit": m.info.unit,
-                                       "description": m.info.description}))
+                                       "description": m.info.description, **code_identity(m)}))
     for d in comps.diagnostics:
         rows.append(("diagnostic", d.label, {"name": d.name, "version": d.version, "params": d.params,
-                                             "values": d.value_names(), "description": d.description}))
+                                             "values": d.value_names(), "description": d.description,
+                                             **code_identity(d)}))
     for label, solver in comps.solvers:
+        spec = solver.spec()
         rows.append(("solver", label, {"name": solver.card.name, "task": solver.card.task,
                                        "blind": solver.card.blind, "pipeline": pipelines.get(label, ""),
                                        "passthrough": bool(getattr(solver, "passthrough", False)),
-                                       "spec_hash": solver.spec_hash()}))
+                                       "spec_hash": solver.spec_hash(), "code": spec["code"],
+                                       "dist": spec["dist"], "solver_version": solver.version}))
     for c in comps.codecs:
+        spec = c.codec.spec()
         rows.append(("codec", c.label, {"name": c.codec.name, "learned": bool(getattr(c.codec, "device_bound", False)),
-                                        "target": c.target, "points": c.points, "spec_hash": codec_hash(c.codec)}))
+                                        "target": c.target, "points": c.points, "spec_hash": codec_hash(c.codec),
+                                        "code": spec["code"], "dist": spec["dist"]}))
     return rows
+
+
+#: what is recomputed when a component of each kind changes
+_RECOMPUTED = {"solver": "its outputs are recomputed", "codec": "its bitstreams (and what follows) are recomputed",
+               "metric": "its values are recomputed", "diagnostic": "its values are recomputed"}
+
+
+def changed_components(before: dict[str, dict[str, dict]], rows: list[tuple[str, str, dict]]) -> list[str]:
+    """One line per component whose identity differs from the stored results' (``before``: the
+    store's components table of the same suite): edited code, another distribution version, a
+    bumped ``version``. Components new to the suite, or stored before code identities were
+    recorded, are not listed."""
+    lines = []
+    for kind, label, info in rows:
+        old = before.get(kind, {}).get(label)
+        if old is None or "code" not in old:
+            continue
+        what = []
+        if old.get("dist") != info.get("dist"):
+            was = ", ".join(old.get("dist") or []) or "not installed"
+            now = ", ".join(info.get("dist") or []) or "not installed"
+            what.append(f"distribution {was} -> {now}")
+        if old["code"] != info.get("code"):
+            what.append("code changed")
+        if kind == "solver" and old.get("solver_version") != info.get("solver_version"):
+            what.append(f"version {old.get('solver_version')} -> {info.get('solver_version')}")
+        if what:
+            lines.append(f"{kind} {label}: {', '.join(what)} since the stored results; {_RECOMPUTED[kind]}")
+    return lines
 
 
 def codec_hash(codec: Codec) -> str:

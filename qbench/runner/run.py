@@ -11,7 +11,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .. import datasets as dataset_mod
 from ..errors import ConfigError, QbenchError
@@ -23,7 +23,8 @@ from .environment import collect_environment, resolve_device
 from .executor import make_executor
 from .plan import Sample, index_dataset, make_pipelines, plan_samples
 from .plan import diagnostics_complete, example_images
-from .resolve import build_components, codec_hash, describe_components
+from .recompute import drop, select
+from .resolve import build_components, changed_components, codec_hash, describe_components
 
 STORE_NAME = "results.sqlite"
 
@@ -43,6 +44,8 @@ class RunResult:
     failures: list[tuple[str, str, str]] = field(default_factory=list)   # (what, stage, error)
     skipped_metrics: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    changed: list[str] = field(default_factory=list)       # components whose identity changed since the store
+    recomputed: list[str] = field(default_factory=list)    # what --recompute dropped
 
     @property
     def computed_anything(self) -> bool:
@@ -54,7 +57,8 @@ class Runner:
 
     def __init__(self, suite: Suite, out_dir: str | Path, *, device: str = "auto", workers: int | None = None,
                  fresh: bool = False, data_root: str | None = None, progress: bool = True,
-                 log: Callable[[str], None] | None = None, executor: str = "local", address: str | None = None):
+                 log: Callable[[str], None] | None = None, executor: str = "local", address: str | None = None,
+                 recompute: Sequence[str] = ()):
         import os
 
         self.suite = suite
@@ -65,6 +69,7 @@ class Runner:
         self.workers = (min(4, os.cpu_count() or 1) if workers is None
                         else (os.cpu_count() or 1) if workers == -1 else workers)
         self.fresh = fresh
+        self.recompute = list(recompute)
         self.data_root = data_root
         self.progress = progress
         self.log = log or (lambda msg: None)
@@ -221,7 +226,13 @@ class Runner:
         self.codec_names = {c.label: c.spec_name for c in comps.codecs}     # how workers rebuild them
         self.ladders = {id(c.codec): None if c.target else c.points for c in comps.codecs}
         kinds = {s_label: pipelines[(s_label, comps.codecs[0].label)].kind for s_label, _ in comps.solvers}
-        store.put_components(result.suite_hash, describe_components(self.suite, comps, kinds))
+        rows = describe_components(self.suite, comps, kinds)
+        if self.recompute:
+            select(self.recompute, comps)           # an unknown name fails before anything is dropped
+        result.changed = changed_components(store.components(result.suite_hash), rows)
+        for line in result.changed:
+            self.log(line)
+        store.put_components(result.suite_hash, rows)
         images = []
         for label, ds in datasets:
             images += index_dataset(label, ds, store, lambda what, path, exc: self.fail(path, "read", what, exc))
@@ -232,6 +243,10 @@ class Runner:
              s.solver, s.task, s.pipeline, s.keys.pre_key, s.enc_key, s.out_key, s.out_role, i)
             for i, s in enumerate(samples)])
         result.samples = len(samples)
+        if self.recompute:
+            result.recomputed = drop(store, result.suite_hash, self.recompute, samples, comps, pipelines)
+            for line in result.recomputed:
+                self.log(line)
         done = store.done_values([s.enc_key for s in samples] + [s.out_key for s in samples]
                                  + [s.image.pixel_hash for s in samples])
         need_outputs = bool(comps.set_metrics) and self.keep_images

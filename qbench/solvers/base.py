@@ -120,7 +120,9 @@ class Solver(ABC):
 
     card: ClassVar[SolverCard]
     defaults: ClassVar[dict[str, Any]] = {}
-    #: bump when the solver's code changes its outputs (enters cache keys)
+    #: a manual override in cache keys: bump it to recompute outputs when something the code
+    #: identity does not see changed (a data file the solver reads, a library it calls). Edits to
+    #: the solver's own source already change its keys (:func:`qbench.codeid.code_identity`).
     version: ClassVar[str] = "1"
     #: the post step returns its input unchanged (``identity``): the pipeline then reuses the
     #: compressed image as the output instead of storing and measuring a copy
@@ -165,8 +167,12 @@ class Solver(ABC):
         return out
 
     def spec(self) -> dict[str, Any]:
+        """What determines this solver's outputs: class, code identity (source hash and, for an
+        installed plugin, its distribution's version), ``version``, parameters, weights, engine."""
+        from ..codeid import code_identity
+
         spec = {"name": self.card.name, "task": self.card.task, "version": self.version,
-                "class": f"{type(self).__module__}:{type(self).__qualname__}",
+                "class": f"{type(self).__module__}:{type(self).__qualname__}", **code_identity(self),
                 "params": json.loads(json.dumps(self.params, sort_keys=True, default=str)),
                 "weights": self.weights_sha256()}
         if self.engine.output_spec():      # tiling and AMP can change outputs

@@ -1,0 +1,207 @@
+"""Cache keys carry each component's code: an edited plugin is recomputed, an unchanged one is not;
+``--recompute`` drops one component's results."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from .conftest import REPO, basic_suite, save, smooth_image
+
+SHARPEN = '''
+from qbench.solvers import Context, Enhancer, SolverCard
+
+from .kernels import blur
+
+
+class Sharpen(Enhancer):
+    card = SolverCard(name="sharpen_mine", task="enhance", blind=True)
+    defaults = {"amount": 0.3}
+
+    def enhance(self, batch, ctx: Context):
+        return (batch + float(self.params["amount"]) * (batch - blur(batch))).clamp(0, 1)
+'''
+
+KERNELS = '''
+def blur(batch):
+    import torch.nn.functional as F
+
+    return F.avg_pool2d(batch, 3, stride=1, padding=1, count_include_pad=False)
+'''
+
+
+def test_editing_a_plugin_between_runs_recomputes_it_and_only_it(tmp_path, monkeypatch):
+    """Three runs of a suite naming a plugin from the user's folder: the second follows an edit to
+    a module the plugin imports (its own package's ``kernels.py``), the third changes nothing.
+    Between runs the plugin's modules and the hash cache are forgotten, as a new process would."""
+    from click.testing import CliRunner
+
+    from qbench import codeid, registry
+    from qbench.cli import main
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setattr(registry, "_SUITE_FOLDERS", [])
+    project = tmp_path / "project"
+    (project / "edit_pkg").mkdir(parents=True)
+    (project / "edit_pkg" / "__init__.py").write_text("")
+    (project / "edit_pkg" / "sharpen.py").write_text(SHARPEN)
+    (project / "edit_pkg" / "kernels.py").write_text(KERNELS)
+    for i in range(2):
+        save(smooth_image(70 + i, 48, 64), project / "imgs" / f"{i}.png")
+    suite = basic_suite(project / "imgs", solvers=["identity", "edit_pkg.sharpen:Sharpen"],
+                        codecs=[{"name": "jpeg", "qualities": [20]}], metrics=["psnr_y"], anchor=None)
+    (project / "suite.yaml").write_text(yaml.safe_dump(suite))
+    out = project / "out"
+
+    def run():
+        for name in [m for m in sys.modules if m.split(".")[0] == "edit_pkg"]:
+            monkeypatch.delitem(sys.modules, name)
+        codeid.clear_cache()
+        res = CliRunner().invoke(main, ["run", str(project / "suite.yaml"), "--out", str(out), "--workers", "0",
+                                        "--quiet"])
+        assert res.exit_code == 0, res.output
+        return res.output, pd.read_csv(out / "summary.csv").set_index("solver")["psnr_y"]
+
+    _, before = run()
+    (project / "edit_pkg" / "kernels.py").write_text(
+        KERNELS.replace("avg_pool2d(batch, 3, stride=1, padding=1", "avg_pool2d(batch, 5, stride=1, padding=2")
+        + "# a wider blur\n")
+    edited, after = run()
+    assert "solver sharpen_mine: code changed since the stored results; its outputs are recomputed" in edited
+    assert "solver identity" not in edited and "codec jpeg:" not in edited
+    assert "nothing new" not in edited and "2 solver outputs" in edited       # 2 images x 1 point
+    assert after["sharpen_mine"] != before["sharpen_mine"]
+    assert after["identity"] == before["identity"]
+    again, _ = run()
+    assert "nothing new computed" in again and "since the stored results" not in again
+
+
+@pytest.fixture
+def two_images(tmp_path):
+    for i in range(2):
+        save(smooth_image(80 + i, 40, 56), tmp_path / "imgs" / f"{i}.png")
+    return tmp_path / "imgs"
+
+
+def brighten_suite(folder, **over):
+    data = dict(solvers=["identity", {"name": "tests.solvers_for_tests:Brighten", "label": "bright",
+                                      "params": {"delta": 0.02}}],
+                codecs=[{"name": "jpeg", "qualities": [20, 60]}], metrics=["psnr_y", "ssim_y"])
+    return basic_suite(folder, **{**data, **over})
+
+
+def test_unchanged_rerun_computes_nothing_and_reports_no_change(two_images, tmp_path):
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    first = Runner(parse_suite(brighten_suite(two_images)), tmp_path / "o", workers=0, progress=False).run()
+    assert first.computed_anything and not first.changed
+    again = Runner(parse_suite(brighten_suite(two_images)), tmp_path / "o", workers=0, progress=False).run()
+    assert not again.computed_anything and not again.changed and not again.recomputed
+
+
+def test_recompute_drops_one_component_only(two_images, tmp_path):
+    from qbench.errors import ConfigError
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    out = tmp_path / "o"
+
+    def run(*names):
+        return Runner(parse_suite(brighten_suite(two_images)), out, workers=0, progress=False,
+                      recompute=names).run()
+
+    run()
+    solver = run("bright")                          # 2 images x 2 points of one solver
+    assert solver.outputs_computed == 4 and solver.encodings_computed == 0
+    assert solver.metric_values_computed == 4 * 2 and solver.recomputed[0].startswith("solver bright: 4 stored")
+    codec = run("jpeg")                             # bitstreams and everything made from them
+    assert codec.encodings_computed == 4 and codec.outputs_computed == 4
+    metric = run("ssim_y")
+    assert (metric.encodings_computed, metric.outputs_computed) == (0, 0)
+    assert metric.metric_values_computed == 4 * 2   # compressed and bright outputs, one metric
+    assert not run().computed_anything              # a plain rerun computes nothing again
+    with pytest.raises(ConfigError, match="did you mean 'bright'"):
+        run("brigth")
+
+
+def test_recompute_on_the_command_line(two_images, tmp_path, write_suite):
+    from click.testing import CliRunner
+
+    from qbench.cli import main
+
+    path = write_suite(brighten_suite(two_images, metrics=["psnr_y"]))
+    args = ["run", str(path), "--out", str(tmp_path / "o"), "--workers", "0", "--quiet"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    res = CliRunner().invoke(main, args + ["--recompute", "bright", "--recompute", "metric:psnr_y"])
+    assert res.exit_code == 0, res.output
+    assert "solver bright: 4 stored output(s) dropped" in res.output
+    assert "metric psnr_y: " in res.output and "4 solver outputs" in res.output
+    bad = CliRunner().invoke(main, args + ["--recompute", "nosuch"])
+    assert bad.exit_code == 2 and "nosuch" in bad.output
+
+
+def test_code_identity_follows_own_package_imports_and_is_stable_across_processes(tmp_path, monkeypatch):
+    """The hash covers the defining module and the modules of its package it imports (even inside
+    a function), not other packages; another process computes the same keys."""
+    from qbench import codecs
+    from qbench.codeid import code_identity, code_modules
+
+    jpeg = codecs.build("jpeg", {}, [10])
+    assert code_modules(jpeg) == ["qbench.codecs.base", "qbench.codecs.jpeg", "qbench.images"]
+    pkg = tmp_path / "idpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sharpen.py").write_text(
+        "from qbench.solvers import Enhancer, SolverCard\n\n\nclass Sharpen(Enhancer):\n"
+        "    card = SolverCard(name='s', task='enhance')\n\n    def enhance(self, batch, ctx):\n"
+        "        from .kernels import blur\n\n        return blur(batch)\n")
+    (pkg / "kernels.py").write_text(KERNELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from idpkg.sharpen import Sharpen
+
+    assert {"idpkg.sharpen", "idpkg.kernels"} <= set(code_modules(Sharpen))
+    assert not any(m.startswith("torch") for m in code_modules(Sharpen))
+    here = {"jpeg": jpeg.spec(), "sharpen": code_identity(Sharpen)}
+    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); from qbench import codecs; "
+              "from qbench.codeid import code_identity; from idpkg.sharpen import Sharpen; "
+              "print(json.dumps({'jpeg': codecs.build('jpeg', {}, [10]).spec(), 'sharpen': code_identity(Sharpen)}))")
+    other = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=tmp_path, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    import json
+
+    assert json.loads(other.stdout) == json.loads(json.dumps(here))
+
+
+def test_distribution_version_enters_the_identity(tmp_path, monkeypatch):
+    """A plugin installed as a distribution: reinstalling it at another version changes its identity."""
+    from qbench import codeid
+
+    site = tmp_path / "site"
+    (site / "distpkg").mkdir(parents=True)
+    (site / "distpkg" / "__init__.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(site))
+
+    def install(version):
+        for old in site.glob("*.dist-info"):
+            for f in old.iterdir():
+                f.unlink()
+            old.rmdir()
+        info = site / f"distpkg-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: distpkg\nVersion: {version}\n")
+        for fn in (codeid.distribution, codeid._class_identity):
+            fn.cache_clear()
+
+    from distpkg import Thing
+
+    install("1.0")
+    one = codeid.code_identity(Thing)
+    install("1.1")
+    two = codeid.code_identity(Thing)
+    assert one["dist"] == ["distpkg==1.0"] and two["dist"] == ["distpkg==1.1"]
+    assert one["code"] == two["code"]
