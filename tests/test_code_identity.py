@@ -205,3 +205,24 @@ def test_distribution_version_enters_the_identity(tmp_path, monkeypatch):
     two = codeid.code_identity(Thing)
     assert one["dist"] == ["distpkg==1.0"] and two["dist"] == ["distpkg==1.1"]
     assert one["code"] == two["code"]
+
+
+def test_a_store_from_before_code_identities_says_it_is_recomputed(two_images, tmp_path):
+    import json
+    import sqlite3
+
+    from qbench.runner import Runner
+    from qbench.suite import parse_suite
+
+    out = tmp_path / "o"
+    Runner(parse_suite(brighten_suite(two_images)), out, workers=0, progress=False).run()
+    db = sqlite3.connect(out / "results.sqlite")
+    rows = [(k, label, json.loads(info)) for k, label, info in db.execute("SELECT kind, label, info FROM components")]
+    for kind, label, info in rows:
+        info.pop("code", None)
+        db.execute("UPDATE components SET info=? WHERE kind=? AND label=?", (json.dumps(info), kind, label))
+    db.commit()
+    db.close()
+    again = Runner(parse_suite(brighten_suite(two_images)), out, workers=0, progress=False).run()
+    assert again.changed == ["the stored results were written before cache keys held each component's code "
+                             "identity; they are computed again once"]

@@ -197,12 +197,15 @@ _RECOMPUTED = {"solver": "its outputs are recomputed", "codec": "its bitstreams 
 def changed_components(before: dict[str, dict[str, dict]], rows: list[tuple[str, str, dict]]) -> list[str]:
     """One line per component whose identity differs from the stored results' (``before``: the
     store's components table of the same suite): edited code, another distribution version, a
-    bumped ``version``. Components new to the suite, or stored before code identities were
-    recorded, are not listed."""
+    bumped ``version``. Components new to the suite are not listed; a store written before code
+    identities were recorded gets one line saying everything is computed again."""
     lines = []
+    if any("code" not in old for kinds in before.values() for old in kinds.values()):
+        return ["the stored results were written before cache keys held each component's code identity; "
+                "they are computed again once"]
     for kind, label, info in rows:
         old = before.get(kind, {}).get(label)
-        if old is None or "code" not in old:
+        if old is None:
             continue
         what = []
         if old.get("dist") != info.get("dist"):
