@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import SuiteError
 
@@ -114,6 +114,19 @@ class MetricSpec(_Strict):
         return self.name
 
 
+class ReferenceSpec(_Strict):
+    """A published RD curve (:mod:`qbench.references`): a CompressAI-format results JSON or a CSV of
+    points, and the suite dataset it was measured on."""
+
+    path: str = Field(description="the file, relative to the suite's folder (or the working directory)")
+    dataset: str = Field(description="the suite dataset (label) the curve was measured on")
+    label: str | None = Field(default=None, description="its name in reports and as an anchor; default: file stem")
+
+    @property
+    def key(self) -> str:
+        return self.label or Path(self.path).stem
+
+
 Role = Literal["original", "compressed", "enhanced"]
 
 
@@ -160,11 +173,19 @@ class Suite(_Strict):
     codecs: list[CodecSpec] = Field(default_factory=list)
     solvers: list[SolverSpec] = Field(min_length=1)
     metrics: list[MetricSpec] = Field(min_length=1)
+    references: list[ReferenceSpec] = Field(
+        default_factory=list, description="published RD curves drawn beside the measured ones (may be anchors)")
     anchor: str | list[str] | None = Field(
-        default=None, description="codec label (or labels) that BD-rate is measured against")
+        default=None, description="codec or reference label (or labels) that BD-rate is measured against")
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
+    _source_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_dir(self) -> Path | None:
+        """The folder of the file the suite was read from (None when parsed from data)."""
+        return self._source_dir
 
     _shorthand_datasets = field_validator("datasets", mode="before")(
         lambda v: [_shorthand(x) for x in v] if isinstance(v, list) else v)
@@ -179,16 +200,23 @@ class Suite(_Strict):
                            ("solvers", [s.key for s in self.solvers]),
                            ("metrics", [m.key for m in self.metrics]),
                            ("datasets", [d.label for d in self.datasets]),
-                           ("diagnostics.per_image", [d.key for d in self.diagnostics.per_image])):
+                           ("diagnostics.per_image", [d.key for d in self.diagnostics.per_image]),
+                           ("codecs and references", [c.key for c in self.codecs] + [r.key for r in self.references])):
             dup = sorted({k for k in keys if keys.count(k) > 1})
             if dup:
                 raise ValueError(f"duplicate {what} entries {dup}: give each a distinct 'label'")
         anchors = [self.anchor] if isinstance(self.anchor, str) else (self.anchor or [])
         if isinstance(self.anchor, list) and not self.anchor:
             raise ValueError("anchor: give a codec label or a non-empty list of them")
+        curves = [c.key for c in self.codecs] + [r.key for r in self.references]
         for a in anchors:
-            if a not in [c.key for c in self.codecs]:
-                raise ValueError(f"anchor {a!r} is not one of the codecs {[c.key for c in self.codecs]}")
+            if a not in curves:
+                raise ValueError(f"anchor {a!r} is not one of the codecs or references {curves}")
+        datasets = [d.label for d in self.datasets]
+        for r in self.references:
+            if r.dataset not in datasets:
+                raise ValueError(f"reference {r.key!r} was measured on {r.dataset!r}, which is not a dataset of "
+                                 f"this suite {datasets}: a published curve only applies to its own dataset")
         if len(set(anchors)) != len(anchors):
             raise ValueError(f"anchor lists a codec twice: {anchors}")
         return self
@@ -202,6 +230,8 @@ class Suite(_Strict):
         for solver in data["solvers"]:
             if solver.get("engine") is None:     # absent: hash as before the key existed
                 solver.pop("engine", None)
+        if not data["references"]:                 # absent: hash as before the key existed
+            data.pop("references")
         if not data["diagnostics"].get("per_image"):      # absent: hash as before the key existed
             data["diagnostics"].pop("per_image", None)
         if not data["diagnostics"]["set_pairs"] and not data["diagnostics"].get("per_image"):
@@ -333,5 +363,6 @@ def load_suite(path: str | Path) -> Suite:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise SuiteError(str(path), [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
     suite = parse_suite(data, str(path))
+    suite._source_dir = path.parent
     add_import_root(path.parent)
     return suite

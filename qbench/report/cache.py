@@ -41,6 +41,8 @@ def fingerprint(data: ReportData, options: ReportOptions) -> str:
         "solvers": [[s, i.passthrough] for s, i in data.solvers.items()],
         "per_image": _frame_hash(data.per_image), "set_values": _frame_hash(data.set_values),
     }
+    if data.references:
+        meta["references"] = [r.record() for r in data.references.values()]
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -91,6 +91,7 @@ class ReportData:
     diagnostics: Any = None  # DiagnosticData (qbench.report.diagnostics_data): triplet diagnostic values, images
     out_dir: Path | None = None   # the results folder the data was read from
     planned: Any = None      # DataFrame: KEYS, n_planned, first_ordinal (every planned sample, failed ones too)
+    references: dict[str, Any] = field(default_factory=dict)   # label -> qbench.references.Reference (published curves)
 
     @property
     def metric_names(self) -> list[str]:
@@ -331,10 +332,18 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None, run_id:
                                 "MIN(ordinal) AS first_ordinal FROM plan WHERE suite_hash = ? "
                                 "GROUP BY dataset, solver, codec, quality", (h,))
         planned["quality"] = planned["quality"].astype(np.float64)
+        references = _references(store, h)
     env = json.loads(run["env_json"]) if run.get("env_json") else {}
     return ReportData(json.loads(run["suite_json"]), h, run, env, metrics, solvers, codecs, per_image, sets,
                       _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, roles, timings,
-                      diagnostics=diags, out_dir=Path(out_dir), planned=planned)
+                      diagnostics=diags, out_dir=Path(out_dir), planned=planned, references=references)
+
+
+def _references(store: Store, suite_hash: str) -> dict[str, Any]:
+    """The published curves the run recorded (``reference`` components), suite order."""
+    from ..references import Reference
+
+    return {label: Reference.from_record(info) for label, info in store.components(suite_hash).get("reference", {}).items()}
 
 
 def _costs_of(costs, solvers: dict[str, SolverInfo], codecs: dict[str, CodecInfo], device: str | None):

@@ -33,6 +33,7 @@ def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
     run["env"] = data.env
     run["counts"] = json.loads(data.run["counts_json"]) if data.run.get("counts_json") else None
     gains = [g for g in agg.gains.columns if g.endswith("_gain")]
+    refs = {"references": [r.record() for r in data.references.values()]} if data.references else {}
     return {
         "suite": data.suite, "suite_hash": data.suite_hash, "run": run,
         "metrics": {m: asdict(info) for m, info in data.metrics.items()},
@@ -48,7 +49,7 @@ def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
         "costs": _records(data.costs),
         "branches": branch_records(data),
         "failures": _records(data.failures),
-    }
+    } | refs
 
 
 def _strict(obj: Any) -> Any:

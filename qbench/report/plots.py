@@ -1,5 +1,8 @@
 """RD curves: one figure per dataset and metric (mean bpp vs mean metric), PNG and SVG.
 
+Published curves (suite ``references``) of the figure's dataset and metric are drawn dashed with
+open square markers, labelled ``<label> (published: <file>, <dataset>)``.
+
 Each figure has a signature (a hash of what it draws); a figure whose signature is unchanged and
 whose files exist is not drawn again, so matplotlib is not even imported on a cached rerun.
 """
@@ -31,12 +34,14 @@ class PlotSpec:
     title: str
     ylabel: str
     curves: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]
+    references: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
 
     def files(self, out_dir: Path) -> list[Path]:
         return [Path(out_dir) / f"{self.stem}.{ext}" for ext in EXTENSIONS]
 
     def signature(self) -> str:
-        blob = json.dumps([_STYLE, self.title, self.ylabel, self.curves], allow_nan=True)
+        drawn = [_STYLE, self.title, self.ylabel, self.curves] + ([self.references] if self.references else [])
+        blob = json.dumps(drawn, allow_nan=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -55,8 +60,11 @@ def plot_specs(data: ReportData, summary) -> list[PlotSpec]:
                 curves.append((f"{codec} + {solver}", tuple(float(v) for v in curve["bpp"]),
                                tuple(float(v) for v in curve[metric])))
             arrow = "↑" if data.higher_is_better.get(metric, True) else "↓"
+            refs = [(ref.caption, tuple(c[0]), tuple(c[1])) for ref in data.references.values()
+                    if ref.dataset == str(dataset) and (c := ref.curve(metric)) is not None]
             specs.append(PlotSpec(str(dataset), metric, f"rd_{file_slug(str(dataset))}_{file_slug(metric)}",
-                                  f"{data.suite['name']}: {dataset}", f"{metric} {arrow}", tuple(curves)))
+                                  f"{data.suite['name']}: {dataset}", f"{metric} {arrow}", tuple(curves),
+                                  tuple(refs)))
     stems = unique_stems({(s.dataset, s.metric): s.stem for s in specs})
     return [replace(s, stem=stems[(s.dataset, s.metric)]) for s in specs]
 
@@ -72,6 +80,9 @@ def draw(spec: PlotSpec, out_dir: Path) -> list[Path]:
     try:
         for label, xs, ys in spec.curves:
             ax.plot(np.asarray(xs), np.asarray(ys), marker="o", ms=3, label=label)
+        for label, xs, ys in spec.references:
+            ax.plot(np.asarray(xs), np.asarray(ys), linestyle="--", marker="s", ms=4, fillstyle="none",
+                    lw=1.2, label=label)
         ax.set(xlabel="bits per pixel", ylabel=spec.ylabel, title=spec.title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

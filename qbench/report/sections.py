@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from .aggregate import P_SUFFIX, Aggregates
-from .bd import LOW_OVERLAP, anchors_of
+from .bd import LOW_OVERLAP, anchor_source, anchors_of
 from .branches import branches_section
 from .data import KEYS, LEADERBOARD_PAIR, ReportData
 from .document import Cell, Code, Document, Figure, Items, Paragraph, Section, Table
@@ -111,18 +111,47 @@ def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
             "range and the delta covers only that part. A row marked in the curves column averages a gain "
             "and a loss: the mean curves cross at the rates given, or BD-rate and BD-metric disagree in "
             "sign; read the RD figure there, not the delta.")
+    anchor_names = {codec: f"{codec} + {solver}" for solver, codec in anchors}
+    blocks: list = [Paragraph.of(text)]
+    if data.references:
+        anchor_names |= {codec: f"{codec} ({anchor_source(data, (solver, codec))})"
+                         for solver, codec in anchors if codec in data.references}
+        blocks.append(Paragraph.of(
+            "A published curve (solver published; see Published references) has only its mean points: a row "
+            "with one compares mean curves (the measured one over the images given), without a confidence interval."))
     rows = []
     for r in table.to_dict(orient="records"):
         rate = Cell("–") if _nan(r["bd_rate"]) else Cell(
             f"{r['bd_rate']:+.2f}%", "" if _nan(r["bd_rate_ci_low"]) else
             f"[{r['bd_rate_ci_low']:+.2f}, {r['bd_rate_ci_high']:+.2f}]")
-        rows.append([r["dataset"], f"{r['anchor']} + {anchors[0][0]}", r["solver"], r["codec"], r["metric"], rate,
-                     _fmt(r["bd_metric"], 4, "+"), str(int(r["n_images"])),
+        rows.append([r["dataset"], anchor_names.get(r["anchor"], r["anchor"]), r["solver"], r["codec"], r["metric"],
+                     rate, _fmt(r["bd_metric"], 4, "+"), str(int(r["n_images"])) if r["n_images"] else "–",
                      f"{r['overlap']:.2f}" + (" (!)" if r["overlap"] < LOW_OVERLAP else ""), _curves_cell(r)])
     headers = ["dataset", "anchor", "solver", "codec", "metric", "BD-rate", "BD-metric", "images", "overlap",
                "curves"]
-    names = ", ".join(f"{codec} + {solver}" for solver, codec in anchors)
-    return [Section(f"BD-rate against {names}", [Paragraph.of(text), Table.of(headers, rows, 5)], "bd-rate")]
+    names = ", ".join(f"{codec} (published)" if codec in data.references else f"{codec} + {solver}"
+                      for solver, codec in anchors)
+    return [Section(f"BD-rate against {names}", blocks + [Table.of(headers, rows, 5)], "bd-rate")]
+
+
+def references_section(data: ReportData) -> list[Section]:
+    """The published curves the suite lists: where each came from, its dataset and points."""
+    if not data.references:
+        return []
+    from ..references import partial_dataset_notes
+
+    text = ("Curves published elsewhere and read from the files named (mean bpp and mean metric per point on "
+            "the dataset given), not measured by this run; drawn dashed on the RD figures. CompressAI's "
+            "psnr-rgb/psnr is psnr_rgb here and ms-ssim-rgb/ms-ssim is ms_ssim_rgb (8-bit RGB, data range 255).")
+    rows = [[ref.label, ref.name, ref.source, ref.dataset, str(len(ref.bpp)),
+             f"{min(ref.bpp):.3f}–{max(ref.bpp):.3f}", ", ".join(ref.values), ref.sha256[:12]]
+            for ref in data.references.values()]
+    blocks: list = [Paragraph.of(text), Table.of(["label", "name", "file", "dataset", "points", "bpp", "metrics",
+                                                  "sha256"], rows, 4)]
+    notes = partial_dataset_notes(data.suite, data.references)
+    if notes:
+        blocks.append(Items(tuple((f"Warning: {n}",) for n in notes)))
+    return [Section("Published references", blocks, "references")]
 
 
 def _curves_cell(r: dict) -> str:
@@ -205,7 +234,8 @@ def leaderboard(data: ReportData, agg: Aggregates, figures: list[PlotSpec] = ())
 
     doc = Document(f"Leaderboard: {data.suite['name']}", header(data))
     for part in (dataset_sections(data, agg, by_dataset), gains_section(data, agg), roles_section(data),
-                 bd_section(data, agg), cost_section(data), branches_section(data), set_section(data),
+                 bd_section(data, agg), references_section(data), cost_section(data), branches_section(data),
+                 set_section(data),
                  triangle_sections(data), residual_sections(data), region_sections(data), skipped_section(data),
                  failures_section(data)):
         doc.sections += part

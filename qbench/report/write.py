@@ -16,11 +16,14 @@ from .data import load_report_data
 from .files import write_csv, write_text
 
 FORMATS = ("md", "csv", "json", "html", "plots")
+#: formats written only when asked for
+EXTRA_FORMATS = ("compressai",)
 
 
 def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_id: int | None = None) -> list[Path]:
     """Rebuild the reports in ``out_dir`` from its store for run ``run_id`` (default: the latest
-    run); returns the files written."""
+    run); returns the files written (``compressai``: one CompressAI-format JSON per curve,
+    :mod:`qbench.report.compressai_export`)."""
     from .html import render_html
     from .jsonout import results_json
     from .markdown import render_markdown
@@ -63,4 +66,8 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
     if "json" in formats:
         write_text(out_dir / "results.json", results_json(data, agg))
         written.append(out_dir / "results.json")
+    if "compressai" in formats:
+        from .compressai_export import write_compressai
+
+        written += write_compressai(data, agg.summary, out_dir)
     return written

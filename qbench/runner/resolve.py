@@ -103,6 +103,10 @@ def resolve_suite(suite: Suite, source: str = "<suite>") -> dict[str, str]:
         check(lambda d=d: build_diagnostic(d), f"diagnostics.per_image[{i}]", True)
     if not suite.codecs:
         problems.append("codecs: the suite needs at least one codec (library or learned)")
+    if suite.references:
+        from ..references import check_suite_references
+
+        problems += check_suite_references(suite)
     if problems:
         raise SuiteError(source, problems)
     return skipped
@@ -186,6 +190,10 @@ def describe_components(suite: Suite, comps: Components, pipelines: dict[str, st
         rows.append(("codec", c.label, {"name": c.codec.name, "learned": bool(getattr(c.codec, "device_bound", False)),
                                         "target": c.target, "points": c.points, "spec_hash": codec_hash(c.codec),
                                         "code": spec["code"], "dist": spec["dist"]}))
+    if suite.references:
+        from ..references import suite_references
+
+        rows += [("reference", ref.label, ref.record()) for ref in suite_references(suite)]
     return rows
 
 
