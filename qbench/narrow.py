@@ -79,6 +79,8 @@ def narrow_suite(suite: Suite, limit: int | None = None, solvers: str | list[str
         data["codecs"] = [d for c, d in zip(suite.codecs, data["codecs"]) if c.key in keep]
         asked["codecs"] = [c.key for c in suite.codecs if c.key in keep]
         anchors = [suite.anchor] if isinstance(suite.anchor, str) else list(suite.anchor or [])
-        kept = [a for a in anchors if a in keep]
+        kept = [a for a in anchors if a in keep or a in {r.key for r in suite.references}]   # published: kept
         data["anchor"] = None if not kept else kept[0] if isinstance(suite.anchor, str) else kept
-    return NarrowedSuite.model_validate({**data, "narrowed": asked})
+    narrowed = NarrowedSuite.model_validate({**data, "narrowed": asked})
+    narrowed._source_dir = suite.source_dir       # reference paths stay relative to the suite's folder
+    return narrowed

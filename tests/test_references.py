@@ -235,3 +235,14 @@ def pd_read(path):
     import pandas as pd
 
     return pd.read_csv(path)
+
+
+def test_narrowed_suite_keeps_a_published_anchor_and_its_folder(tmp_path):
+    from qbench.narrow import narrow_suite
+    from qbench.references import suite_references
+
+    (tmp_path / "published.csv").write_text("bpp,psnr_rgb\n0.2,25\n0.5,29\n1.0,33\n")
+    suite = load_suite(_measured_suite(tmp_path, "paper"))
+    narrowed = narrow_suite(suite, limit=2, codecs="jpeg")
+    assert narrowed.anchor == "paper" and narrowed.source_dir == tmp_path
+    assert [r.label for r in suite_references(narrowed)] == ["paper"]
