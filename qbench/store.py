@@ -4,7 +4,9 @@ Tables: runs, the file-hash cache, the plan (samples with their pipeline, keys a
 encodings (bitstreams), artefacts (images by key and role: low-res, enhanced outputs), values
 (metric values keyed by artefact key and role), set-level values (between two image sets, each a
 role of a group), component descriptions (what a report needs to know about metrics, solvers and
-codecs, so reports never consult the registries), costs, failures and skipped metrics.
+codecs, so reports never consult the registries), costs (with their latency spread, repeats and
+probe size in ``cost_latency``), each encoding's encode and decode seconds (``code_seconds``),
+failures and skipped metrics.
 
 Rows are written as they are produced and committed at once, so a killed run loses at most the
 jobs in flight. Writes are idempotent upserts keyed by content-derived keys, so a rerun resumes.
@@ -65,6 +67,11 @@ CREATE TABLE IF NOT EXISTS costs (
   spec_hash TEXT NOT NULL, device TEXT NOT NULL, label TEXT NOT NULL, kind TEXT NOT NULL,
   params INTEGER, flops_per_mp REAL, seconds_per_mp REAL, peak_mem_mb REAL, run_id INTEGER,
   PRIMARY KEY (spec_hash, device));
+CREATE TABLE IF NOT EXISTS cost_latency (
+  spec_hash TEXT NOT NULL, device TEXT NOT NULL, probe INTEGER NOT NULL, repeats INTEGER NOT NULL,
+  seconds_low REAL, seconds_high REAL, run_id INTEGER, PRIMARY KEY (spec_hash, device));
+CREATE TABLE IF NOT EXISTS code_seconds (
+  enc_key TEXT PRIMARY KEY, encode REAL, decode REAL, run_id INTEGER);
 CREATE TABLE IF NOT EXISTS failures (
   key TEXT NOT NULL, stage TEXT NOT NULL, detail TEXT NOT NULL, error TEXT NOT NULL,
   run_id INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (key, stage, detail, run_id));
@@ -325,14 +332,29 @@ class Store:
                          n_features, run_id))
 
     # -- costs, failures, skipped ---------------------------------------------------------------
-    def get_cost(self, spec_hash: str, device: str):
-        return self.db.execute("SELECT params, flops_per_mp, seconds_per_mp, peak_mem_mb FROM costs "
-                               "WHERE spec_hash=? AND device=?", (spec_hash, device)).fetchone()
+    def get_cost(self, spec_hash: str, device: str, probe: int | None = None, repeats: int | None = None):
+        """The stored cost on ``device``; with ``probe``/``repeats``, only one measured that way."""
+        if probe is None and repeats is None:
+            return self.db.execute("SELECT params, flops_per_mp, seconds_per_mp, peak_mem_mb FROM costs "
+                                   "WHERE spec_hash=? AND device=?", (spec_hash, device)).fetchone()
+        return self.db.execute(
+            "SELECT c.params, c.flops_per_mp, c.seconds_per_mp, c.peak_mem_mb FROM costs c JOIN cost_latency l "
+            "ON l.spec_hash = c.spec_hash AND l.device = c.device WHERE c.spec_hash=? AND c.device=? "
+            "AND l.probe=? AND l.repeats=?", (spec_hash, device, probe, repeats)).fetchone()
 
     def put_cost(self, label: str, kind: str, spec_hash: str, device: str, cost, run_id: int) -> None:
+        """A cost row; its latency spread, repeats and probe size (when ``cost`` has them) beside it."""
         self.db.execute("INSERT OR REPLACE INTO costs VALUES (?,?,?,?,?,?,?,?,?)",
                         (spec_hash, device, label, kind, cost.params, cost.flops_per_mp, cost.seconds_per_mp,
                          cost.peak_mem_mb, run_id))
+        if getattr(cost, "probe", None) is not None:
+            self.db.execute("INSERT OR REPLACE INTO cost_latency VALUES (?,?,?,?,?,?,?)",
+                            (spec_hash, device, cost.probe, cost.repeats, cost.seconds_low, cost.seconds_high,
+                             run_id))
+
+    def put_code_seconds(self, enc_key: str, encode: float, decode: float, run_id: int) -> None:
+        """Encode and decode seconds of one encoding (their sum is ``encodings.seconds``)."""
+        self.db.execute("INSERT OR REPLACE INTO code_seconds VALUES (?,?,?,?)", (enc_key, encode, decode, run_id))
 
     def put_failure(self, key: str, stage: str, detail: str, error: str, run_id: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?)",

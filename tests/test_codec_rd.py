@@ -3,7 +3,8 @@
 On crops of the embedded colour photographs (astronaut, chelsea, coffee) and one gray one (camera),
 every modern codec needs clearly fewer bits than baseline JPEG (4:2:0) for the same mean PSNR at
 medium rates (about 0.4-1.5 bpp). On Kodak the same defaults give BD-rates against JPEG (PSNR-RGB)
-of about -48% (JPEG 2000), -36% (WebP), -50% (AVIF), -30% (JPEG XL) and -55% (HEIF); the bounds
+of about -48% (JPEG 2000, 24 images), and on its first 8 images -36% (WebP), -50% (AVIF), -30%
+(JPEG XL) and -55% (HEIF); the bounds
 below are looser, for small crops and other library builds, but far from zero: a codec coded
 without its colour transform (JPEG 2000 before ``mct``) lands near 0% and fails.
 """

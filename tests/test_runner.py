@@ -174,11 +174,13 @@ def test_same_size_images_are_batched_and_a_bad_item_fails_alone(tmp_path):
         save(smooth_image(30 + i, 48, 64), folder / f"{i}.png")
     Batched.calls.clear()
     data = basic_suite(folder, solvers=["identity", {"name": "tests.solvers_for_tests:Batched", "label": "b",
-                                                     "params": {"batch_size": 4, "poison": "2"}}])
+                                                     "params": {"batch_size": 4, "poison": "2"}}],
+                       output={"cost_repeats": 2})
     out = tmp_path / "out"
     res = run(data, out, workers=2)
-    # the first three calls are the cost probe (1 image each); then 5 images per quality: 4 + 1
-    assert Batched.calls[:3] == [1, 1, 1] and sorted(Batched.calls[3:]) == [1, 1, 4, 4]
+    # the first five calls are the cost probe (1 image each: FLOP count, 2 warm-up, 2 timed);
+    # then 5 images per quality: 4 + 1
+    assert Batched.calls[:5] == [1] * 5 and sorted(Batched.calls[5:]) == [1, 1, 4, 4]
     assert len(res.failures) == 2 and all("non-finite" in e for _, _, e in res.failures)
     per = pd.read_csv(out / "per_image.csv")
     ident = per[per.solver == "identity"].set_index(["image", "quality"])["psnr_y"]

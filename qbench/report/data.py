@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError, StoreError
 from ..store import Store
+from .costs import load_costs
 from .diagnostics_data import load_diagnostics
 
 STORE_NAME = "results.sqlite"
@@ -83,7 +84,7 @@ class ReportData:
     codecs: dict[str, CodecInfo]
     per_image: Any          # DataFrame: one row per sample present in the store
     set_values: Any         # DataFrame: KEYS, ref_role, test_role, metric, value, n_images, n_features
-    costs: Any              # DataFrame: label, kind, device, params, flops/s/MB per megapixel
+    costs: Any              # DataFrame: qbench.report.costs.COST_COLUMNS (probe rows, codec encode/decode rows)
     failures: Any                           # DataFrame: stage, detail, error, run_id (of the run reported)
     skipped_metrics: dict[str, str] = field(default_factory=dict)
     role_values: Any = None  # DataFrame: KEYS, image, role (original|compressed|enhanced), metric, value (no-reference)
@@ -322,8 +323,8 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None, run_id:
         sets = sets[sets["metric"].map({m: i.version for m, i in metrics.items()}).eq(sets["version"])]
         sets = sets.drop(columns=["version"]).reset_index(drop=True)
         sets["quality"] = sets["quality"].astype(np.float64)
-        costs = _frame(store, "SELECT spec_hash, device, label, kind, params, flops_per_mp, seconds_per_mp, "
-                              "peak_mem_mb, run_id FROM costs ORDER BY run_id, rowid")
+        device = json.loads(run["env_json"]).get("device") if run.get("env_json") else None
+        costs = load_costs(store, h, solvers, codecs, device)
         failures = _frame(store, "SELECT stage, detail, error, run_id FROM failures WHERE run_id = ? "
                                  "ORDER BY created", (run["run_id"],))
         skipped = dict(store.query("SELECT metric, reason FROM skipped_metrics WHERE suite_hash = ? "
@@ -335,7 +336,7 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None, run_id:
         references = _references(store, h)
     env = json.loads(run["env_json"]) if run.get("env_json") else {}
     return ReportData(json.loads(run["suite_json"]), h, run, env, metrics, solvers, codecs, per_image, sets,
-                      _costs_of(costs, solvers, codecs, env.get("device")), failures, skipped, roles, timings,
+                      costs, failures, skipped, roles, timings,
                       diagnostics=diags, out_dir=Path(out_dir), planned=planned, references=references)
 
 
@@ -346,21 +347,3 @@ def _references(store: Store, suite_hash: str) -> dict[str, Any]:
     return {label: Reference.from_record(info) for label, info in store.components(suite_hash).get("reference", {}).items()}
 
 
-def _costs_of(costs, solvers: dict[str, SolverInfo], codecs: dict[str, CodecInfo], device: str | None):
-    """One cost row per suite solver / learned codec that has one: matched by spec hash (codecs
-    without one by label), preferring the run's device, else the latest measurement."""
-    import pandas as pd
-
-    cols = ["label", "kind", "device", "params", "flops_per_mp", "seconds_per_mp", "peak_mem_mb"]
-    rows = []
-    wanted = [(s.label, "solver", s.spec_hash) for s in solvers.values()]
-    wanted += [(c.label, "codec", c.spec_hash) for c in codecs.values() if c.learned]
-    for label, kind, spec_hash in wanted:
-        match = costs[costs["spec_hash"] == spec_hash] if spec_hash else \
-            costs[(costs["label"] == label) & (costs["kind"] == kind)]
-        if match.empty:
-            continue
-        same = match[match["device"] == device]
-        row = (same if len(same) else match).iloc[-1]
-        rows.append([label, kind] + [row[c] for c in cols[2:]])
-    return pd.DataFrame(rows, columns=cols)

@@ -163,30 +163,59 @@ def _curves_cell(r: dict) -> str:
     return f"{where} (overlap {r['overlap']:.2f})"
 
 
+def _latency(c: dict) -> tuple[str, str]:
+    """(median s/MP with its device, spread with the count and probe) of a cost row."""
+    if _nan(c["seconds_per_mp"]):
+        return "–", "–"
+    median = f"{_sec(c['seconds_per_mp'])} ({c['device']})" if c["device"] else _sec(c["seconds_per_mp"])
+    if not c.get("spread") or _nan(c.get("seconds_low")):
+        return median, "one call"
+    how = f"{int(c['n'])} calls on {int(c['probe'])} px" if c["spread"] == "min-max" else f"{int(c['n'])} encodings"
+    return median, f"{_sec(c['seconds_low'])}–{_sec(c['seconds_high'])} ({c['spread']}, {how})"
+
+
+def _sec(v: float) -> str:
+    """Seconds: three decimals, or three significant digits below 0.1."""
+    return f"{v:.3f}" if v >= 0.1 else f"{v:.3g}"
+
+
 def cost_section(data: ReportData) -> list[Section]:
-    costs = {(r["label"], r["kind"]): r for r in data.costs.to_dict(orient="records")}
+    records = data.costs.to_dict(orient="records")
+    probes = {(r["label"], r["kind"]): r for r in records if r["step"] in ("solve", "encode+decode")}
     rows = []
     entries = [(s.label, "solver", s.task, s.pipeline + (" (pass-through)" if s.passthrough else ""),
                 "blind" if s.blind else "non-blind") for s in data.solvers.values()]
     entries += [(c.label, "codec", "codec", "learned_codec", "–") for c in data.codecs.values() if c.learned]
     for label, kind, task, pipeline, blind in entries:
-        c = costs.get((label, kind))
+        c = probes.get((label, kind))
         if c is None:
-            rows.append([label, task, pipeline, blind, "–", "–", "–", "–"])
+            rows.append([label, task, pipeline, blind, "–", "–", "–", "–", "–"])
             continue
         params = c["params"]
         rows.append([label, task, pipeline, blind,
                      "–" if _nan(params) else (f"{params / 1e6:.2f} M" if params else "0"),
-                     "–" if _nan(c["flops_per_mp"]) else f"{c['flops_per_mp'] / 1e9:.1f}",
-                     "–" if _nan(c["seconds_per_mp"]) else f"{c['seconds_per_mp']:.3f} ({c['device']})",
+                     "–" if _nan(c["flops_per_mp"]) else f"{c['flops_per_mp'] / 1e9:.1f}", *_latency(c),
                      "–" if _nan(c["peak_mem_mb"]) or not c["peak_mem_mb"] else f"{c['peak_mem_mb']:.0f}"])
-    if not rows:
+    blocks: list = []
+    if rows:
+        text = Paragraph.of(
+            "Non-blind methods use the codec setting (per-quality weights or the bitstream's tables). "
+            "Cost is measured on a square probe image (side ", Code("output.cost_probe"), "): FLOPs by torch's "
+            "FLOP counter; latency per megapixel on the device named is the median of ",
+            Code("output.cost_repeats"), " calls after two warm-up calls, with the fastest and slowest beside it.")
+        headers = ["solver", "task", "pipeline", "blind", "params", "GFLOPs/MP", "s/MP (median)", "spread",
+                   "peak MB"]
+        blocks += [text, Table.of(headers, rows, 4)]
+    codec_rows = [[r["label"], r["step"], *_latency(r)] for r in records if r["kind"] == "codec"
+                  and r["step"] not in ("solve", "encode+decode")]
+    if codec_rows:
+        text = ("Codec time per megapixel of the original image, over every encoding of this suite: median and "
+                "interquartile range (library codecs in the CPU worker processes, which share the machine "
+                "with each other; learned codecs on the device named).")
+        blocks += [Paragraph.of(text), Table.of(["codec", "step", "s/MP (median)", "spread"], codec_rows, 2)]
+    if not blocks:
         return []
-    text = ("Non-blind methods use the codec setting (per-quality weights or the bitstream's tables). "
-            "Cost is measured on a small probe image: FLOPs by torch's FLOP counter, latency per "
-            "megapixel on the device named.")
-    headers = ["solver", "task", "pipeline", "blind", "params", "GFLOPs/MP", "s/MP", "peak MB"]
-    return [Section("Solvers and cost", [Paragraph.of(text), Table.of(headers, rows, 4)], "cost")]
+    return [Section("Solvers and cost", blocks, "cost")]
 
 
 def set_section(data: ReportData) -> list[Section]:

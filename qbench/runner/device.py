@@ -29,10 +29,12 @@ def check_finite(t, who: str, what: str) -> None:
 class DeviceStage:
     """Sets up each solver/learned codec once (remembering failures) and runs pipeline steps."""
 
-    def __init__(self, device: str, seed: int, on_cost: Callable[[str, str, Any, Cost], None]):
+    def __init__(self, device: str, seed: int, on_cost: Callable[[str, str, Any, Cost], None],
+                 probe: int = 128, repeats: int = 7):
         self.device = device
         self.seed = seed
         self.on_cost = on_cost
+        self.probe, self.repeats = probe, repeats          # the cost probe's side and timed calls
         self._ready: dict[str, Any] = {}
 
     def reseed(self, key: str) -> None:
@@ -68,7 +70,7 @@ class DeviceStage:
             return
         fn, modules, channels = made
         self.reseed(label)
-        cost = measure_probe_cost(fn, modules, channels, self.device)
+        cost = measure_probe_cost(fn, modules, channels, self.device, self.probe, self.repeats)
         if cost is not None:
             self.on_cost(label, kind, component, cost)
 

@@ -100,6 +100,8 @@ class Runner:
         if result.encoding is not None:
             self.store.put_encoding(result.encoding, self.result.run_id)
             self.result.encodings_computed += 1
+            if getattr(result, "code_seconds", None) is not None:
+                self.store.put_code_seconds(result.encoding.enc_key, *result.code_seconds, self.result.run_id)
         if result.artefact is not None:
             self.store.put_artefact(result.artefact, self.result.run_id)
         if result.values:
@@ -124,20 +126,25 @@ class Runner:
             return solver.engine.batch_size
         return max(1, int(solver.params.get("batch_size", 1) or 1))
 
+    def _cost_known(self, spec_hash: str) -> bool:
+        """Whether a cost was measured on this device with this run's probe size and repeats."""
+        out = self.suite.output
+        return self.store.get_cost(spec_hash, self.device, out.cost_probe, out.cost_repeats) is not None
+
     def cost_probe(self, pipe: Pipeline):
         def make():
-            if self.store.get_cost(pipe.solver.spec_hash(), self.device) is not None:
+            if self._cost_known(pipe.solver.spec_hash()):
                 return None
             from ..solvers.cost import probe_context
 
-            fn = pipe.cost_probe(probe_context(self.device))
+            fn = pipe.cost_probe(probe_context(self.device, self.suite.output.cost_probe))
             channels = 3 if "rgb" in pipe.solver.card.channels else 1
             return None if fn is None else (fn, pipe.solver.modules(), channels)
         return make
 
     def codec_probe(self, codec):
         def make():
-            if self.store.get_cost(codec_hash(codec), self.device) is not None:
+            if self._cost_known(codec_hash(codec)):
                 return None
             channels = 3 if "rgb" in codec.solver.card.channels else 1
             return codec.cost_probe(self.ladders.get(id(codec))), codec.modules(), channels
@@ -260,10 +267,36 @@ class Runner:
             self.log(f"{len(todo)} of {len(samples)} samples to compute "
                      f"({result.samples_done_before} already in the store)")
             self._execute(todo, pipelines, comps, done, need_outputs)
+        self._measure_missing_costs(pipelines)
         if comps.set_metrics:
             from .setpass import run_set_pass
 
             run_set_pass(self, comps, pipelines, samples)
+
+    def _measure_missing_costs(self, pipelines) -> None:
+        """Probe again the cost of every solver and learned codec measured on this device with
+        another probe size or repeat count (when every result was reused, nothing set them up); a
+        component that cannot be set up keeps its old cost."""
+        from ..pipelines import LearnedCodecCodec
+        from .device import DeviceStage
+
+        stage = DeviceStage(self.device, self.suite.seed, self.record_cost, self.suite.output.cost_probe,
+                            self.suite.output.cost_repeats)
+        seen: set[tuple[str, str]] = set()
+        for (solver_label, codec_label), pipe in pipelines.items():
+            wanted = [(solver_label, pipe.solver, "solver", pipe.solver.spec_hash(), self.cost_probe(pipe))]
+            if isinstance(pipe.codec, LearnedCodecCodec):
+                wanted.append((codec_label, pipe.codec, "codec", codec_hash(pipe.codec),
+                               self.codec_probe(pipe.codec)))
+            for label, component, kind, spec_hash, probe in wanted:
+                if ((kind, label) in seen or self._cost_known(spec_hash)
+                        or self.store.get_cost(spec_hash, self.device) is None):
+                    continue
+                seen.add((kind, label))
+                try:
+                    stage.ready(label, component, kind, probe)
+                except Exception:  # noqa: BLE001 - missing weights now: the old cost stays
+                    continue
 
     def _stored_images(self, samples: list[Sample]) -> set[str]:
         """Keys of the outputs and bitstreams present in the store (and on disk)."""
@@ -291,7 +324,8 @@ class Runner:
         from .schedule import Scheduler
 
         executor = make_executor(self.executor_kind, self.workers, self.device, self.address)
-        device_stage = DeviceStage(self.device, self.suite.seed, self.record_cost)
+        device_stage = DeviceStage(self.device, self.suite.seed, self.record_cost, self.suite.output.cost_probe,
+                                   self.suite.output.cost_repeats)
         bar = tqdm(total=len(todo), desc=self.suite.name, unit="sample", disable=not self.progress)
         try:
             Scheduler(self, todo, pipelines, comps.metrics, done, executor, device_stage, bar, need_outputs,

@@ -106,6 +106,7 @@ class StageResult:
     values: list[ValueRow] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)   # (metric key, message)
     extra: list[ArtefactRow] = field(default_factory=list)        # diagnostic example images
+    code_seconds: tuple[float, float] | None = None   # (encode, decode) seconds of a new encoding
 
 
 # -- per-process caches ---------------------------------------------------------------------------
@@ -240,8 +241,10 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
             enc.side_info.update({"target_bpp": job.point, "chosen_quality": chosen})
         else:
             enc = codec.encode(img, job.point)
+        t1 = time.perf_counter()
         decoded = codec.decode(enc.data, channels=int(img.shape[2]))
         seconds = time.perf_counter() - t0
+        result.code_seconds = (t1 - t0, seconds - (t1 - t0))
         bytes_path, decoded_path = cache_paths(job.cache_dir, job.enc_key)
         write_bytes(enc.data, bytes_path)
         if job.keep_decoded:

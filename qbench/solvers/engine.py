@@ -180,20 +180,52 @@ def run_model(fn: Callable, batch, options: EngineOptions = EngineOptions(), mul
 
 @dataclass(frozen=True)
 class Cost:
-    """What running a solver costs, measured on a probe input."""
+    """What running a solver costs, measured on a ``probe`` x ``probe`` input: latency is the median
+    of ``repeats`` timed calls after warm-up, ``seconds_low``/``seconds_high`` their fastest and
+    slowest (all per megapixel)."""
 
     params: int
     flops_per_mp: float | None
     seconds_per_mp: float
     peak_mem_mb: float | None
+    seconds_low: float = float("nan")
+    seconds_high: float = float("nan")
+    repeats: int = 1
+    probe: int = 128
 
 
-def measure_cost(module, fn: Callable, channels: int, device: str, size: int = 128) -> Cost:
-    """Parameter count, FLOPs per megapixel (torch's FLOP counter), latency per megapixel and peak
-    device memory of ``fn`` on a ``size`` x ``size`` probe."""
+WARMUP = 2          # untimed calls before timing (lazy initialisation, allocator, cuDNN)
+
+
+def time_calls(fn: Callable, x, device: str, repeats: int, warmup: int = WARMUP) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn(x)`` after ``warmup`` untimed ones, each call
+    synchronised on CUDA so that it is timed to its end."""
+    import torch
+
+    cuda = device.startswith("cuda")
+    out = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            t0 = time.perf_counter()
+            fn(x)
+            if cuda:
+                torch.cuda.synchronize(device)
+            if i >= warmup:
+                out.append(time.perf_counter() - t0)
+    return out
+
+
+def measure_cost(module, fn: Callable, channels: int, device: str, size: int = 128, repeats: int = 7) -> Cost:
+    """Parameter count, FLOPs per megapixel (torch's FLOP counter), latency per megapixel (median,
+    fastest and slowest of ``repeats`` calls after warm-up) and peak device memory of ``fn`` on a
+    ``size`` x ``size`` probe."""
+    import statistics
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    if size < 1 or repeats < 1:
+        raise SolverError(f"cost probe needs a size and a repeat count >= 1, got {size} and {repeats}")
     params = sum(p.numel() for p in module.parameters()) if module is not None else 0
     x = torch.rand(1, channels, size, size, device=device)
     mp = size * size / 1e6
@@ -207,12 +239,7 @@ def measure_cost(module, fn: Callable, channels: int, device: str, size: int = 1
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
         torch.cuda.synchronize(device)
-    with torch.inference_mode():
-        fn(x)
-        t0 = time.perf_counter()
-        fn(x)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - t0
+    seconds = time_calls(fn, x, device, repeats)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.startswith("cuda") else None
-    return Cost(params, flops, seconds / mp, peak)
+    return Cost(params, flops, statistics.median(seconds) / mp, peak, min(seconds) / mp, max(seconds) / mp,
+                repeats, size)
