@@ -41,7 +41,7 @@ def pixel_hash(img: np.ndarray) -> str:
     matches manifests written that way; a re-encoded lossless file has the same hash.
     """
     arr = np.ascontiguousarray(as_hwc(img))
-    return hashlib.sha256(arr.tobytes()).hexdigest()
+    return hashlib.sha256(arr).hexdigest()          # the buffer itself: no copy of the pixels
 
 
 def as_hwc(img: np.ndarray) -> np.ndarray:

@@ -95,38 +95,44 @@ def test_cli_refuses_an_overlapping_out_with_exit_2(image_folder, write_suite):
 
 
 # -- a results folder shared by two suites ---------------------------------------------------------
-def test_reports_are_for_the_run_that_wrote_them(image_folder, tmp_path, write_suite):
+def test_reports_are_for_the_run_that_wrote_them(image_folder, tmp_path, write_suite, monkeypatch):
     out = tmp_path / "shared"
     first = write_suite(basic_suite(image_folder, name="first"), "first.yaml")
-    second = write_suite(basic_suite(image_folder, name="second", metrics=["psnr_rgb"]), "second.yaml")
+    second = basic_suite(image_folder, name="second", metrics=["psnr_rgb"])
+    run_suite = Runner.run
+
+    def then_another_suite(self):          # as another process would: a run of a second suite into the
+        result = run_suite(self)           # same folder starts after this run's work, before its reports
+        if self.suite.name == "first":
+            Runner(parse_suite(second), out, workers=0, progress=False).run()
+        return result
+
+    monkeypatch.setattr(Runner, "run", then_another_suite)
     cli = CliRunner()
-    assert cli.invoke(main, ["run", str(first), "--out", str(out), "--workers", "0", "--quiet"]).exit_code == 0
-    # a second suite's run starts (and is the store's latest run) before the first writes its reports
-    Runner(parse_suite(basic_suite(image_folder, name="second", metrics=["psnr_rgb"])), out, workers=0,
-           progress=False).run()
     res = cli.invoke(main, ["run", str(first), "--out", str(out), "--workers", "0", "--quiet"])
-    assert res.exit_code == 0
-    assert "also holds results of second" in res.output
+    assert res.exit_code == 0, res.output
     assert "first" in (out / "leaderboard.md").read_text().splitlines()[0]
     assert "ssim_y" in pd.read_csv(out / "summary.csv").columns
+    assert "also holds results of second" in res.output
+    monkeypatch.undo()
 
     # qbench report: with several suites and no choice, the latest run, and it says so
     res = cli.invoke(main, ["report", str(out), "--format", "md"])
     assert res.exit_code == 0 and "holds results of 2 suites" in res.output and "--suite" in res.output
-    assert "first" in (out / "leaderboard.md").read_text().splitlines()[0]
-    res = cli.invoke(main, ["report", str(out), "--format", "md", "--format", "csv", "--suite", "second"])
-    assert res.exit_code == 0, res.output
     assert "second" in (out / "leaderboard.md").read_text().splitlines()[0]
-    assert "ssim_y" not in pd.read_csv(out / "summary.csv").columns
+    res = cli.invoke(main, ["report", str(out), "--format", "md", "--format", "csv", "--suite", "first"])
+    assert res.exit_code == 0, res.output
+    assert "first" in (out / "leaderboard.md").read_text().splitlines()[0]
+    assert "ssim_y" in pd.read_csv(out / "summary.csv").columns
     runs = dict(sqlite3.connect(out / "results.sqlite").execute("SELECT run_id, suite_name FROM runs").fetchall())
-    first_run = max(r for r, n in runs.items() if n == "first")
-    res = cli.invoke(main, ["report", str(out), "--format", "md", "--run", str(first_run)])
-    assert res.exit_code == 0 and "first" in (out / "leaderboard.md").read_text().splitlines()[0]
-    assert f"run {first_run} " in (out / "leaderboard.md").read_text()
+    second_run = max(r for r, n in runs.items() if n == "second")
+    res = cli.invoke(main, ["report", str(out), "--format", "md", "--format", "csv", "--run", str(second_run)])
+    assert res.exit_code == 0 and "second" in (out / "leaderboard.md").read_text().splitlines()[0]
+    assert f"run {second_run} " in (out / "leaderboard.md").read_text()
+    assert "ssim_y" not in pd.read_csv(out / "summary.csv").columns
     assert cli.invoke(main, ["report", str(out), "--suite", "nosuch"]).exit_code == 2
     assert cli.invoke(main, ["report", str(out), "--run", "999"]).exit_code == 2
-    assert cli.invoke(main, ["report", str(out), "--run", str(first_run), "--suite", "second"]).exit_code == 2
-    assert second.is_file()
+    assert cli.invoke(main, ["report", str(out), "--run", str(second_run), "--suite", "first"]).exit_code == 2
 
 
 # -- figure names ----------------------------------------------------------------------------------
@@ -171,3 +177,13 @@ def test_a_run_that_fails_before_its_first_sample_leaves_no_store(image_folder, 
         run(broken, out)
     status = sqlite3.connect(out / "results.sqlite").execute("SELECT status FROM runs ORDER BY run_id").fetchall()
     assert [s for s, in status] == ["ok", "failed"]
+
+
+def test_cli_run_with_a_dataset_error_leaves_no_results_folder(tmp_path, write_suite):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    suite = write_suite(basic_suite(empty))
+    out = tmp_path / "runs" / "t"
+    res = CliRunner().invoke(main, ["run", str(suite), "--out", str(out), "--workers", "0", "--quiet"])
+    assert res.exit_code == 3 and "holds no image files" in res.output, res.output
+    assert not (tmp_path / "runs").exists()
