@@ -174,6 +174,18 @@ def distribution(top: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=None)
+def versions_of(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``"name==version"`` of each installed distribution in ``names`` (``name==absent`` if not installed)."""
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name}==absent")
+    return tuple(out)
+
+
 def _modules_of(cls: type) -> list[str]:
     mods = []
     for klass in getattr(cls, "__mro__", (cls,)):
@@ -211,5 +223,5 @@ def code_modules(obj: Any) -> list[str]:
 
 def clear_cache() -> None:
     """Forget every module hash (for a long-lived process that reloads edited modules)."""
-    for fn in (_module_file, _source, _imports, _closure, module_hash, distribution, _class_identity):
+    for fn in (_module_file, _source, _imports, _closure, module_hash, distribution, _class_identity, versions_of):
         fn.cache_clear()

@@ -226,3 +226,22 @@ def test_a_store_from_before_code_identities_says_it_is_recomputed(two_images, t
     again = Runner(parse_suite(brighten_suite(two_images)), out, workers=0, progress=False).run()
     assert again.changed == ["the stored results were written before cache keys held each component's code "
                              "identity; they are computed again once"]
+
+
+def test_a_library_metric_version_follows_the_library_release(monkeypatch):
+    """pyiqa computes ``gmsd``: another pyiqa release gives another metric version."""
+    from importlib import metadata
+
+    from qbench import codeid
+    from qbench.metrics import build
+
+    first = build("gmsd").version
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "99.0" if name == "pyiqa" else real(name))
+    codeid.versions_of.cache_clear()
+    try:
+        assert build("gmsd").version != first
+        assert build("psnr_y").version == build("psnr_y").version
+    finally:
+        monkeypatch.undo()
+        codeid.versions_of.cache_clear()

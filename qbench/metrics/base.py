@@ -38,6 +38,8 @@ class Metric:
     """Base class: a named protocol with a version that enters cache keys."""
 
     kind: ClassVar[str] = "full_reference"
+    #: installed distributions whose code computes the values (their versions enter :attr:`version`)
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
         self.name = name
@@ -58,11 +60,12 @@ class Metric:
 
     @property
     def version(self) -> str:
-        """Hash of the preset (the protocol) and of the implementation's code identity
-        (:func:`qbench.codeid.code_identity`): a changed protocol or edited code never reuses old values."""
-        from ..codeid import code_identity
+        """Hash of the preset (the protocol), of the implementation's code identity
+        (:func:`qbench.codeid.code_identity`) and of the versions of its :attr:`libraries`: a changed
+        protocol, edited code or another library release never reuses old values."""
+        from ..codeid import code_identity, versions_of
 
-        blob = json.dumps([self.preset, code_identity(self)], sort_keys=True, default=str)
+        blob = json.dumps([self.preset, code_identity(self), versions_of(self.libraries)], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def compute(self, ref: np.ndarray, out: np.ndarray) -> float:

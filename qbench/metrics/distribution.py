@@ -181,6 +181,7 @@ class DistributionMetric(Metric):
     """FID or KID between the pristine set and a solver x codec point's outputs."""
 
     kind = "distribution"
+    libraries = ("clean-fid",)      # its "clean" resizer prepares every image
 
     def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
         super().__init__(name, preset, crop_border)

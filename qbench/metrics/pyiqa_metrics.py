@@ -55,6 +55,8 @@ def verified_torchvision_weights():
 class PyiqaMetric(Metric):
     """A pyiqa full-reference metric; preset keys: ``type`` (pyiqa name)."""
 
+    libraries = ("pyiqa",)
+
     def __init__(self, name: str, preset: dict[str, Any], crop_border: int | None = None):
         super().__init__(name, preset, crop_border)
         kind = self.preset.get("type")
