@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import struct
+from pathlib import Path
 from typing import Any, ClassVar
 
 from qbench.errors import CodecError, ConfigError, SolverError
@@ -137,33 +138,52 @@ class CompressAICodec(LearnedCodec):
     latent_stride: ClassVar[int] = 64
     qualities: ClassVar[tuple[float, ...]] = QUALITIES
 
+    defaults: ClassVar[dict[str, Any]] = {"checkpoint": None}
+
     def __init__(self, **params: Any):
         super().__init__(**params)
         self._nets: dict[int, Any] = {}
+        self.checkpoints = _checkpoints(self.card.name, self.params["checkpoint"])
+        if self.checkpoints:        # one's own networks: quality i is the i-th file
+            self.qualities = tuple(range(1, len(self.checkpoints) + 1))
 
     # -- weights ------------------------------------------------------------------------
     def weights_sha256(self) -> list[str]:
-        """The pins of the ladder's files (the release names carry sha256 prefixes only)."""
+        """The pins of the ladder's files (the release names carry sha256 prefixes only), or the
+        sha256 of each checkpoint given (read once per instance)."""
+        if self.checkpoints:
+            from qbench.weights import sha256_file
+
+            if "_sha256" not in self.__dict__:
+                self._sha256 = [sha256_file(p) for p in self.checkpoints]
+            return list(self._sha256)
         return [wf.sha256 or f"sha256-prefix:{wf.sha256_prefix}" for wf in self.card.weights]
 
     def spec(self) -> dict[str, Any]:
-        """The solver spec plus CompressAI's version (its entropy coder writes the bytes)."""
+        """The solver spec plus CompressAI's version (its entropy coder writes the bytes); the
+        checkpoints enter by content (``weights``), not by path."""
         from importlib.metadata import PackageNotFoundError, version
 
         try:
             cai = version("compressai")
         except PackageNotFoundError:
             cai = "absent"
-        return {**super().spec(), "compressai": cai}
+        spec = super().spec()
+        spec["params"] = {k: v for k, v in spec["params"].items() if k != "checkpoint"}
+        if self.checkpoints:
+            spec["checkpoints"] = len(self.checkpoints)
+        return {**spec, "compressai": cai}
 
     def weight_for(self, quality: int) -> WeightFile:
         return self.card.weights[self._index(quality)]
 
     def _index(self, quality) -> int:
+        ladder = tuple(int(q) for q in self.qualities)
         q = round(float(quality))
-        if q not in QUALITIES or float(quality) != q:
-            raise ConfigError(f"{self.card.name}: quality {quality!r} not in {list(QUALITIES)}")
-        return QUALITIES.index(q)
+        if q not in ladder or float(quality) != q:
+            raise ConfigError(f"{self.card.name}: quality {quality!r} not in {list(ladder)}"
+                              + (" (one per checkpoint)" if self.checkpoints else ""))
+        return ladder.index(q)
 
     def net_device(self) -> str:
         return "cpu" if self.autoregressive else self.device
@@ -175,13 +195,16 @@ class CompressAICodec(LearnedCodec):
 
         super().setup(device)
         import_compressai(self.card.name)
+        if self.checkpoints:
+            self.network(1)
+            return
         present = [q for q, wf in zip(QUALITIES, self.card.weights) if local_path(wf).is_file()]
         self.network(present[0] if present else QUALITIES[0])
 
     def network(self, quality):
         """The network for ``quality`` on its device, in eval mode, CDF tables built (cached)."""
         i = self._index(quality)
-        q = QUALITIES[i]
+        q = int(self.qualities[i])
         if q in self._nets:
             return self._nets[q]
         import torch
@@ -189,7 +212,7 @@ class CompressAICodec(LearnedCodec):
         from qbench.weights import ensure
 
         compressai = import_compressai(self.card.name)
-        path = ensure(self.card.weights[i], allow_download=False)
+        path = self.checkpoints[i] if self.checkpoints else ensure(self.card.weights[i], allow_download=False)
         with torch.inference_mode(False), torch.no_grad():   # plain tensors, even when first
             net = self._build(compressai, path, i)           # used inside inference mode
         self._nets[q] = net
@@ -197,20 +220,29 @@ class CompressAICodec(LearnedCodec):
 
     def _build(self, compressai, path, i: int):
         from qbench.errors import WeightsError
-        from qbench.weights import load_state_dict
+        from qbench.weights import load_state_dict, sha256_file
 
-        q = QUALITIES[i]
+        q = int(self.qualities[i])
+        if self.checkpoints and sha256_file(path) != self.weights_sha256()[i]:
+            raise WeightsError(f"{self.card.name}: checkpoint {path} changed during the run")
         state = load_state_dict(path)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]             # training checkpoints wrap the weights
         if not isinstance(state, dict):
             raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict")
+        if state and all(str(k).startswith("module.") for k in state):     # saved from DataParallel
+            state = {str(k)[len("module."):]: v for k, v in state.items()}
         state = compressai.zoo.load_state_dict(state)   # CompressAI's renaming of old keys
-        net = getattr(compressai.models, self.model_class)(*_ZOO_CFGS[self.arch][i])
+        cls = getattr(compressai.models, self.model_class)
+        what = f"{self.arch} network" if self.checkpoints else f"{self.arch} quality {q} network"
         try:
-            net.load_state_dict(state)             # CompressAI's override resizes the CDF buffers
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise WeightsError(f"{path}: not a {self.arch} quality {q} network "
+            if self.checkpoints:    # sizes (N, M) from the weights; every key must match (strict)
+                net = cls.from_state_dict(state)
+            else:
+                net = cls(*_ZOO_CFGS[self.arch][i])
+                net.load_state_dict(state)         # CompressAI's override resizes the CDF buffers
+        except (RuntimeError, KeyError, ValueError, AttributeError, IndexError) as exc:
+            raise WeightsError(f"{path}: not a {what} "
                                f"({type(exc).__name__}: {str(exc)[:300]})") from exc
         net = net.to(self.net_device()).eval()
         net.update(force=True)                  # the range coder's CDF tables
@@ -258,6 +290,24 @@ class CompressAICodec(LearnedCodec):
                              f"({type(exc).__name__}: {exc})") from exc
         x_hat = F.pad(x_hat, unpad)
         return x_hat.clamp(0, 1).to(self.device)
+
+
+def _checkpoints(name: str, value: Any) -> tuple[Path, ...]:
+    """``params.checkpoint``: one path (quality 1) or a list of paths (qualities 1..n); each must exist."""
+    from qbench.errors import WeightsError
+
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, (str, Path)) else value
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(v, (str, Path)) for v in items):
+        raise ConfigError(f"{name}: checkpoint must be a path or a non-empty list of paths, got {value!r}")
+    if len(items) > 255:
+        raise ConfigError(f"{name}: at most 255 checkpoints (one byte of quality in the bitstream)")
+    paths = tuple(Path(str(v)).expanduser().resolve() for v in items)
+    for given, p in zip(items, paths):
+        if not p.is_file():
+            raise WeightsError(f"{name}: checkpoint {str(given)!r} not found (looked at {p})")
+    return paths
 
 
 def _padding(height: int, width: int):

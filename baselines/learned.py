@@ -22,6 +22,32 @@ def _wf(name: str, url: str, subdir: str, sha256: str | None = None, size: int |
     return WeightFile(name, url, sha256=sha256, size=size, subdir=f"solvers/{subdir}")
 
 
+def load_spandrel(path, architecture: str = ""):
+    """The spandrel model descriptor of a checkpoint: loaded with ``torch.load(weights_only=True)``,
+    unwrapped from BasicSR/KAIR training containers (``params_ema``, ``params``, ``state_dict``),
+    and recognised by spandrel's registry of known architectures (nothing else is built); when
+    ``architecture`` is given (a spandrel id such as ``FBCNN``) another one is refused."""
+    from spandrel import ModelLoader
+
+    from qbench.weights import load_state_dict
+
+    state = load_state_dict(path)
+    if isinstance(state, dict):
+        for key in ("params_ema", "params", "state_dict"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict")
+    try:
+        desc = ModelLoader().load_from_state_dict(state)
+    except Exception as exc:
+        raise WeightsError(f"{path}: spandrel cannot load it ({type(exc).__name__}: {exc})") from exc
+    if architecture and desc.architecture.id != architecture:
+        raise WeightsError(f"{path}: holds a {desc.architecture.id} network, expected {architecture}")
+    return desc
+
+
 class SpandrelEnhancer(Enhancer):
     """Base: one weight file (or one per quality), an expected spandrel architecture id."""
 
@@ -43,23 +69,9 @@ class SpandrelEnhancer(Enhancer):
     def _load(self, wf: WeightFile):
         if wf.filename in self._models:
             return self._models[wf.filename]
-        from spandrel import ModelLoader
+        from qbench.weights import ensure
 
-        from qbench.weights import ensure, load_state_dict
-
-        path = ensure(wf, allow_download=False)
-        state = load_state_dict(path)
-        if isinstance(state, dict):
-            for key in ("params_ema", "params", "state_dict"):
-                if isinstance(state.get(key), dict):
-                    state = state[key]
-                    break
-        try:
-            desc = ModelLoader().load_from_state_dict(state)
-        except Exception as exc:
-            raise WeightsError(f"{path}: spandrel cannot load it ({type(exc).__name__}: {exc})") from exc
-        if self.architecture and desc.architecture.id != self.architecture:
-            raise WeightsError(f"{path}: holds a {desc.architecture.id} network, expected {self.architecture}")
+        desc = load_spandrel(ensure(wf, allow_download=False), self.architecture)
         desc.to(self.device).eval()
         self._models[wf.filename] = desc
         return desc

@@ -34,7 +34,7 @@ class LearnedCodecCodec(Codec):
 
         if not isinstance(solver, LearnedCodec):
             raise ConfigError(f"{type(solver).__name__} is not a LearnedCodec")
-        qualities = tuple(int(q) for q in type(solver).qualities)
+        qualities = tuple(int(q) for q in solver.qualities)      # an instance may narrow its ladder
         if not qualities or min(qualities) < 0 or max(qualities) > 255:
             raise ConfigError(f"learned codec {solver.card.name!r} must declare integer qualities in 0..255")
         self.solver = solver
