@@ -3,7 +3,7 @@
 A component's identity (:func:`code_identity`) is the sha256 of the source text of every module its
 class is built from: the module defining the class and those of its base classes, each with the
 modules of the same top-level package it imports (directly or through another such module,
-imports inside functions included; read with :mod:`ast`, nothing is executed). A third-party
+imports inside functions included; found in the source text, nothing is executed). A third-party
 component also carries the version of the installed distribution that provides its package.
 
 For qbench's own components the closure stays inside qbench's computing code: modules of the
@@ -18,10 +18,10 @@ normalised) are hashed, never paths or modification times. Each module is hashed
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 from functools import lru_cache
 from importlib import metadata
@@ -90,35 +90,45 @@ def _is_package(name: str) -> bool:
     return path is not None and os.path.basename(path) == "__init__.py"
 
 
+#: an import statement at the start of a line (at any indentation: imports inside functions count);
+#: ``from x import (a, b)`` may span lines. A match inside a docstring only widens the closure.
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]+))",
+                     re.MULTILINE)
+
+
+def _names(clause: str) -> list[str]:
+    """``a as b, c`` / ``(a,\n b)`` -> ``["a", "c"]``."""
+    parts = clause.strip().strip("()").replace("\\\n", " ").split(",")
+    return [p.split()[0] for p in parts if p.split()]
+
+
 @lru_cache(maxsize=None)
 def _imports(name: str) -> tuple[str, ...]:
-    """Modules of ``name``'s own top-level package that its source imports (anywhere in the file)."""
+    """Modules of ``name``'s own top-level package that its source imports (anywhere in the file).
+    Import statements are found by a pattern, not by parsing: several times faster at start-up."""
     src = _source(name)
     if src is None:
         return ()
-    try:
-        tree = ast.parse(src)
-    except SyntaxError:
-        return ()
+    text = src.decode("utf-8", errors="replace")
     top = name.split(".")[0]
     package = name if _is_package(name) else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            try:
-                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
-                    if node.level else (node.module or "")
-            except ImportError:
-                continue
-            if not base:
-                continue
-            found.add(base)
-            for a in node.names:                      # ``from pkg import submodule``
-                sub = f"{base}.{a.name}"
-                if sub.split(".")[0] == top and _is_module(sub):
-                    found.add(sub)
+    for m in _IMPORT.finditer(text):
+        if m.group(3) is not None:                    # import a.b, c as d
+            found.update(_names(m.group(3)))
+            continue
+        module = m.group(1)
+        try:
+            base = importlib.util.resolve_name(module, package) if module.startswith(".") else module
+        except (ImportError, ValueError):
+            continue
+        if not base:
+            continue
+        found.add(base)
+        for attr in _names(m.group(2)):               # ``from pkg import submodule``
+            sub = f"{base}.{attr}"
+            if attr != "*" and sub.split(".")[0] == top and _is_module(sub):
+                found.add(sub)
     return tuple(sorted(m for m in found if m.split(".")[0] == top and m != name))
 
 
