@@ -19,14 +19,38 @@ from .errors import QbenchError
 
 
 def _handle_errors(fn):
+    """One line and the documented exit code for every expected failure, never a traceback:
+    a qbench error (its own code), an interrupt (130), and as a last resort an SQLite or
+    file-system error that escaped the library (3: store or disk)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import sqlite3
+
         try:
             return fn(*args, **kwargs)
         except QbenchError as exc:
             click.echo(f"qbench: error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("qbench: interrupted (rerun the same command to resume)", err=True)
+            sys.exit(130)
+        except sqlite3.Error as exc:
+            click.echo(f"qbench: error: results store: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+            sys.exit(3)
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            click.echo(f"qbench: error: {_os_error(exc)}", err=True)
+            sys.exit(3)
     return wrapper
+
+
+def _os_error(exc: OSError) -> str:
+    """``[Errno 30] Read-only file system: 'runs/x'`` as one line."""
+    import os
+
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or os.strerror(exc.errno)}{where}"
 
 
 #: ``--workers``: N >= 0 processes, or -1 for one per core; anything below -1 is a usage error (exit 2)
@@ -56,6 +80,8 @@ def main() -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="where CPU stages run: a local process pool, or a Ray cluster (pip install qbench[ray])")
 @click.option("--address", default=None, help="Ray cluster address (default: start a local one)")
+@click.option("--rehash", is_flag=True,
+              help="pixel-hash every image again instead of trusting the store's file-hash cache")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option("--strict", is_flag=True,
               help="exit 3 when a metric or diagnostic was skipped (e.g. its weights are missing), after the run "
@@ -69,7 +95,7 @@ def main() -> None:
 @_handle_errors
 def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
         recompute: tuple[str, ...], data_root: str | None, executor: str, address: str | None, quiet: bool,
-        strict: bool, limit: int | None, only_solvers: str | None, only_codecs: str | None) -> None:
+        strict: bool, rehash: bool, limit: int | None, only_solvers: str | None, only_codecs: str | None) -> None:
     """Run SUITE_FILE: compress, restore, measure, and write the leaderboard.
 
     Resumes by default: work already in the results store is not computed again. --limit,
@@ -77,14 +103,14 @@ def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None
     '-narrowed'); a later full run reuses what the narrowed run computed.
     """
     _run_and_report(suite_file, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    quiet=quiet, executor=executor, address=address, strict=strict, recompute=recompute,
+                    quiet=quiet, executor=executor, address=address, strict=strict, recompute=recompute, rehash=rehash,
                     narrow={"limit": limit, "solvers": only_solvers, "codecs": only_codecs})
 
 
 def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, workers: int | None, fresh: bool,
                     data_root: str | None, quiet: bool, executor: str = "local", address: str | None = None,
                     also=None, strict: bool = False, narrow: dict | None = None,
-                    recompute: tuple[str, ...] = ()) -> None:
+                    recompute: tuple[str, ...] = (), rehash: bool = False) -> None:
     """Validate, run and report a suite (``also(out)`` writes further documents); exit 1 on failures,
     else 3 when ``strict`` and a metric or diagnostic was skipped. ``narrow``: the keyword
     arguments of :func:`qbench.narrow.narrow_suite` (a quick run)."""
@@ -101,7 +127,7 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     out = out_dir or Path("runs") / suite.name
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
     result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    progress=not quiet, executor=executor, address=address, recompute=recompute,
+                    progress=not quiet, executor=executor, address=address, recompute=recompute, rehash=rehash,
                     log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
     files = write_reports(out, run_id=result.run_id) + (also(out, run_id=result.run_id) if also else [])
     if not result.computed_anything and not result.failures:
@@ -112,6 +138,9 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
                    f"{result.encodings_computed} encodings, {result.outputs_computed} solver outputs, "
                    f"{result.metric_values_computed} metric values computed in {result.seconds:.1f} s",
                    err=True)
+    if result.cache_rejected:
+        click.echo(f"qbench: {len(result.cache_rejected)} cache file(s) did not match their recorded sha256 "
+                   "(or had none) and were computed again", err=True)
     for m, reason in result.skipped_metrics.items():
         click.echo(f"qbench: metric {m} skipped: {reason}", err=True)
     click.echo(f"qbench: wrote {', '.join(str(f) for f in files)}", err=True)
@@ -235,9 +264,11 @@ def _note_other_suites(out: Path, name: str) -> None:
 @click.option("--run", "run_id", type=int, default=None, help="report this run (see the store's runs table)")
 @click.option("--suite", default=None,
               help="report the latest run of this suite (its name, or the first 6+ characters of its hash)")
+@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="write the documents here instead of OUT_DIR (e.g. when OUT_DIR is read-only)")
 @_handle_errors
-def report(out_dir: Path, formats: tuple[str, ...], run_id: int | None, suite: str | None) -> None:
-    """Rebuild the leaderboard and tables in OUT_DIR from its results store.
+def report(out_dir: Path, formats: tuple[str, ...], run_id: int | None, suite: str | None, dest: Path | None) -> None:
+    """Rebuild the leaderboard and tables of OUT_DIR from its results store (opened read-only).
 
     Without --run or --suite: the latest run; when OUT_DIR holds several suites this is said,
     with the others listed.
@@ -253,9 +284,31 @@ def report(out_dir: Path, formats: tuple[str, ...], run_id: int | None, suite: s
             click.echo(f"qbench: note: {out_dir} holds results of {len(known)} suites: {listed}; reporting "
                        f"the latest run ({chosen}, {known[0].name}); choose with --suite NAME or --run ID",
                        err=True)
-    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"), run_id=chosen)
+    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"), run_id=chosen,
+                          dest=dest)
     for f in files:
         click.echo(str(f))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@_handle_errors
+def verify(run_dir: Path) -> None:
+    """Check every cache file of results folder RUN_DIR against the sha256 its store recorded.
+
+    Exit 0 when all are intact, 3 listing each missing, damaged or unrecorded file (a run
+    recomputes them). Opens the store read-only.
+    """
+    from .cachefile import verify_folder
+    from .errors import CacheError
+
+    checked, problems = verify_folder(run_dir)
+    for path, state, what in problems:
+        click.echo(f"{state:10s} {path} ({what})")
+    if problems:
+        raise CacheError(f"{len(problems)} of {checked} cache file(s) in {run_dir} are missing, damaged or "
+                         "unrecorded; 'qbench run' computes them again")
+    click.echo(f"qbench: all {checked} cache files in {run_dir} match their recorded sha256", err=True)
 
 
 @main.command()

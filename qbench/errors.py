@@ -6,6 +6,12 @@ codes. Each class carries the exit code the CLI uses for it (documented in the R
 
 from __future__ import annotations
 
+import errno
+
+# file-system errors of the results folder itself (full, read-only, not permitted, a name too
+# long): a run stops with an OutputError instead of failing job after job
+FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENAMETOOLONG})
+
 
 class QbenchError(Exception):
     """Base class of every error qbench raises on purpose."""
@@ -74,5 +80,17 @@ class SolverError(QbenchError):
 
 class StoreError(QbenchError):
     """The results store is missing, locked or from an incompatible version."""
+
+    exit_code = 3
+
+
+class CacheError(QbenchError):
+    """Cache files of a results folder are missing or do not match their recorded hash."""
+
+    exit_code = 3
+
+
+class OutputError(QbenchError):
+    """The results folder cannot be written: read-only, full disk, a name too long."""
 
     exit_code = 3

@@ -11,10 +11,16 @@ failures and skipped metrics.
 Rows are written as they are produced and committed at once, so a killed run loses at most the
 jobs in flight. Writes are idempotent upserts keyed by content-derived keys, so a rerun resumes.
 Only the runner's main process writes (worker processes return records).
+
+Every cache file's sha256 is recorded with its row (``encodings.bytes_hash``/``decoded_hash``,
+``artefacts.hash``; :mod:`qbench.cachefile`), so a reader can tell a damaged file from a good one.
+An older store is migrated in place when a run opens it (see ``_MIGRATIONS``); readers that only
+report (``Store(path, readonly=True)``) never write, and work on a read-only folder.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -24,7 +30,7 @@ from typing import Any, Iterable
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,9 +40,9 @@ CREATE TABLE IF NOT EXISTS runs (
   suite_name TEXT NOT NULL, suite_hash TEXT NOT NULL, suite_json TEXT NOT NULL,
   env_json TEXT NOT NULL, counts_json TEXT);
 CREATE TABLE IF NOT EXISTS files (
-  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, mode TEXT NOT NULL,
-  pixel_hash TEXT NOT NULL, height INTEGER NOT NULL, width INTEGER NOT NULL, channels INTEGER NOT NULL,
-  PRIMARY KEY (path, size, mtime_ns, mode));
+  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+  mode TEXT NOT NULL, pixel_hash TEXT NOT NULL, height INTEGER NOT NULL, width INTEGER NOT NULL,
+  channels INTEGER NOT NULL, PRIMARY KEY (path, size, mtime_ns, ctime_ns, mode));
 CREATE TABLE IF NOT EXISTS plan (
   suite_hash TEXT NOT NULL, sample_id TEXT NOT NULL,
   dataset TEXT NOT NULL, image TEXT NOT NULL, image_hash TEXT NOT NULL,
@@ -47,10 +53,11 @@ CREATE TABLE IF NOT EXISTS plan (
 CREATE TABLE IF NOT EXISTS encodings (
   enc_key TEXT PRIMARY KEY, image_hash TEXT NOT NULL, codec TEXT NOT NULL, quality REAL,
   nbytes INTEGER NOT NULL, pixels INTEGER NOT NULL, bpp REAL NOT NULL,
-  side_info TEXT NOT NULL, bytes_path TEXT, decoded_path TEXT, seconds REAL, run_id INTEGER);
+  side_info TEXT NOT NULL, bytes_path TEXT, decoded_path TEXT, seconds REAL, run_id INTEGER,
+  bytes_hash TEXT, decoded_hash TEXT);
 CREATE TABLE IF NOT EXISTS artefacts (
   key TEXT NOT NULL, role TEXT NOT NULL, path TEXT, seconds REAL, info TEXT NOT NULL,
-  run_id INTEGER, PRIMARY KEY (key, role));
+  run_id INTEGER, hash TEXT, PRIMARY KEY (key, role));
 CREATE TABLE IF NOT EXISTS "values" (
   key TEXT NOT NULL, role TEXT NOT NULL, metric TEXT NOT NULL, version TEXT NOT NULL, value REAL,
   run_id INTEGER, PRIMARY KEY (key, role, metric, version));
@@ -80,6 +87,35 @@ CREATE TABLE IF NOT EXISTS skipped_metrics (
   PRIMARY KEY (suite_hash, metric));
 """
 
+# schema version -> the statements that bring a store of that version to the next one
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2 -> 3: cache files carry their sha256 (NULL for files written before: they count as
+    # unverified and are recomputed when needed); the file-hash cache is keyed on the inode
+    # change time too (it is only a cache: dropped, images are hashed again once)
+    2: ("ALTER TABLE encodings ADD COLUMN bytes_hash TEXT",
+        "ALTER TABLE encodings ADD COLUMN decoded_hash TEXT",
+        "ALTER TABLE artefacts ADD COLUMN hash TEXT",
+        "DROP TABLE files"),
+}
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """A one-line :class:`StoreError` for an SQLite error, saying what to do about it."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    low = text.lower()
+    if "disk is full" in low or "disk i/o error" in low:
+        hint = "free disk space and rerun: the run resumes where it stopped"
+    elif "malformed" in low or "not a database" in low or "corrupt" in low:
+        hint = "the file is damaged: move it aside and rerun (or rerun with --fresh)"
+    elif "readonly" in low or "read-only" in low or "unable to open" in low:
+        hint = "the results folder is not writable: choose another --out"
+    elif "locked" in low or "busy" in low:
+        hint = "another process holds it locked: wait for it, or use another --out"
+    else:
+        hint = "see the SQLite message"
+    return StoreError(f"results store {path}: {text} ({hint})")
+
+
 @dataclass(frozen=True)
 class EncodingRow:
     """A bitstream: its size, rate and what the decoder reported (``side_info``)."""
@@ -95,6 +131,8 @@ class EncodingRow:
     bytes_path: str | None
     decoded_path: str | None
     seconds: float
+    bytes_hash: str | None = None      # sha256 of the bitstream file
+    decoded_hash: str | None = None    # sha256 of the decoded PNG (when kept)
 
 
 @dataclass(frozen=True)
@@ -106,6 +144,7 @@ class ArtefactRow:
     path: str | None
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    hash: str | None = None            # sha256 of the file at ``path``
 
 
 @dataclass(frozen=True)
@@ -120,24 +159,67 @@ class ValueRow:
 
 
 class Store:
-    """A results database at ``path`` (created if absent)."""
+    """A results database at ``path`` (created if absent; an older schema is migrated).
 
-    def __init__(self, path: str | Path):
+    ``readonly=True`` opens it for reading only (``mode=ro``; ``immutable=1`` when the folder is
+    not writable, as SQLite's WAL mode needs to create its shared-memory file otherwise): no
+    migration, nothing written, so reports work on a read-only folder. Every SQLite error is
+    raised as a one-line :class:`StoreError` (exit code 3)."""
+
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         try:
+            if readonly:
+                self.db = self._connect_readonly()
+                self.version = int(self._schema_version() or SCHEMA_VERSION)
+                if self.version > SCHEMA_VERSION:
+                    raise StoreError(f"{self.path} has store schema {self.version}, newer than this qbench "
+                                     f"({SCHEMA_VERSION}); upgrade qbench to read it")
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            row = self._schema_version()
-            if row is not None and int(row) != SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has store schema {row}, this qbench writes {SCHEMA_VERSION}; "
-                                 "use another --out folder or --fresh")
+            self._migrate()
             self.db.executescript(SCHEMA)
-            if row is None:
-                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.version = SCHEMA_VERSION
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open results store {self.path}: {exc}") from exc
+            raise _store_error(self.path, exc) from exc
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        import os
+        from urllib.parse import quote
+
+        if not self.path.is_file():
+            raise StoreError(f"no results store at {self.path}")
+        uri = "file:" + quote(str(self.path.resolve()))
+        if os.access(self.path.parent, os.W_OK):
+            db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError:
+                db.close()
+        # a read-only folder: SQLite cannot create the WAL index, so read the file as it is
+        return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+
+    def _migrate(self) -> None:
+        """Bring an older store to :data:`SCHEMA_VERSION` (one transaction per step)."""
+        while True:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")      # re-read under the lock: one migrator at a time
+                row = self._schema_version()
+                if row is None or int(row) == SCHEMA_VERSION:
+                    return
+                version = int(row)
+                if version not in _MIGRATIONS:
+                    raise StoreError(f"{self.path} has store schema {version}, this qbench writes {SCHEMA_VERSION}"
+                                     "; use another --out folder or --fresh")
+                for statement in _MIGRATIONS[version]:
+                    self.db.execute(statement)
+                self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version + 1),))
 
     def _schema_version(self) -> str | None:
         has_meta = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -147,7 +229,9 @@ class Store:
         return None if row is None else row[0]
 
     def close(self) -> None:
-        self.db.close()
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -220,15 +304,18 @@ class Store:
         return dict(zip([d[0] for d in cur.description], row))
 
     # -- image file cache ---------------------------------------------------------------
-    def file_info(self, path: str, size: int, mtime_ns: int, mode: str):
+    def file_info(self, path: str, size: int, mtime_ns: int, ctime_ns: int, mode: str):
+        """(pixel hash, H, W, C) of an image file hashed before with this size, modification
+        and inode change time (``os.utime`` can restore the first two after an edit, not the third)."""
         return self.db.execute(
             "SELECT pixel_hash, height, width, channels FROM files WHERE path=? AND size=? AND "
-            "mtime_ns=? AND mode=?", (path, size, mtime_ns, mode)).fetchone()
+            "mtime_ns=? AND ctime_ns=? AND mode=?", (path, size, mtime_ns, ctime_ns, mode)).fetchone()
 
-    def put_file_info(self, path: str, size: int, mtime_ns: int, mode: str, pixel_hash: str,
+    def put_file_info(self, path: str, size: int, mtime_ns: int, ctime_ns: int, mode: str, pixel_hash: str,
                       shape: tuple[int, int, int]) -> None:
-        self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
-                        (path, size, mtime_ns, mode, pixel_hash, *shape))
+        self.db.execute("INSERT OR REPLACE INTO files (path, size, mtime_ns, ctime_ns, mode, pixel_hash, height, "
+                        "width, channels) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (path, size, mtime_ns, ctime_ns, mode, pixel_hash, *shape))
 
     # -- plan and components ----------------------------------------------------------------
     def put_plan(self, suite_hash: str, rows: Iterable[tuple]) -> None:
@@ -265,33 +352,48 @@ class Store:
     def get_encodings(self, enc_keys: Iterable[str]) -> dict[str, EncodingRow]:
         keys = list(dict.fromkeys(enc_keys))
         out: dict[str, EncodingRow] = {}
+        hashes = "bytes_hash, decoded_hash" if self.version >= 3 else "NULL, NULL"
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             for row in self.db.execute(
                     "SELECT enc_key, image_hash, codec, quality, nbytes, pixels, bpp, side_info, bytes_path, "
-                    f"decoded_path, seconds FROM encodings WHERE enc_key IN ({','.join('?' * len(chunk))})",
-                    chunk):
+                    f"decoded_path, seconds, {hashes} FROM encodings "
+                    f"WHERE enc_key IN ({','.join('?' * len(chunk))})", chunk):
                 out[row[0]] = EncodingRow(*row[:7], json.loads(row[7]), *row[8:])
         return out
 
     def put_encoding(self, e: EncodingRow, run_id: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO encodings VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        self.db.execute("INSERT OR REPLACE INTO encodings (enc_key, image_hash, codec, quality, nbytes, pixels, "
+                        "bpp, side_info, bytes_path, decoded_path, seconds, run_id, bytes_hash, decoded_hash) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (e.enc_key, e.image_hash, e.codec, e.quality, e.nbytes, e.pixels, e.bpp,
-                         json.dumps(e.side_info, default=str), e.bytes_path, e.decoded_path, e.seconds, run_id))
+                         json.dumps(e.side_info, default=str), e.bytes_path, e.decoded_path, e.seconds, run_id,
+                         e.bytes_hash, e.decoded_hash))
+
+    def _artefact_sql(self) -> str:
+        return f"SELECT key, role, path, seconds, info, {'hash' if self.version >= 3 else 'NULL'} FROM artefacts"
 
     def get_artefact(self, key: str, role: str) -> ArtefactRow | None:
-        row = self.db.execute("SELECT key, role, path, seconds, info FROM artefacts WHERE key=? AND role=?",
-                              (key, role)).fetchone()
-        return None if row is None else ArtefactRow(row[0], row[1], row[2], row[3], json.loads(row[4]))
+        row = self.db.execute(self._artefact_sql() + " WHERE key=? AND role=?", (key, role)).fetchone()
+        return None if row is None else ArtefactRow(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
 
-    def get_artefacts(self, role: str) -> dict[str, ArtefactRow]:
-        """Every stored artefact of ``role`` by key."""
-        return {r[0]: ArtefactRow(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self.db.execute(
-            "SELECT key, role, path, seconds, info FROM artefacts WHERE role=?", (role,))}
+    def get_artefacts(self, role: str | None = None) -> dict[str, ArtefactRow]:
+        """Every stored artefact of ``role`` by key (of every role, by (key, role), when None)."""
+        if role is None:
+            return {(r[0], r[1]): ArtefactRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
+                    for r in self.db.execute(self._artefact_sql())}
+        return {r[0]: ArtefactRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in self.db.execute(
+            self._artefact_sql() + " WHERE role=?", (role,))}
+
+    def all_encodings(self) -> dict[str, EncodingRow]:
+        """Every stored encoding by key."""
+        return self.get_encodings(k for (k,) in self.db.execute("SELECT enc_key FROM encodings").fetchall())
 
     def put_artefact(self, a: ArtefactRow, run_id: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO artefacts VALUES (?,?,?,?,?,?)",
-                        (a.key, a.role, a.path, a.seconds, json.dumps(a.info, sort_keys=True, default=str), run_id))
+        self.db.execute("INSERT OR REPLACE INTO artefacts (key, role, path, seconds, info, run_id, hash) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        (a.key, a.role, a.path, a.seconds, json.dumps(a.info, sort_keys=True, default=str), run_id,
+                         a.hash))
 
     # -- values ---------------------------------------------------------------------------------
     def done_values(self, keys: Iterable[str] | None = None) -> set[tuple[str, str, str, str]]:
@@ -418,3 +520,18 @@ class Store:
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM costs WHERE spec_hash=?", (spec_hash,))
+
+def _translating(fn):
+    """Raise SQLite errors of a store method as one-line :class:`StoreError`\\s."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
+    return wrapper
+
+
+for _name, _fn in list(vars(Store).items()):
+    if callable(_fn) and not _name.startswith("__"):
+        setattr(Store, _name, _translating(_fn))

@@ -171,7 +171,7 @@ class OutputSpec(_Strict):
 class Suite(_Strict):
     """A whole experiment: datasets x codec points x solvers, measured by metrics."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)   # a folder name: runs/<name>/
     description: str = ""
     datasets: list[DatasetSpec] = Field(min_length=1)
     codecs: list[CodecSpec] = Field(default_factory=list)

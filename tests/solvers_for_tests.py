@@ -222,3 +222,27 @@ class SlowImages(Enhancer):
         if ctx.codec != "probe":
             time.sleep(float(os.environ.get("QBENCH_TEST_SLEEP", "0.15")))
         return batch
+
+
+def _jpeg():
+    from qbench.codecs.jpeg import PillowJPEG
+
+    return PillowJPEG
+
+
+class KillsWorkerOnce(_jpeg()):
+    """JPEG whose first encode in a pool worker SIGKILLs that worker (as the OOM killer would);
+    ``marker`` is the file that records that it happened."""
+
+    name = "kills_worker_once"
+    defaults = {**_jpeg().defaults, "marker": ""}
+
+    def encode(self, img, quality):
+        import multiprocessing
+        import signal
+
+        marker = self.params["marker"]
+        if marker and multiprocessing.parent_process() is not None and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().encode(img, quality)

@@ -71,7 +71,7 @@ def from_run(out_dir: str | Path, suite_hash: str | None = None) -> Values:
     from ..store import Store
 
     data = load_report_data(out_dir, suite_hash)
-    with Store(Path(out_dir) / STORE_NAME) as store:
+    with Store(Path(out_dir) / STORE_NAME, readonly=True) as store:
         _, rows = store.query("SELECT ordinal, image_hash FROM plan WHERE suite_hash = ?", (data.suite_hash,))
     hashes = dict(rows)
     df = data.per_image

@@ -311,7 +311,7 @@ def load_report_data(out_dir: str | Path, suite_hash: str | None = None, run_id:
     db = Path(out_dir) / STORE_NAME
     if not db.is_file():
         raise StoreError(f"no results store at {db}; run 'qbench run SUITE --out {out_dir}' first")
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         run = _select_run(store, db, suite_hash, run_id)
         h = run["suite_hash"]
         metrics, solvers, codecs = _components(store, h)

@@ -20,18 +20,20 @@ FORMATS = ("md", "csv", "json", "html", "plots")
 EXTRA_FORMATS = ("compressai",)
 
 
-def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_id: int | None = None) -> list[Path]:
-    """Rebuild the reports in ``out_dir`` from its store for run ``run_id`` (default: the latest
-    run); returns the files written (``compressai``: one CompressAI-format JSON per curve,
-    :mod:`qbench.report.compressai_export`)."""
+def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_id: int | None = None,
+                  dest: str | Path | None = None) -> list[Path]:
+    """Rebuild the reports of ``out_dir``'s store (opened read-only) for run ``run_id`` (default:
+    the latest run) in ``dest`` (default ``out_dir``); returns the files written (``compressai``:
+    one CompressAI-format JSON per curve, :mod:`qbench.report.compressai_export`)."""
     from .html import render_html
     from .jsonout import results_json
     from .markdown import render_markdown
     from .plots import draw, plot_specs
     from .sections import leaderboard
 
-    out_dir = Path(out_dir)
     data = load_report_data(out_dir, run_id=run_id)
+    out_dir = Path(dest if dest is not None else out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     options = aggregate.ReportOptions.of(data.suite)
     cache = ReportCache(out_dir)
     key = fingerprint(data, options)

@@ -17,6 +17,11 @@ from typing import Any, Callable, Iterable, Protocol
 from ..errors import ConfigError
 
 
+class WorkerLost(RuntimeError):
+    """The worker process running a job died (killed, out of memory) before returning; the
+    scheduler runs the job once more on a fresh worker."""
+
+
 class Executor(Protocol):
     name: str
     workers: int
@@ -55,28 +60,53 @@ class InlineExecutor:
 
 
 class LocalExecutor:
-    """A process pool of ``workers`` processes (forkserver; spawn when CUDA is in use)."""
+    """A process pool of ``workers`` processes (forkserver; spawn when CUDA is in use).
+
+    Workers die with this process (:mod:`.lifeline`). When a worker dies, Python's pool breaks:
+    every job in flight raises :class:`WorkerLost` and the next submit starts a new pool."""
 
     name = "local"
 
     def __init__(self, workers: int, device: str = "cpu"):
         import multiprocessing as mp
+        import os
 
-        from .stages import init_worker
+        from .lifeline import forkserver_preload
 
         self.workers = workers
-        ctx = mp.get_context("spawn" if device.startswith("cuda") else "forkserver")
-        self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker)
+        self._ctx = mp.get_context("spawn" if device.startswith("cuda") else "forkserver")
+        if self._ctx.get_start_method() == "forkserver":
+            self._ctx.set_forkserver_preload(forkserver_preload())
+        self._main_pid = os.getpid()
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        from .stages import init_worker
+
+        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=init_worker,
+                                      initargs=(1, self._main_pid))
 
     def submit(self, fn: Callable, job: Any) -> cf.Future:
-        return self.pool.submit(fn, job)
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.pool.submit(fn, job)
+        except BrokenProcessPool:            # a worker died: replace the pool
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return self.pool.submit(fn, job)
 
     def wait(self, handles: Iterable[cf.Future], timeout: float | None = None) -> set:
         done, _ = cf.wait(list(handles), timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done
 
     def result(self, handle: cf.Future) -> Any:
-        return handle.result()
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return handle.result()
+        except BrokenProcessPool as exc:
+            raise WorkerLost(f"a worker process died ({exc})") from exc
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -51,23 +51,25 @@ class Sample:
         return f"{self.image.dataset}/{self.image.name} {self.codec}@{self.quality:g} {self.solver}"
 
 
-def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, Exception], None]
-                  ) -> list[ImageRef]:
-    """Pixel-hash every image of ``ds`` (reusing the store's file cache); broken ones go to ``on_error``."""
+def index_dataset(label: str, ds: Dataset, store, on_error: Callable[[str, str, Exception], None],
+                  rehash: bool = False) -> list[ImageRef]:
+    """Pixel-hash every image of ``ds``, reusing the store's file cache (keyed on path, size,
+    modification and inode change time) unless ``rehash``; broken ones go to ``on_error``."""
     refs = []
     for rec in ds.records():
         try:
             src = ds.image_source(rec)
             src = replace(src, path=os.path.abspath(src.path))
             st = os.stat(src.path)
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             # the cache entry is keyed by what decides the pixels besides the file: policy and crop
-            cached = store.file_info(src.path, st.st_size, st.st_mtime_ns, src.tag)
+            cached = None if rehash else store.file_info(src.path, *stamp, src.tag)
             if cached is None or (rec.expected_hash and ds.mode == "auto" and cached[0] != rec.expected_hash
                                   and src.modcrop <= 1):
                 img = ds.load(rec)
                 h = pixel_hash(img)
                 shape = tuple(int(s) for s in img.shape)
-                store.put_file_info(src.path, st.st_size, st.st_mtime_ns, src.tag, h, shape)
+                store.put_file_info(src.path, *stamp, src.tag, h, shape)
             else:
                 h, shape = cached[0], (cached[1], cached[2], cached[3])
             refs.append(ImageRef(label, rec.name, src, h, shape, rec.expected_hash))

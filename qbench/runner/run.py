@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import datasets as dataset_mod
-from ..errors import ConfigError, QbenchError
+from ..errors import FOLDER_ERRNOS, ConfigError, OutputError, QbenchError
 from ..folders import missing_folders, remove_empty
 from ..pipelines import COMPRESSED, ENHANCED, ORIGINAL, Pipeline
 from ..store import ArtefactRow, Store
@@ -43,6 +43,7 @@ class RunResult:
     metric_values_computed: int = 0
     failures: list[tuple[str, str, str]] = field(default_factory=list)   # (what, stage, error)
     skipped_metrics: dict[str, str] = field(default_factory=dict)
+    cache_rejected: list[tuple[str, str]] = field(default_factory=list)   # (path, state): recomputed
     seconds: float = 0.0
     changed: list[str] = field(default_factory=list)       # components whose identity changed since the store
     recomputed: list[str] = field(default_factory=list)    # what --recompute dropped
@@ -58,7 +59,7 @@ class Runner:
     def __init__(self, suite: Suite, out_dir: str | Path, *, device: str = "auto", workers: int | None = None,
                  fresh: bool = False, data_root: str | None = None, progress: bool = True,
                  log: Callable[[str], None] | None = None, executor: str = "local", address: str | None = None,
-                 recompute: Sequence[str] = ()):
+                 recompute: Sequence[str] = (), rehash: bool = False):
         import os
 
         self.suite = suite
@@ -75,6 +76,8 @@ class Runner:
         self.log = log or (lambda msg: None)
         self.executor_kind = executor
         self.address = address
+        self.rehash = rehash           # pixel-hash every image again, ignoring the file-hash cache
+        self._verified: set[tuple[str, str]] = set()     # (path, sha256) found intact in this run
         self.cache_dir = self.out_dir.resolve() / "cache"     # absolute: workers may run elsewhere
         self.quantize = suite.output.quantize
         self.keep_images = suite.output.keep_images
@@ -96,7 +99,37 @@ class Runner:
         self.result.failures.append((detail, stage, msg))
         self.store.put_failure(key, stage, detail, full, self.result.run_id)
 
+    def cache_ok(self, path: str | None, expected: str | None, quiet: bool = False) -> bool:
+        """Whether a cache file is present and matches its recorded sha256; a damaged or
+        unrecorded file is logged (unless ``quiet``) and reported as absent, so it is recomputed."""
+        from ..cachefile import MISMATCH, OK, UNRECORDED, check
+
+        if path and expected and (path, expected) in self._verified:
+            return True
+        state = check(path, expected)
+        if state == OK:
+            self._verified.add((path, expected))
+            return True
+        if state in (MISMATCH, UNRECORDED) and not quiet:
+            self._rejected(path, state)
+        return False
+
+    def _rejected(self, path: str, state: str) -> None:
+        from ..cachefile import MISMATCH
+
+        rejected = self.result.cache_rejected
+        if any(p == path for p, _ in rejected):
+            return
+        rejected.append((path, state))
+        if len(rejected) <= 20:
+            why = "does not match its recorded sha256" if state == MISMATCH else "has no recorded sha256"
+            self.log(f"cache file {path} {why}: computing it again")
+        elif len(rejected) == 21:
+            self.log("… more cache files are computed again (the run's summary gives the count)")
+
     def record(self, result) -> None:
+        for path in getattr(result, "repaired", ()):
+            self._rejected(path, "mismatch")
         if result.encoding is not None:
             self.store.put_encoding(result.encoding, self.result.run_id)
             self.result.encodings_computed += 1
@@ -152,6 +185,17 @@ class Runner:
 
     # -- the run -------------------------------------------------------------------------------------
     def run(self) -> RunResult:
+        """Run the suite; the results folder's file-system errors (read-only, full, a name too
+        long) are raised as one-line :class:`OutputError`\\s."""
+        try:
+            return self._run_in_folder()
+        except OSError as exc:
+            if exc.errno in FOLDER_ERRNOS:
+                raise OutputError(f"cannot write the results folder {self.out_dir}: "
+                                  f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}") from exc
+            raise
+
+    def _run_in_folder(self) -> RunResult:
         t_start = time.perf_counter()
         datasets = self._datasets()      # a listing error stops the run before anything is written
         if self.fresh:
@@ -166,23 +210,33 @@ class Runner:
         env = collect_environment(self.device) | {"executor": self.executor_kind, "workers": self.workers}
         run_id = self.store.start_run(self.suite.name, suite_hash, self.suite.model_dump(mode="json"), env)
         self.result = RunResult(self.out_dir, run_id, suite_hash)
-        status = "failed"
+        status, pending = "failed", True
         try:
             self._run(datasets)
             status = "ok" if not self.result.failures else "finished_with_failures"
+            pending = False
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
             r = self.result
             r.seconds = time.perf_counter() - t_start
-            self.store.finish_run(run_id, status, {
-                "samples": r.samples, "samples_done_before": r.samples_done_before,
-                "encodings_computed": r.encodings_computed, "outputs_computed": r.outputs_computed,
-                "metric_values_computed": r.metric_values_computed, "failures": len(r.failures),
-                "seconds": round(r.seconds, 3)})
-            alone = self.store.query("SELECT COUNT(*) FROM runs")[1][0][0] == 1
-            self.store.close()
+            try:
+                try:
+                    self.store.finish_run(run_id, status, {
+                        "samples": r.samples, "samples_done_before": r.samples_done_before,
+                        "encodings_computed": r.encodings_computed, "outputs_computed": r.outputs_computed,
+                        "metric_values_computed": r.metric_values_computed, "failures": len(r.failures),
+                        "seconds": round(r.seconds, 3)})
+                except QbenchError:
+                    if not pending:      # a full disk fails this too: keep the error that stopped the run
+                        raise
+                try:
+                    alone = self.store.query("SELECT COUNT(*) FROM runs")[1][0][0] == 1
+                except QbenchError:
+                    alone = False
+            finally:
+                self.store.close()
             if status == "failed" or status == "interrupted":
                 if new_store and alone and not r.computed_anything:
                     self._remove_leftovers(created)
@@ -242,7 +296,8 @@ class Runner:
         store.put_components(result.suite_hash, rows)
         images = []
         for label, ds in datasets:
-            images += index_dataset(label, ds, store, lambda what, path, exc: self.fail(path, "read", what, exc))
+            images += index_dataset(label, ds, store, lambda what, path, exc: self.fail(path, "read", what, exc),
+                                    rehash=self.rehash)
         samples = plan_samples(images, comps, pipelines, self.quantize)
         self.examples = example_images(samples, comps.diagnostics)
         store.put_plan(result.suite_hash, [
@@ -300,9 +355,9 @@ class Runner:
 
     def _stored_images(self, samples: list[Sample]) -> set[str]:
         """Keys of the outputs and bitstreams present in the store (and on disk)."""
-        keys = {k for k, a in self.store.get_artefacts(ENHANCED).items() if a.path and Path(a.path).is_file()}
+        keys = {k for k, a in self.store.get_artefacts(ENHANCED).items() if self.cache_ok(a.path, a.hash)}
         keys |= {k for k, e in self.store.get_encodings({s.enc_key for s in samples}).items()
-                 if e.bytes_path and Path(e.bytes_path).is_file()}
+                 if self.cache_ok(e.bytes_path, e.bytes_hash)}
         return keys
 
     @staticmethod

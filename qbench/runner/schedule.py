@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FOLDER_ERRNOS
 from ..images import ImageSource, write_png
 from ..pipelines import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, Pipeline
 from ..solvers import Context
 from ..store import ArtefactRow, EncodingRow
 from .device import item_reports
+from .executor import WorkerLost
 from .plan import Sample
 from .stages import CodeJob, DiagnosticRef, MeasureJob, MetricRef, StageResult, run_code, run_measure
 
@@ -127,7 +129,7 @@ class Scheduler:
             missing = self._missing(s.out_key, s.out_role)
             diags = self._missing_diags(s.out_key, s.out_role)
             art = outputs.get(s.out_key)
-            have = art is not None and bool(art.path) and Path(art.path).is_file()
+            have = art is not None and self.r.cache_ok(art.path, art.hash)
             if not missing and not diags and (have or not self.need_outputs):
                 self._finish([s])
             elif have and not diags:
@@ -137,17 +139,17 @@ class Scheduler:
             else:
                 solve.append(s)
         pass_diags = self._missing_diags(enc_key, COMPRESSED) if passthrough and pipe.compressed_comparable() else ()
-        have_enc = enc is not None and bool(enc.bytes_path) and Path(enc.bytes_path).is_file()
+        have_enc = enc is not None and self.r.cache_ok(enc.bytes_path, enc.bytes_hash)
         if not comp_metrics and not solve and not remeasure and not pass_diags and (have_enc or not self.need_outputs):
             self._finish(passthrough)
             return
-        cached = enc if enc is not None and enc.bytes_path and Path(enc.bytes_path).is_file() else None
+        cached = enc if have_enc else None
         group = _Group(enc_key, samples, pipe, solve, passthrough, cached, remeasure)
         img = first.image
         source = img.source
         if pipe.has_pre:
             got = lowres.get(first.keys.pre_key)
-            if got is not None and got.path and Path(got.path).is_file():
+            if got is not None and self.r.cache_ok(got.path, got.hash):
                 source = ImageSource(got.path)
             else:
                 try:
@@ -160,6 +162,7 @@ class Scheduler:
                       first.quality,
                       first.target, source, img.shape[0] * img.shape[1], str(self.cache_dir),
                       img.source, cached_bytes=cached.bytes_path if cached else None,
+                      cached_hash=cached.bytes_hash if cached else None,
                       keep_decoded=bool(getattr(codec, "device_bound", False)) and self.r.keep_images,
                       return_decoded=bool(solve or remeasure), metrics=comp_metrics, diagnostics=pass_diags)
         if getattr(codec, "device_bound", False):
@@ -178,14 +181,14 @@ class Scheduler:
         t0 = time.perf_counter()
         low = self.dev.pre(pipe, original, ctx)
         path = self.cache_dir / "lowres" / s.keys.pre_key[:2] / f"{s.keys.pre_key}.png"
-        write_png(low, path)
+        sha = write_png(low, path)
         self.r.record_artefact(ArtefactRow(s.keys.pre_key, LOWRES, str(path), time.perf_counter() - t0,
-                                           {"shape": list(low.shape)}))
+                                           {"shape": list(low.shape)}, sha))
         return str(path)
 
     # -- the loop ------------------------------------------------------------------------------------
-    def _submit(self, kind: str, fn, job, payload) -> None:
-        self.inflight[self.ex.submit(fn, job)] = (kind, payload)
+    def _submit(self, kind: str, fn, job, payload, attempt: int = 1) -> None:
+        self.inflight[self.ex.submit(fn, job)] = (kind, payload, fn, job, attempt)
 
     def _submit_code(self) -> None:
         while self.code_queue and len(self.inflight) < self.max_inflight and self._queued() < 64:
@@ -217,8 +220,7 @@ class Scheduler:
                 # (outputs waiting to be measured hold memory)
                 block = not device_work or len(self.inflight) >= 2 * self.max_inflight
                 for h in self.ex.wait(list(self.inflight), timeout=None if block else 0):
-                    kind, payload = self.inflight.pop(h)
-                    self._on_result(kind, payload, h)
+                    self._on_result(h, *self.inflight.pop(h))
                 self._submit_code()
             if self.device_code:
                 group, job = self.device_code.popleft()
@@ -239,20 +241,36 @@ class Scheduler:
         return [k for k, items in self.batches.items() if len(items) >= self.r.batch_size(self.pipelines[k[:2]])]
 
     # -- results -------------------------------------------------------------------------------------
-    def _on_result(self, kind: str, payload, handle) -> None:
+    def _on_result(self, handle, kind: str, payload, fn, job, attempt: int) -> None:
         try:
             result: StageResult = self.ex.result(handle)
+        except WorkerLost as exc:
+            if attempt < 2:                   # a worker died (killed, out of memory): once more on a new one
+                self.r.log(f"{exc}; retrying its {kind} job")
+                self._submit(kind, fn, job, payload, attempt + 1)
+                return
+            self._failed(kind, payload, exc)
+        except OSError as exc:
+            if exc.errno in FOLDER_ERRNOS:    # the results folder is full or read-only: stop the run
+                raise
+            self._failed(kind, payload, exc)
         except Exception as exc:
-            if kind == "code":
-                self._fail(payload.samples, "encode", exc, payload.enc_key)
-            elif kind == "measure_compressed":
-                self._fail(payload.samples, "measure", exc, payload.enc_key)
-            elif kind == "measure_original":
-                self.r.fail(payload.image.pixel_hash, "measure", f"{payload.image.dataset}/{payload.image.name} "
-                            "(original)", exc)
-            else:
-                self._fail([payload], "measure", exc)
-            return
+            self._failed(kind, payload, exc)
+        else:
+            self._succeeded(kind, payload, result)
+
+    def _failed(self, kind: str, payload, exc: BaseException) -> None:
+        if kind == "code":
+            self._fail(payload.samples, "encode", exc, payload.enc_key)
+        elif kind == "measure_compressed":
+            self._fail(payload.samples, "measure", exc, payload.enc_key)
+        elif kind == "measure_original":
+            self.r.fail(payload.image.pixel_hash, "measure", f"{payload.image.dataset}/{payload.image.name} "
+                        "(original)", exc)
+        else:
+            self._fail([payload], "measure", exc)
+
+    def _succeeded(self, kind: str, payload, result: StageResult) -> None:
         if kind == "code":
             self._code_done(payload, result)
             return

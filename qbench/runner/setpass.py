@@ -35,10 +35,16 @@ def run_set_pass(runner, comps, pipelines, samples) -> None:
     """Compute (or reuse) every set metric for every group and role pair; the runner records."""
     store, result = runner.store, runner.result
     metrics = comps.set_metrics
-    encodings = store.get_encodings({s.enc_key for s in samples})
+    from dataclasses import replace
+
+    # only cache files that match their recorded hash are read
+    encodings = {k: e if runner.cache_ok(e.decoded_path, e.decoded_hash, quiet=True) else replace(e, decoded_path=None)
+                 for k, e in store.get_encodings({s.enc_key for s in samples}).items()
+                 if runner.cache_ok(e.bytes_path, e.bytes_hash)}
     artefacts = {}
     for role in ("enhanced", "lowres"):
-        artefacts.update({(k, role): a.path for k, a in store.get_artefacts(role).items()})
+        artefacts.update({(k, role): a.path for k, a in store.get_artefacts(role).items()
+                          if runner.cache_ok(a.path, a.hash)})
     images = RoleImages(encodings, artefacts, {c.label: c.codec for c in comps.codecs})
     pairs = set_pairs(tuple(p) for p in runner.suite.diagnostics.set_pairs)
     todo = []

@@ -72,7 +72,8 @@ class CodeJob:
     pixels: int                        # H * W of the original: the bpp denominator
     cache_dir: str
     ref: ImageSource                   # the original (for measuring the compressed image)
-    cached_bytes: str | None = None    # reuse these bytes (decode only)
+    cached_bytes: str | None = None    # reuse these bytes (decode only) when they match cached_hash
+    cached_hash: str | None = None     # the bitstream's recorded sha256
     keep_decoded: bool = False         # also write the decoded PNG (slow decoders)
     return_decoded: bool = False       # a solver needs the decoded pixels
     metrics: tuple[MetricRef, ...] = ()
@@ -107,6 +108,7 @@ class StageResult:
     errors: list[tuple[str, str]] = field(default_factory=list)   # (metric key, message)
     extra: list[ArtefactRow] = field(default_factory=list)        # diagnostic example images
     code_seconds: tuple[float, float] | None = None   # (encode, decode) seconds of a new encoding
+    repaired: list[str] = field(default_factory=list)             # cache files found damaged and rewritten
 
 
 # -- per-process caches ---------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def _image(src: ImageSource) -> np.ndarray:
     import os
 
     st = os.stat(src.path)
-    return _IMAGES.get_or((src.path, src.tag, st.st_size, st.st_mtime_ns), src.read)
+    return _IMAGES.get_or((src.path, src.tag, st.st_size, st.st_mtime_ns, st.st_ctime_ns), src.read)
 
 
 def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[MetricRef, ...], key: str,
@@ -208,8 +210,9 @@ def diagnose(ref_img: np.ndarray, ref_hash: str, compressed: np.ndarray, enhance
             if enhanced is not None and r.label in examples and image_dir:
                 for name, img in d.images(prep, compressed, enhanced).items():
                     path = Path(image_dir) / "diagnostics" / key[:2] / f"{key}.{r.label}.{name}.png"
-                    write_png(img, path)
-                    extra.append(ArtefactRow(key, f"{r.label}:{name}", str(path), 0.0, {"shape": list(img.shape)}))
+                    sha = write_png(img, path)
+                    extra.append(ArtefactRow(key, f"{r.label}:{name}", str(path), 0.0, {"shape": list(img.shape)},
+                                             sha))
         except Exception as exc:  # one diagnostic failing must not lose the others
             errors.append((r.label, _message(exc)))
     return values, errors, extra
@@ -229,8 +232,10 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
     codec = codec if codec is not None else _codec(job.codec_name, job.codec_params)
     img = _image(job.input)
     result = StageResult()
-    if job.cached_bytes is not None:
-        data = Path(job.cached_bytes).read_bytes()
+    data = _verified_bytes(job.cached_bytes, job.cached_hash)
+    if job.cached_bytes is not None and data is None:
+        result.repaired.append(job.cached_bytes)          # damaged since it was written: encode again
+    if data is not None:
         decoded = codec.decode(data, channels=int(img.shape[2]))
     else:
         t0 = time.perf_counter()
@@ -246,12 +251,12 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
         seconds = time.perf_counter() - t0
         result.code_seconds = (t1 - t0, seconds - (t1 - t0))
         bytes_path, decoded_path = cache_paths(job.cache_dir, job.enc_key)
-        write_bytes(enc.data, bytes_path)
-        if job.keep_decoded:
-            write_png(decoded, decoded_path)
+        bytes_hash = write_bytes(enc.data, bytes_path)
+        decoded_hash = write_png(decoded, decoded_path) if job.keep_decoded else None
         result.encoding = EncodingRow(job.enc_key, job.image_hash, job.codec_label, job.point, len(enc.data),
                                       job.pixels, 8.0 * len(enc.data) / job.pixels, enc.side_info,
-                                      str(bytes_path), str(decoded_path) if job.keep_decoded else None, seconds)
+                                      str(bytes_path), str(decoded_path) if job.keep_decoded else None, seconds,
+                                      bytes_hash, decoded_hash)
     if decoded.shape != img.shape:
         raise CodecError(f"{job.codec_name} decoded shape {decoded.shape} != input {img.shape}")
     if job.metrics:
@@ -267,6 +272,19 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
     return result
 
 
+def _verified_bytes(path: str | None, expected: str | None) -> bytes | None:
+    """The bytes of a cached file when they match the recorded hash, else None."""
+    from ..cachefile import digest
+
+    if path is None or not expected:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return data if digest(data) == expected else None
+
+
 def run_measure(job: MeasureJob) -> StageResult:
     """Write a solver output to the cache (when new) and measure it against the original."""
     result = StageResult()
@@ -279,14 +297,15 @@ def run_measure(job: MeasureJob) -> StageResult:
     elif job.write and job.output_path:
         path = Path(job.output_path)
         if out.dtype == np.uint8:
-            write_png(out, path)
+            sha = write_png(out, path)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.tmp.npy")
-            np.save(tmp, out)
-            tmp.replace(path)
+            import io
+
+            buf = io.BytesIO()
+            np.save(buf, out)
+            sha = write_bytes(buf.getvalue(), path)
         result.artefact = ArtefactRow(job.key, job.role, str(path), job.seconds,
-                                      {"dtype": str(out.dtype), "shape": list(out.shape), **job.info})
+                                      {"dtype": str(out.dtype), "shape": list(out.shape), **job.info}, sha)
     elif job.info:          # outputs not kept: the report and the solver time are stored all the same
         result.artefact = ArtefactRow(job.key, job.role, None, job.seconds, dict(job.info))
     if job.metrics:
@@ -303,10 +322,18 @@ def run_measure(job: MeasureJob) -> StageResult:
     return result
 
 
-def init_worker(threads: int = 1) -> None:
-    """Worker process set-up: one intra-op thread each (the pool supplies the parallelism)."""
+def init_worker(threads: int = 1, main_pid: int | None = None) -> None:
+    """Worker process set-up: one intra-op thread each (the pool supplies the parallelism); die
+    with the run's main process (:mod:`.lifeline`); leave Ctrl-C to the main process, which
+    stops the pool."""
     import os
+    import signal
 
+    from .lifeline import guard_worker
+
+    if main_pid is not None:
+        guard_worker(main_pid)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import torch
