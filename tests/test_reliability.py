@@ -398,3 +398,82 @@ def test_runs_of_dead_processes_become_interrupted(tmp_path):
         status = dict(store.db.execute("SELECT run_id, status FROM runs").fetchall())
     assert status[ids["dead"]] == "interrupted"
     assert status[ids["alive"]] == status[ids["foreign"]] == status[new] == "running"
+
+
+# -- workers die with the run; Ctrl-C exits 130 ------------------------------------------------------
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) of every process, from /proc."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[int(name)] = (int(fields[1]), fields[0])
+    return out
+
+
+def _descendants(root: int) -> set[int]:
+    procs, found, frontier = _processes(), set(), {root}
+    while frontier:
+        frontier = {p for p, (parent, _) in procs.items() if parent in frontier and p not in found}
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    procs = _processes()
+    return {p for p in pids if p in procs and procs[p][1] != "Z"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_a_killed_main_process(zygote, clean_run, tmp_path, sig):
+    """Only the main pid of a real `qbench run --workers 2` is killed; its forkserver and both
+    workers (which would otherwise live on with PPID 1, holding memory and stdout) are gone soon."""
+    suite, _ = clean_run
+    log = tmp_path / "log.txt"
+    (pid,) = zygote.start([{"args": ["run", str(suite), "--out", str(tmp_path / "out"), "--quiet", "--workers", "2"],
+                            "log": str(log), "env": {"QBENCH_TEST_SLEEP": "0.3"}}])
+    deadline = time.monotonic() + 90
+    family: set[int] = set()
+    while time.monotonic() < deadline:
+        family = _descendants(pid)
+        procs = _processes()
+        if sum(procs.get(p, (pid,))[0] != pid for p in family) >= 2:      # two workers under the forkserver
+            break
+        time.sleep(0.1)
+    assert sum(_processes().get(p, (pid,))[0] != pid for p in family) >= 2, (family, log.read_text()[-2000:])
+    os.kill(pid, sig)
+    assert zygote.codes() == [-sig]
+    deadline = time.monotonic() + 20
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _alive(family)
+    for p in left:                                  # do not leave them behind if the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left, [Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")[:120] for p in left]
+
+
+def test_ctrl_c_exits_130_and_the_rerun_equals_a_clean_run(zygote, clean_run, tmp_path):
+    suite, clean = clean_run
+    out, log = tmp_path / "out", tmp_path / "log.txt"
+    (pid,) = zygote.start([job(suite, out, log, 0.3)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (out / "results.sqlite").exists():
+            with sqlite3.connect(out / "results.sqlite") as db:
+                if db.execute('SELECT name FROM sqlite_master WHERE name="values"').fetchone() and \
+                        db.execute('SELECT COUNT(*) FROM "values"').fetchone()[0]:
+                    break
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGINT)
+    assert zygote.codes() == [130], log.read_text()[-3000:]
+    text = log.read_text()
+    assert "qbench: interrupted" in text and "Traceback" not in text, text[-3000:]
+    with sqlite3.connect(out / "results.sqlite") as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+    assert zygote.run([job(suite, out, log, 0.0)]) == [0], log.read_text()[-2000:]
+    check_consistent(out, clean)
