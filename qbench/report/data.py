@@ -173,7 +173,7 @@ def suites_in(out_dir: str | Path) -> list[SuiteRuns]:
     db = Path(out_dir) / STORE_NAME
     if not db.is_file():
         raise StoreError(f"no results store at {db}; run 'qbench run SUITE --out {out_dir}' first")
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         _, rows = store.query("SELECT suite_name, run_id, suite_hash FROM runs ORDER BY run_id DESC")
     out: dict[str, SuiteRuns] = {}
     for name, run_id, h in rows:
@@ -193,11 +193,11 @@ def select_run(out_dir: str | Path, run_id: int | None = None, suite: str | None
         raise StoreError(f"{db} holds no runs")
     if suite is None:
         if run_id is not None:
-            with Store(db) as store:
+            with Store(db, readonly=True) as store:
                 _select_run(store, db, None, run_id)
             return int(run_id)
         return known[0].latest_run
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         _, rows = store.query("SELECT run_id, suite_name, suite_hash FROM runs ORDER BY run_id DESC")
         hits = [r for r in rows if r[1] == suite or (len(suite) >= 6 and r[2].startswith(suite))]
         if not hits:
