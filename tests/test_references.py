@@ -138,7 +138,7 @@ def e2e(tmp_path_factory):
     # first a plain run to read JPEG's curve, then the reference made from it
     (tmp / "published.csv").write_text("bpp,psnr_rgb\n0.1,20\n10,60\n")
     path = _measured_suite(tmp, "jpeg")
-    data, _ = _run(path, tmp / "first")
+    data, _ = _run(path, tmp / "out")                 # the second run reuses its samples
     jpeg = data.per_image[data.per_image["codec"] == "jpeg"].groupby("quality")[["bpp", "psnr_rgb"]].mean()
     lines = "\n".join(f"{b * 0.9!r},{p!r}" for b, p in zip(jpeg["bpp"], jpeg["psnr_rgb"]))
     (tmp / "published.csv").write_text(f"# name: Paper X\n# source: made by the test\nbpp,psnr-rgb\n{lines}\n")
@@ -204,6 +204,9 @@ def test_validate_reports_a_missing_reference_file(tmp_path):
     path = _measured_suite(tmp_path, "jpeg")
     with pytest.raises(SuiteError, match=r"references\[0\]: reference file published.csv not found"):
         resolve_suite(load_suite(path), str(path))
+    (tmp_path / "published.csv").write_text("bpp,ms_ssim_rgb\n0.2,0.9\n0.5,0.95\n")
+    with pytest.raises(SuiteError, match=r"references\[0\]: published.csv has ms_ssim_rgb, none of which"):
+        resolve_suite(load_suite(path), str(path))
 
 
 # -- CompressAI export ------------------------------------------------------------------------------
@@ -218,10 +221,10 @@ def test_compressai_export_reads_back_in_compressai_plot(e2e, tmp_path):
     assert again.bpp == tuple(doc["results"]["bpp"])
     with pytest.raises(ReferenceError, match="not 'kodak'"):
         load_reference(str(exported[0]), "kodak")
-    plot = pytest.importorskip("compressai.utils.plot.__main__")
     import matplotlib
 
     matplotlib.use("Agg")
+    plot = pytest.importorskip("compressai.utils.plot.__main__")
     for f in exported:
         sc = plot.parse_json_file(f, "psnr")
         assert sc["name"] == json.loads(f.read_text())["name"]
