@@ -21,6 +21,7 @@ from .formatting import file_slug, unique_stems
 
 EXTENSIONS = ("png", "svg")
 _STYLE = 1                      # bump when the drawing code changes, so cached figures are redrawn
+_REF_STYLE = 4                  # the same for figures with published curves (only they hash it)
 
 
 
@@ -40,7 +41,7 @@ class PlotSpec:
         return [Path(out_dir) / f"{self.stem}.{ext}" for ext in EXTENSIONS]
 
     def signature(self) -> str:
-        drawn = [_STYLE, self.title, self.ylabel, self.curves] + ([self.references] if self.references else [])
+        drawn = [_STYLE, self.title, self.ylabel, self.curves] + ([_REF_STYLE, self.references] if self.references else [])
         blob = json.dumps(drawn, allow_nan=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -69,6 +70,20 @@ def plot_specs(data: ReportData, summary) -> list[PlotSpec]:
     return [replace(s, stem=stems[(s.dataset, s.metric)]) for s in specs]
 
 
+def _frame_measured(ax, spec: PlotSpec) -> None:
+    """Limit the axes to the measured curves' rates (plus a margin): published curves often reach
+    far higher rates, which would squeeze the measured ones into a corner."""
+    measured = [x for _, xs, _ in spec.curves for x in xs if np.isfinite(x)]
+    if not measured:
+        return
+    x_max = 1.1 * max(measured)
+    ys = [y for _, xs, ys in spec.curves + spec.references for x, y in zip(xs, ys) if x <= x_max and np.isfinite(y)]
+    ax.set_xlim(0, x_max)
+    if ys:
+        pad = 0.04 * (max(ys) - min(ys) or 1.0)
+        ax.set_ylim(min(ys) - pad, max(ys) + pad)
+
+
 def draw(spec: PlotSpec, out_dir: Path) -> list[Path]:
     """Draw one figure to its PNG and SVG files."""
     import matplotlib
@@ -83,13 +98,18 @@ def draw(spec: PlotSpec, out_dir: Path) -> list[Path]:
         for label, xs, ys in spec.references:
             ax.plot(np.asarray(xs), np.asarray(ys), linestyle="--", marker="s", ms=4, fillstyle="none",
                     lw=1.2, label=label)
+        if spec.references:
+            _frame_measured(ax, spec)
         ax.set(xlabel="bits per pixel", ylabel=spec.ylabel, title=spec.title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if spec.references:      # many long labels: below the axes, not over the curves
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        else:
+            ax.legend(fontsize=7)
         fig.tight_layout()
         paths = spec.files(out_dir)
         for path in paths:
-            fig.savefig(path, dpi=120)
+            fig.savefig(path, dpi=120, **({"bbox_inches": "tight"} if spec.references else {}))
     finally:
         plt.close(fig)
     return paths
