@@ -1,4 +1,4 @@
-"""SAIN: Self-Asymmetric Invertible Network (Yang et al., CVPR 2023) as compression-aware rescalers.
+"""SAIN: Self-Asymmetric Invertible Network (Yang et al., AAAI 2023, arXiv 2303.02353) as compression-aware rescalers.
 
 The architecture is written here to match the official ``SAINet`` of yang-jin-hai/SAIN
 (``codes/models/modules/inv_arch.py``, ``guassian_mixture.py``, ``subnet_constructor.py``) module
@@ -54,8 +54,8 @@ from .lazy_classes import module_getattr, publish
 
 REPO_COMMIT = "e361d7a0d34b31468f1e47b3e4f181b0e2ca7d46"
 RAW = f"https://raw.githubusercontent.com/yang-jin-hai/SAIN/{REPO_COMMIT}/experiments/pretrained_models"
-PAPER = ("Yang et al., Self-Asymmetric Invertible Network for Compression-aware Image Rescaling, "
-         "CVPR 2023")
+PAPER = ("Yang et al., Self-Asymmetric Invertible Network for Compression-Aware Image Rescaling, "
+         "AAAI 2023 (arXiv 2303.02353)")
 LICENSE = "Apache-2.0"
 LR_CHANNELS = 3
 #: git blob ids of the official files at ``REPO_COMMIT`` (what ``git hash-object`` prints)
