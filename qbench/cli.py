@@ -613,9 +613,30 @@ def check(run: Path, baseline: Path, **kw) -> None:
     series, codec point or image; unless --allow-missing) or the store or baseline is missing;
     2 when metric versions differ (the values are not comparable).
     """
+    from .regress.published import is_published
+
+    if is_published(baseline):        # a paper's table: dataset means within its stated tolerance
+        _finish_published(run, baseline, kw["fmt"], kw["output"])
+        return
     from .regress.values import from_baseline, from_run
 
     _finish_comparison(from_baseline(baseline), from_run(run), **kw)
+
+
+def _finish_published(run: Path, baseline: Path, fmt: str, output: Path | None) -> None:
+    from .regress.published import check_published, load_published, render_published, summary_line
+
+    result = check_published(load_published(baseline), run)
+    text = render_published(result, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    for w in result.warnings:
+        click.echo(f"qbench: warning: {w}", err=True)
+    click.echo(f"qbench: {summary_line(result)}", err=True)
+    if result.failed:
+        sys.exit(1)
 
 
 @main.group()
@@ -643,6 +664,44 @@ def leaderboards_regenerate(names: tuple[str, ...], root: Path, data_root: str |
         for f in regenerate(name, root, data_root=data_root, workers=workers, device=device, resume=resume,
                             log=lambda m: click.echo(f"qbench: {m}", err=True)):
             click.echo(str(f))
+
+
+@leaderboards.command(name="check")
+@click.argument("names", nargs=-1)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="the repository root holding suites/ and leaderboards/")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs") / "literature", show_default=True, help="where the runs go (one folder per table)")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="folder holding built-in datasets as <name>/ (default: $QBENCH_DATA)")
+@click.option("--workers", type=WORKERS, default=None, help="CPU worker processes (0 = in-process; -1 = one per core)")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | auto")
+@click.option("--fresh", is_flag=True, help="start the runs over instead of resuming them")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
+@_handle_errors
+def leaderboards_check(names: tuple[str, ...], root: Path, out_root: Path, data_root: str | None,
+                       workers: int | None, device: str, fresh: bool, fmt: str) -> None:
+    """Reproduce published tables: run each table's suite and check its means against the
+    paper's values (NAMES: 'literature' for every table under leaderboards/literature/, or table names).
+
+    Exit 0 when every published value is reproduced within its stated tolerance, 1 when one is
+    not (or an image failed), 3 when a dataset is missing.
+    """
+    from .leaderboards import check_literature, literature_names
+    from .regress.published import render_published, summary_line
+
+    failed = 0
+    for name in literature_names(names, root):
+        click.echo(f"qbench: reproducing {name}", err=True)
+        result = check_literature(name, root, out_root=out_root, data_root=data_root, workers=workers,
+                                  device=device, fresh=fresh, log=lambda m: click.echo(f"qbench: {m}", err=True))
+        click.echo(render_published(result, fmt), nl=False)
+        for w in result.warnings:
+            click.echo(f"qbench: warning: {w}", err=True)
+        click.echo(f"qbench: {summary_line(result)}", err=True)
+        failed += bool(result.failed)
+    if failed:
+        sys.exit(1)
 
 
 @leaderboards.command(name="ls")

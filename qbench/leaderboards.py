@@ -99,4 +99,55 @@ def regenerate(name: str, root: str | Path = ".", *, data_root: str | None = Non
     return out
 
 
-__all__ = ["leaderboard_names", "regenerate", "suite_file"]
+LITERATURE = "literature"
+
+
+def check_literature(name: str, root: str | Path = ".", *, out_root: str | Path = "runs/literature",
+                     data_root: str | None = None, workers: int | None = None, device: str = "cpu",
+                     fresh: bool = False, progress: bool = False, log: Callable[[str], None] | None = None):
+    """Run the suite that reproduces the published table ``leaderboards/literature/<name>/`` into
+    ``out_root/<name>`` (resuming what is there unless ``fresh``) and check the run against the
+    table (:func:`qbench.regress.published.check_published`)."""
+    from .regress.published import check_published, load_published
+    from .report import write_reports
+    from .runner import Runner
+    from .runner.resolve import resolve_suite
+    from .suite import load_suite
+
+    root = Path(root)
+    published = load_published(root / "leaderboards" / LITERATURE / name)
+    path = suite_file(root, published.suite)
+    if not path.is_file():
+        raise ConfigError(f"published table {name!r} names suite {published.suite!r}, but {path} is missing")
+    suite = load_suite(path)
+    resolve_suite(suite, str(path))
+    run_dir = Path(out_root) / name
+    Runner(suite, run_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
+           progress=progress, log=log).run()
+    write_reports(run_dir, ("md", "csv", "json"))
+    return check_published(published, run_dir)
+
+
+def literature_names(names: tuple[str, ...] | list[str], root: str | Path = ".") -> list[str]:
+    """Expand ``literature`` (every published table) and ``literature/<name>``; other names are
+    taken as table names and must exist."""
+    from .regress.published import literature_tables
+
+    known = literature_tables(root)
+    out: list[str] = []
+    for n in names or (LITERATURE,):
+        picked = known if n == LITERATURE else [n.removeprefix(LITERATURE + "/")]
+        for p in picked:
+            if p not in known:
+                import difflib
+
+                hint = difflib.get_close_matches(p, known, n=3, cutoff=0.5)
+                near = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+                raise ConfigError(f"no published table {p!r} under {Path(root) / 'leaderboards' / LITERATURE}"
+                                  f"{near} Tables: {', '.join(known) or 'none'}")
+            if p not in out:
+                out.append(p)
+    return out
+
+
+__all__ = ["check_literature", "leaderboard_names", "literature_names", "regenerate", "suite_file"]
