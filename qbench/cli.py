@@ -635,8 +635,8 @@ def _finish_published(run: Path, baseline: Path, fmt: str, output: Path | None) 
     for w in result.warnings:
         click.echo(f"qbench: warning: {w}", err=True)
     click.echo(f"qbench: {summary_line(result)}", err=True)
-    if result.failed:
-        sys.exit(1)
+    if result.exit_code:
+        sys.exit(result.exit_code)
 
 
 @main.group()
@@ -685,12 +685,12 @@ def leaderboards_check(names: tuple[str, ...], root: Path, out_root: Path, data_
     paper's values (NAMES: 'literature' for every table under leaderboards/literature/, or table names).
 
     Exit 0 when every published value is reproduced within its stated tolerance, 1 when one is
-    not (or an image failed), 3 when a dataset is missing.
+    not, 3 when values are missing (an image failed, a row is absent) or a dataset is missing.
     """
     from .leaderboards import check_literature, literature_names
     from .regress.published import render_published, summary_line
 
-    failed = 0
+    codes = []
     for name in literature_names(names, root):
         click.echo(f"qbench: reproducing {name}", err=True)
         result = check_literature(name, root, out_root=out_root, data_root=data_root, workers=workers,
@@ -699,9 +699,9 @@ def leaderboards_check(names: tuple[str, ...], root: Path, out_root: Path, data_
         for w in result.warnings:
             click.echo(f"qbench: warning: {w}", err=True)
         click.echo(f"qbench: {summary_line(result)}", err=True)
-        failed += bool(result.failed)
-    if failed:
-        sys.exit(1)
+        codes.append(result.exit_code)
+    if any(codes):
+        sys.exit(1 if 1 in codes else 3)
 
 
 @leaderboards.command(name="ls")

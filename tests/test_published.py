@@ -74,10 +74,13 @@ def test_check_compares_run_means_with_a_published_table(image_folder, tmp_path)
     # a row the run lacks, and a dataset with more images than were measured
     missing = _table(tmp_path / "missing", means | {70.0: 30.0})
     r = cli.invoke(main, ["check", str(out), "--baseline", str(missing)])
-    assert r.exit_code == 1 and "| missing |" in r.output and "1 missing" in r.output
+    assert r.exit_code == 3 and "| missing |" in r.output and "1 missing" in r.output
     short = _table(tmp_path / "short", means, images=5)
     r = cli.invoke(main, ["check", str(out), "--baseline", str(short)])
-    assert r.exit_code == 1 and r.output.count("| incomplete |") == 2
+    assert r.exit_code == 3 and r.output.count("| incomplete |") == 2
+    both = _table(tmp_path / "both", {30.0: means[30.0] + 1.0, 70.0: 30.0}, tolerance=0.005)
+    r = cli.invoke(main, ["check", str(out), "--baseline", str(both)])
+    assert r.exit_code == 1                                # a difference wins over a missing value
 
 
 def test_committed_tables_name_their_suite_rows_and_sources():

@@ -73,6 +73,13 @@ class PublishedCheck:
     def failed(self) -> int:
         return int((self.rows["status"] != "ok").sum())
 
+    @property
+    def exit_code(self) -> int:
+        """0 all reproduced; 1 a value differs beyond its tolerance; 3 values missing (rows or
+        images of the table absent from the run). Where both apply, 1 wins, as for ``check``."""
+        status = set(self.rows["status"])
+        return 1 if "differs" in status else 3 if status - {"ok"} else 0
+
 
 def is_published(folder: str | Path) -> bool:
     return (Path(folder) / PUBLISHED_JSON).is_file()
