@@ -111,9 +111,12 @@ def test_unknown_table_names_the_tables():
 
 
 # -- the published tables reproduced through the CLI (where the datasets are on disk) -------------
+#: read before the per-test isolation (conftest removes QBENCH_DATA from each test's environment)
+DATA_ENV = os.environ.get("QBENCH_DATA")
+
+
 def _data_root(datasets) -> Path | None:
-    env = os.environ.get("QBENCH_DATA")
-    for root in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets"]:
+    for root in ([Path(DATA_ENV)] if DATA_ENV else []) + [REPO.parent / "shared" / "datasets"]:
         if all(not PinnedDataset(d, data_root_override=str(root)).missing() for d in datasets):
             return root
     return None
