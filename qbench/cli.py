@@ -707,12 +707,17 @@ def leaderboards_check(names: tuple[str, ...], root: Path, out_root: Path, data_
 @leaderboards.command(name="ls")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
 def leaderboards_ls(root: Path) -> None:
-    """List committed leaderboards (those with a suite of the same name) and whether they hold a baseline."""
+    """List committed leaderboards (those with a suite of the same name) and whether they hold a
+    baseline, then the published tables under leaderboards/literature/."""
     from .leaderboards import leaderboard_names
 
     for name in leaderboard_names(root):
         has = (root / "leaderboards" / name / "baseline.csv").is_file()
         click.echo(f"{name:24s} {'baseline' if has else 'no baseline'}")
+    from .regress.published import literature_tables
+
+    for name in literature_tables(root):
+        click.echo(f"{'literature/' + name:24s} published table ('qbench leaderboards check {name}')")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,6 +108,8 @@ def test_unknown_table_names_the_tables():
         literature_names(["sr_bicubic_x5"], REPO)
     assert literature_names(["literature/sr_bicubic_x3"], REPO) == ["sr_bicubic_x3"]
     assert literature_names([], REPO) == TABLES
+    listed = CliRunner().invoke(main, ["leaderboards", "ls", "--root", str(REPO)]).output
+    assert all(f"literature/{t}" in listed for t in TABLES)
 
 
 # -- the published tables reproduced through the CLI (where the datasets are on disk) -------------
