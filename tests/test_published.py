@@ -115,6 +115,7 @@ def test_unknown_table_names_the_tables():
 # -- the published tables reproduced through the CLI (where the datasets are on disk) -------------
 #: read before the per-test isolation (conftest removes QBENCH_DATA from each test's environment)
 DATA_ENV = os.environ.get("QBENCH_DATA")
+RUN_LITERATURE = os.environ.get("QBENCH_LITERATURE") == "1"
 
 
 def _data_root(datasets) -> Path | None:
@@ -126,6 +127,9 @@ def _data_root(datasets) -> Path | None:
 
 @pytest.mark.parametrize("name", TABLES)
 def test_the_literature_is_reproduced_through_qbench_run(name, tmp_path):
+    if not RUN_LITERATURE:
+        pytest.skip("reproducing a published table takes minutes: set QBENCH_LITERATURE=1 (with the datasets "
+                    "under $QBENCH_DATA) to run it")
     pub = load_published(REPO / "leaderboards" / "literature" / name)
     root = _data_root(pub.images)
     if root is None:
