@@ -24,11 +24,12 @@ def _save_net(net, path, wrap=None):
 
 
 def _spandrel_nets(folder):
-    """Four architectures spandrel detects, small configurations, seeded."""
+    """Five architectures spandrel detects, small configurations, seeded."""
     import torch
     from spandrel.architectures.Compact import Compact
     from spandrel.architectures.DnCNN import DnCNN
     from spandrel.architectures.DRUNet import DRUNet
+    from spandrel.architectures.SCUNet import SCUNet
     from spandrel.architectures.SwinIR import SwinIR
 
     torch.manual_seed(0)
@@ -39,6 +40,7 @@ def _spandrel_nets(folder):
         "compact_x2": _save_net(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2),
                                 folder / "compact_x2.pth", wrap="params_ema"),
         "drunet": _save_net(DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=2), folder / "drunet.pth"),
+        "scunet": _save_net(SCUNet(in_nc=3, config=[1] * 7, dim=64), folder / "scunet.pth"),
     }
 
 
@@ -50,10 +52,11 @@ def small_images(tmp_path):
     return folder
 
 
-def test_spandrel_checkpoints_of_four_architectures_run_in_a_suite(small_images, tmp_path, one_torch_thread):
+def test_spandrel_checkpoints_of_five_architectures_run_in_a_suite(small_images, tmp_path, one_torch_thread):
     import torch
 
     from qbench.images import read_image, to_tensor
+    from qbench.solvers import Context, build
     from qbench_baselines.learned import load_spandrel
 
     nets = _spandrel_nets(tmp_path / "w")
@@ -63,12 +66,12 @@ def test_spandrel_checkpoints_of_four_architectures_run_in_a_suite(small_images,
     out = tmp_path / "out"
     res = Runner(parse_suite(data), out, workers=0, progress=False, device="cpu").run()
     assert not res.failures, res.failures
-    assert res.samples == 8 and res.outputs_computed == 8
+    assert res.samples == 10 and res.outputs_computed == 10
     write_reports(out)
     db = sqlite3.connect(out / "results.sqlite")
     rows = db.execute("SELECT p.solver, p.image, a.path, e.bytes_path FROM plan p JOIN artefacts a "
                       "ON a.key = p.out_key AND a.role = 'enhanced' JOIN encodings e ON e.enc_key = p.enc_key").fetchall()
-    assert len(rows) == 8
+    assert len(rows) == 10
     outputs = {(s, i): (read_image(a), read_image(b)) for s, i, a, b in rows}
     for (solver, image), (restored, decoded) in outputs.items():
         assert restored.shape == decoded.shape, (solver, image)
@@ -82,6 +85,12 @@ def test_spandrel_checkpoints_of_four_architectures_run_in_a_suite(small_images,
     # a colour model on a gray image returns gray; an SR model is brought back to the input size
     assert outputs[("swinir", "gray")][0].shape[2] == 1
     assert outputs[("compact_x2", "rgb")][0].shape == (40, 52, 3)
+    # an image below the architecture's nominal minimum size (SwinIR here: 16 px)
+    solver = build("spandrel", {"checkpoint": str(nets["swinir"])})
+    solver.setup("cpu")
+    with torch.inference_mode():
+        small = solver.enhance(torch.rand(1, 3, 10, 13), Context())
+    assert tuple(small.shape) == (1, 3, 10, 13)
     # a second run reuses everything (the spec, with the checkpoint's sha256, is stable)
     again = Runner(parse_suite(data), out, workers=0, progress=False, device="cpu").run()
     assert not again.computed_anything
