@@ -19,7 +19,7 @@ def test_ls_and_validate_do_not_import_torch():
 
 
 def test_help_everywhere():
-    for args in ([], ["run"], ["ls"], ["validate"], ["report"], ["data"], ["diagnose"], ["compare"], ["check"],
+    for args in ([], ["run"], ["measure"], ["ls"], ["validate"], ["report"], ["data"], ["diagnose"], ["compare"], ["check"],
                  ["leaderboards"], ["weights"]):
         proc = subprocess.run([sys.executable, "-m", "qbench.cli", *args, "--help"], capture_output=True, text=True)
         assert proc.returncode == 0 and "Usage" in proc.stdout
