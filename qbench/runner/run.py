@@ -269,9 +269,10 @@ class Runner:
             if folder is not None:
                 folder = Path(folder).resolve()
                 if out == folder or folder in out.parents:
-                    raise ConfigError(f"results folder {self.out_dir} is inside the folder of dataset "
-                                      f"{spec.label!r} ({folder}): its cache and figures would be read as "
-                                      f"images by the next run; choose an --out outside {folder}")
+                    where = "is the folder" if out == folder else "lies inside the folder"
+                    raise ConfigError(f"results folder {self.out_dir} {where} of dataset {spec.label!r} "
+                                      f"({folder}): its cache and figures would be read as images by the "
+                                      f"next run; choose an --out outside {folder}")
             check_unique(spec.label, ds.records())
             built.append((spec.label, ds))
         return built
