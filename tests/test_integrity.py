@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -348,3 +349,24 @@ def test_a_suite_name_too_long_for_a_folder_is_refused_by_validate(tmp_path):
     assert "name" in got.output and "Traceback" not in got.output
     got = cli("run", str(path), "--out", str(tmp_path / "o"), "--quiet")
     assert got.exit_code == 2, got.output
+
+
+def test_a_worker_encodes_again_when_the_cached_bitstream_changed_after_planning(tmp_path):
+    """The worker checks the bytes it reads against the recorded hash (the file may change
+    between planning and reading): a mismatch is reported and the bitstream written anew."""
+    from qbench.cachefile import digest
+    from qbench.images import ImageSource
+    from qbench.runner.stages import CodeJob, cache_paths, run_code
+
+    src = ImageSource(str(save(smooth_image(60, 32, 48), tmp_path / "0.png")))
+    job = CodeJob("ab" * 12, "h", "jpeg", "jpeg", {}, 50.0, False, src, 32 * 48, str(tmp_path / "cache"), src)
+    first = run_code(job)
+    path = cache_paths(job.cache_dir, job.enc_key)[0]
+    assert first.encoding.bytes_hash == digest(path.read_bytes())
+    good = path.read_bytes()
+    flip(path)
+    again = run_code(replace(job, cached_bytes=str(path), cached_hash=first.encoding.bytes_hash))
+    assert again.repaired == [str(path)] and again.encoding is not None
+    assert path.read_bytes() == good and again.encoding.bytes_hash == first.encoding.bytes_hash
+    reused = run_code(replace(job, cached_bytes=str(path), cached_hash=first.encoding.bytes_hash))
+    assert reused.encoding is None and not reused.repaired          # intact: decoded, not encoded
