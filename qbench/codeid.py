@@ -3,8 +3,10 @@
 A component's identity (:func:`code_identity`) is the sha256 of the source text of every module its
 class is built from: the module defining the class and those of its base classes, each with the
 modules of the same top-level package it imports (directly or through another such module,
-imports inside functions included; found in the source text, nothing is executed). A third-party
-component also carries the version of the installed distribution that provides its package.
+imports inside functions included; found in the source text, nothing is executed). A plugin kept
+in the user's folder (not installed) also follows the imports of other modules of that folder
+(``my_sharpen.py`` importing ``my_helpers.py``). An installed third-party component also carries
+the version of the distribution that provides its package.
 
 For qbench's own components the closure stays inside qbench's computing code: modules of the
 harness (the runner, the store, reports, the CLI, suite parsing, the registries, error types) and
@@ -23,6 +25,7 @@ import importlib.util
 import os
 import re
 import sys
+import sysconfig
 from functools import lru_cache
 from importlib import metadata
 from typing import Any
@@ -47,30 +50,68 @@ def _is_harness(name: str) -> bool:
     return any(name == h or name.startswith(h + ".") for h in HARNESS)
 
 
+def _find(base: str) -> str | None:
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
 @lru_cache(maxsize=None)
-def _module_file(name: str) -> str | None:
+def _module_file(name: str, root: str | None = None) -> str | None:
     """The source file of module ``name``, found without importing anything: the loaded module's
-    ``__file__``, else a path under its top-level package's folder."""
+    ``__file__``, else a path under its top-level package's folder, else under ``root`` (the
+    user's folder holding the component's own top-level module)."""
     mod = sys.modules.get(name)
     if mod is not None:
         f = getattr(mod, "__file__", None)
         return f if f and os.path.isfile(f) else None
     top, _, rest = name.partition(".")
     top_mod = sys.modules.get(top)
-    if not rest or top_mod is None:
+    if rest and top_mod is not None:
+        for folder in getattr(top_mod, "__path__", ()):
+            if found := _find(os.path.join(folder, *rest.split("."))):
+                return found
         return None
-    for folder in getattr(top_mod, "__path__", ()):
-        base = os.path.join(folder, *rest.split("."))
-        for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-            if os.path.isfile(candidate):
-                return candidate
-    return None
+    return _find(os.path.join(root, *name.split("."))) if root and top_mod is None else None
+
+
+def _installed(path: str) -> bool:
+    """Whether ``path`` lies in an installation (site-packages, the standard library)."""
+    parts = os.path.abspath(path).split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return True
+    stdlib = sysconfig.get_paths().get("stdlib")
+    return bool(stdlib) and os.path.abspath(path).startswith(os.path.abspath(stdlib) + os.sep)
+
+
+def _folder_holding(path: str) -> str:
+    """The folder a top-level module or package file ``path`` is imported from."""
+    d = os.path.dirname(os.path.abspath(path))
+    return os.path.dirname(d) if os.path.basename(path) == "__init__.py" else d
 
 
 @lru_cache(maxsize=None)
-def _source(name: str) -> bytes | None:
+def _local_root(top: str) -> str | None:
+    """The user's folder holding top-level module ``top`` (a plugin not installed), else None."""
+    if top in OWN:
+        return None
+    path = _module_file(top)
+    return None if path is None or _installed(path) else _folder_holding(path)
+
+
+def _sibling(top: str, root: str | None) -> bool:
+    """Whether top-level module ``top`` is one of the user's modules in ``root``."""
+    if root is None:
+        return False
+    path = _module_file(top, root)
+    return path is not None and not _installed(path) and _folder_holding(path) == root
+
+
+@lru_cache(maxsize=None)
+def _source(name: str, root: str | None = None) -> bytes | None:
     """The module's source bytes (line endings normalised), or None when it has no file."""
-    path = _module_file(name)
+    path = _module_file(name, root)
     if path is None:
         return None
     try:
@@ -81,12 +122,12 @@ def _source(name: str) -> bytes | None:
     return data.replace(b"\r\n", b"\n")
 
 
-def _is_module(name: str) -> bool:
-    return _module_file(name) is not None
+def _is_module(name: str, root: str | None = None) -> bool:
+    return _module_file(name, root) is not None
 
 
-def _is_package(name: str) -> bool:
-    path = _module_file(name)
+def _is_package(name: str, root: str | None = None) -> bool:
+    path = _module_file(name, root)
     return path is not None and os.path.basename(path) == "__init__.py"
 
 
@@ -103,15 +144,21 @@ def _names(clause: str) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _imports(name: str) -> tuple[str, ...]:
-    """Modules of ``name``'s own top-level package that its source imports (anywhere in the file).
-    Import statements are found by a pattern, not by parsing: several times faster at start-up."""
-    src = _source(name)
+def _imports(name: str, root: str | None = None) -> tuple[str, ...]:
+    """Modules of ``name``'s own top-level package, or of the user's folder ``root``, that its
+    source imports (anywhere in the file). Import statements are found by a pattern, not by
+    parsing: several times faster at start-up."""
+    src = _source(name, root)
     if src is None:
         return ()
     text = src.decode("utf-8", errors="replace")
     top = name.split(".")[0]
-    package = name if _is_package(name) else name.rpartition(".")[0]
+    package = name if _is_package(name, root) else name.rpartition(".")[0]
+
+    def ours(module: str) -> bool:
+        first = module.split(".")[0]
+        return first == top or _sibling(first, root)
+
     found: set[str] = set()
     for m in _IMPORT.finditer(text):
         if m.group(3) is not None:                    # import a.b, c as d
@@ -127,30 +174,33 @@ def _imports(name: str) -> tuple[str, ...]:
         found.add(base)
         for attr in _names(m.group(2)):               # ``from pkg import submodule``
             sub = f"{base}.{attr}"
-            if attr != "*" and sub.split(".")[0] == top and _is_module(sub):
+            if attr != "*" and ours(sub) and _is_module(sub, root):
                 found.add(sub)
-    return tuple(sorted(m for m in found if m.split(".")[0] == top and m != name))
+    return tuple(sorted(m for m in found if m != name and ours(m)))
 
 
 @lru_cache(maxsize=None)
-def _closure(name: str) -> tuple[str, ...]:
-    """``name`` and every module of its top-level package it reaches through imports."""
-    own = name.split(".")[0] in OWN
+def _closure(name: str) -> tuple[tuple[str, str | None], ...]:
+    """``name`` and every module of its top-level package (or, for a plugin in the user's folder,
+    of that folder) it reaches through imports, each with the folder to find it in."""
+    top = name.split(".")[0]
+    own = top in OWN
+    root = _local_root(top)
     seen = {name}
     todo = [name]
     while todo:
-        for dep in _imports(todo.pop()):
+        for dep in _imports(todo.pop(), root):
             if dep in seen or (own and (_is_harness(dep) or dep in REGISTRIES)):
                 continue
             seen.add(dep)
             todo.append(dep)
-    return tuple(sorted(seen))
+    return tuple((m, root) for m in sorted(seen))
 
 
 @lru_cache(maxsize=None)
-def module_hash(name: str) -> str:
+def module_hash(name: str, root: str | None = None) -> str:
     """sha256 of the source of one module (``"nosource"`` for a module without a source file)."""
-    src = _source(name)
+    src = _source(name, root)
     return hashlib.sha256(src).hexdigest() if src is not None else "nosource"
 
 
@@ -167,7 +217,7 @@ def distribution(top: str) -> str | None:
     """``"name==version"`` of the installed distribution providing top-level package ``top``: the
     distribution of that name (``my_pkg`` -> ``my-pkg``), else, for a package installed in a
     site-packages folder under another name, the one whose files list it (a slower scan)."""
-    if top in OWN:
+    if top in OWN or _local_root(top) is not None:      # not installed: no distribution
         return None
     try:
         dist = metadata.distribution(top)
@@ -207,13 +257,14 @@ def _modules_of(cls: type) -> list[str]:
 
 @lru_cache(maxsize=None)
 def _class_identity(cls: type) -> tuple[str, tuple[str, ...]]:
-    modules: set[str] = set()
+    modules: set[tuple[str, str | None]] = set()
     for name in _modules_of(cls):
         modules.update(_closure(name))
     h = hashlib.sha256()
-    for name in sorted(modules):
-        h.update(f"{name}\0{module_hash(name)}\n".encode())
-    dists = tuple(sorted({d for m in modules if (d := distribution(m.split(".")[0]))}))
+    for name in sorted({m for m, _ in modules}):         # names and source only: no paths
+        root = next(r for m, r in sorted(modules, key=str) if m == name)
+        h.update(f"{name}\0{module_hash(name, root)}\n".encode())
+    dists = tuple(sorted({d for m, _ in modules if (d := distribution(m.split(".")[0]))}))
     return h.hexdigest()[:16], dists
 
 
@@ -228,10 +279,11 @@ def code_identity(obj: Any) -> dict[str, Any]:
 def code_modules(obj: Any) -> list[str]:
     """The modules whose source enters ``obj``'s code identity (for diagnostics and tests)."""
     cls = obj if isinstance(obj, type) else type(obj)
-    return sorted({m for name in _modules_of(cls) for m in _closure(name)})
+    return sorted({m for name in _modules_of(cls) for m, _ in _closure(name)})
 
 
 def clear_cache() -> None:
     """Forget every module hash (for a long-lived process that reloads edited modules)."""
-    for fn in (_module_file, _source, _imports, _closure, module_hash, distribution, _class_identity, versions_of):
+    for fn in (_module_file, _source, _imports, _closure, module_hash, distribution, _class_identity, versions_of,
+               _local_root):
         fn.cache_clear()

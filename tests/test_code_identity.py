@@ -181,7 +181,7 @@ def test_distribution_version_enters_the_identity(tmp_path, monkeypatch):
     """A plugin installed as a distribution: reinstalling it at another version changes its identity."""
     from qbench import codeid
 
-    site = tmp_path / "site"
+    site = tmp_path / "lib" / "site-packages"
     (site / "distpkg").mkdir(parents=True)
     (site / "distpkg" / "__init__.py").write_text("class Thing:\n    pass\n")
     monkeypatch.syspath_prepend(str(site))
@@ -245,3 +245,25 @@ def test_a_library_metric_version_follows_the_library_release(monkeypatch):
     finally:
         monkeypatch.undo()
         codeid.versions_of.cache_clear()
+
+
+def test_a_single_file_plugin_follows_its_sibling_helper_module(tmp_path, monkeypatch):
+    """``solo_sharpen.py`` next to ``solo_helpers.py`` in the user's folder (two top-level modules):
+    an edit to the helper, imported inside a function, changes the plugin's identity."""
+    from qbench import codeid
+
+    (tmp_path / "solo_sharpen.py").write_text(
+        "from qbench.solvers import Enhancer, SolverCard\n\n\nclass Sharpen(Enhancer):\n"
+        "    card = SolverCard(name='solo', task='enhance')\n\n    def enhance(self, batch, ctx):\n"
+        "        import solo_helpers\n\n        return solo_helpers.blur(batch)\n")
+    (tmp_path / "solo_helpers.py").write_text(KERNELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from solo_sharpen import Sharpen
+
+    codeid.clear_cache()
+    assert {"solo_sharpen", "solo_helpers"} <= set(codeid.code_modules(Sharpen))
+    one = codeid.code_identity(Sharpen)
+    (tmp_path / "solo_helpers.py").write_text(KERNELS.replace("3,", "5,"))
+    codeid.clear_cache()
+    two = codeid.code_identity(Sharpen)
+    assert one["code"] != two["code"] and one["dist"] == two["dist"] == []
