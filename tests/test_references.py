@@ -20,7 +20,8 @@ SHIPPED = REPO / "leaderboards" / "references"
 
 VTM_LIKE = {"name": "VTM", "description": "VTM",
             "results": {"psnr-rgb": [26.1, 28.5, 31.2, 34.3], "ms-ssim-rgb": [0.86, 0.92, 0.956, 0.978],
-                        "bpp": [0.048, 0.112, 0.246, 0.49], "encoding_time": [1, 2, 3, 4], "decoding_time": [1, 1, 1, 1]}}
+                        "bpp": [0.048, 0.112, 0.246, 0.49], "encoding_time": [1, 2, 3, 4],
+                        "decoding_time": [1, 1, 1, 1]}}
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -211,8 +212,18 @@ def test_validate_reports_a_missing_reference_file(tmp_path):
 
 # -- CompressAI export ------------------------------------------------------------------------------
 def test_compressai_export_reads_back_in_compressai_plot(e2e, tmp_path):
+    from click.testing import CliRunner
+
+    from qbench.cli import main
+
     tmp, data, files, _ = e2e
-    exported = sorted((tmp / "out" / "compressai" / "skimage-samples").glob("*.json"))
+    folder = tmp / "out" / "compressai" / "skimage-samples"
+    for f in folder.glob("*.json"):
+        f.unlink()
+    r = CliRunner().invoke(main, ["report", str(tmp / "out"), "--format", "compressai"])
+    assert r.exit_code == 0, r.output
+    exported = sorted(folder.glob("*.json"))
+    assert sorted(r.output.split()) == sorted(map(str, exported))
     assert [f.name for f in exported] == ["jpeg.json", "webp.json"]
     doc = json.loads(exported[0].read_text())
     assert doc["dataset"] == "skimage-samples" and set(doc["results"]) == {"bpp", "psnr-rgb"}

@@ -41,7 +41,9 @@ class PlotSpec:
         return [Path(out_dir) / f"{self.stem}.{ext}" for ext in EXTENSIONS]
 
     def signature(self) -> str:
-        drawn = [_STYLE, self.title, self.ylabel, self.curves] + ([_REF_STYLE, self.references] if self.references else [])
+        drawn = [_STYLE, self.title, self.ylabel, self.curves]
+        if self.references:                  # only figures with published curves hash their style
+            drawn += [_REF_STYLE, self.references]
         blob = json.dumps(drawn, allow_nan=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
