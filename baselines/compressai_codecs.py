@@ -189,8 +189,9 @@ class CompressAICodec(LearnedCodec):
         return "cpu" if self.autoregressive else self.device
 
     def setup(self, device: str = "cpu") -> None:
-        """Check CompressAI, then load the first quality whose file is present (fail early);
-        with none present, raise the missing-file message of the first one."""
+        """Check CompressAI, then load the first quality whose file is present (fail early on a
+        broken file). Missing files are not an error here: each quality's jobs fail on their own,
+        naming that quality's file (:meth:`network`)."""
         from qbench.weights import local_path
 
         super().setup(device)
@@ -199,7 +200,8 @@ class CompressAICodec(LearnedCodec):
             self.network(1)
             return
         present = [q for q, wf in zip(QUALITIES, self.card.weights) if local_path(wf).is_file()]
-        self.network(present[0] if present else QUALITIES[0])
+        if present:
+            self.network(present[0])
 
     def network(self, quality):
         """The network for ``quality`` on its device, in eval mode, CDF tables built (cached)."""

@@ -143,6 +143,7 @@ class FBCNNColor(SpandrelEnhancer):
 
     architecture = "FBCNN"
     defaults: dict[str, Any] = {**SpandrelEnhancer.defaults, "qf": None}
+    param_types = {"qf": (int, type(None))}
     card = SolverCard(
         name="fbcnn_color", task="enhance", paper="Jiang et al., Towards Flexible Blind JPEG Artifacts "
         "Removal, ICCV 2021", license="Apache-2.0", blind=True, channels=("rgb",),

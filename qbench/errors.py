@@ -43,9 +43,14 @@ class RegistryError(QbenchError):
 
 
 class ConfigError(QbenchError):
-    """Parameters that a component rejects (wrong type, out of range, unknown key)."""
+    """Parameters that a component rejects (wrong type, out of range, unknown key); ``key``
+    names the parameter when one is to blame (a suite error then points at ``...params.<key>``)."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class ImageError(QbenchError):

@@ -94,10 +94,13 @@ def test_zoo_tables_match_the_installed_compressai():
 
 @needs_compressai
 def test_offline_without_weights_says_which_file_goes_where():
+    """Each quality fails naming its own file (not the first quality's, from setup)."""
     codec = cc.Bmshj2018Factorized()
-    wf = codec.card.weights[0]
-    with pytest.raises(WeightsError, match=f"{wf.filename}.*solvers/compressai.*{wf.url}"):
-        codec.setup("cpu")
+    codec.setup("cpu")                       # nothing present: no quality is loaded yet
+    for q in (1, 3, 6):
+        wf = codec.card.weights[q - 1]
+        with pytest.raises(WeightsError, match=f"{wf.filename}.*solvers/compressai.*{wf.url}"):
+            codec.network(q)
 
 
 def test_missing_compressai_is_a_clear_error(monkeypatch):

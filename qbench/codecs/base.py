@@ -37,13 +37,13 @@ class Codec(ABC):
     integer_quality: ClassVar[bool] = False
     #: parameter name -> default value; anything else is rejected
     defaults: ClassVar[dict[str, Any]] = {}
+    #: types of parameters whose default does not say it (see :mod:`qbench.params`)
+    param_types: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "(none)"
-            raise ConfigError(f"codec {self.name!r} has no parameter(s) {unknown}; valid: {valid}")
-        self.params = {**self.defaults, **params}
+        from ..params import check_params
+
+        self.params = check_params(f"codec {self.name!r}", self.defaults, params, self.param_types)
         self.validate_params()
 
     def validate_params(self) -> None:

@@ -44,6 +44,7 @@ class ExternalCodec(Codec):
                                 "label_version": "", "decoded_format": ".png",
                                 # rate control (target_bpp) over the program's quality knob:
                                 "search_range": None, "integer_quality": False, "rate_increases": True}
+    param_types = {"timeout": (int, float)}
 
     def validate_params(self) -> None:
         rng = self.params["search_range"]

@@ -42,14 +42,11 @@ class TripletDiagnostic(ABC):
     description: ClassVar[str] = ""
 
     def __init__(self, name: str, params: dict[str, Any] | None = None, label: str | None = None):
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ConfigError(f"diagnostic {name!r}: unknown parameter(s) {unknown}; "
-                              f"valid: {sorted(self.defaults)}")
+        from ..params import check_params
+
         self.name = name
         self.label = label or name
-        self.params = {**self.defaults, **params}
+        self.params = check_params(f"diagnostic {name!r}", self.defaults, dict(params or {}))
         self.check()
 
     def check(self) -> None:

@@ -120,6 +120,8 @@ class Solver(ABC):
 
     card: ClassVar[SolverCard]
     defaults: ClassVar[dict[str, Any]] = {}
+    #: types of parameters whose default (None) does not say it, e.g. ``{"qf": (int, type(None))}``
+    param_types: ClassVar[dict[str, Any]] = {}
     #: a manual override in cache keys: bump it to recompute outputs when something the code
     #: identity does not see changed (a data file the solver reads, a library it calls). Edits to
     #: the solver's own source already change its keys (:func:`qbench.codeid.code_identity`).
@@ -129,11 +131,9 @@ class Solver(ABC):
     passthrough: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ConfigError(f"solver {self.card.name!r} has no parameter(s) {unknown}; "
-                              f"valid: {', '.join(sorted(self.defaults)) or '(none)'}")
-        self.params = {**self.defaults, **params}
+        from ..params import check_params
+
+        self.params = check_params(f"solver {self.card.name!r}", self.defaults, params, self.param_types)
         self.device = "cpu"
         self.engine = EngineOptions()
 
