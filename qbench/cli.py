@@ -117,11 +117,11 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     from .narrow import narrow_suite
     from .report import write_reports
     from .runner import Runner
-    from .runner.resolve import resolve_suite
-    from .suite import load_suite
+    from .runner.resolve import check_suite_file
 
-    suite = load_suite(suite_file)
-    resolve_suite(suite, str(suite_file))
+    suite, notes = check_suite_file(suite_file)
+    for path, note in notes.items():
+        click.echo(f"qbench: warning: {suite_file}: {path} {note}", err=True)
     if narrow:
         suite = narrow_suite(suite, **narrow)
     out = out_dir or Path("runs") / suite.name
@@ -146,11 +146,7 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     click.echo(f"qbench: wrote {', '.join(str(f) for f in files)}", err=True)
     _note_other_suites(out, suite.name)
     if result.failures:
-        click.echo(f"qbench: {len(result.failures)} failure(s):", err=True)
-        for what, stage, err in result.failures[:20]:
-            click.echo(f"  [{stage}] {what}: {err.splitlines()[0]}", err=True)
-        if len(result.failures) > 20:
-            click.echo(f"  … {len(result.failures) - 20} more in {out / 'leaderboard.md'}", err=True)
+        _echo_failures(result, out)
         sys.exit(1)
     if strict and result.skipped_metrics:
         click.echo(f"qbench: error: --strict: {len(result.skipped_metrics)} metric(s) or diagnostic(s) skipped: "
@@ -158,18 +154,33 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
         sys.exit(3)
 
 
+def _echo_failures(result, out: Path, limit: int = 20) -> None:
+    """One line per (stage, component, error, where) with its count, not one per sample."""
+    groups = sorted(result.failure_groups.items(), key=lambda kv: -kv[1][0])
+    click.echo(f"qbench: {len(result.failures)} failure(s) of {len(groups)} kind(s) "
+               f"(tracebacks in the Failures section of {out / 'leaderboard.md'}):", err=True)
+    for (stage, component, error, where), (count, first, _) in groups[:limit]:
+        who = f" {component}" if component else ""
+        times = f" ×{count}" if count > 1 else ""
+        at = f" at {where}" if where else ""
+        click.echo(f"  [{stage}]{who}{times}: {error}{at} (first: {first})", err=True)
+    if len(groups) > limit:
+        click.echo(f"  … {len(groups) - limit} more kinds in {out / 'leaderboard.md'}", err=True)
+
+
 @main.command()
 @click.argument("suite_file", type=click.Path(dir_okay=False, path_type=Path))
 @_handle_errors
 def validate(suite_file: Path) -> None:
-    """Check SUITE_FILE: schema, component names and parameters (no computation)."""
-    from .runner.resolve import resolve_suite
-    from .suite import load_suite
+    """Check SUITE_FILE: schema, component names and parameters (no computation).
 
-    suite = load_suite(suite_file)
-    skipped = resolve_suite(suite, str(suite_file))
-    for path, reason in skipped.items():
-        click.echo(f"{suite_file}: note: {path} will be skipped: {reason}", err=True)
+    Every problem is reported in one pass; missing weight files are warnings (the run skips
+    those metrics and fails those solvers' jobs)."""
+    from .runner.resolve import check_suite_file
+
+    suite, notes = check_suite_file(suite_file)
+    for path, note in notes.items():
+        click.echo(f"{suite_file}: warning: {path} {note}", err=True)
     n_points = sum(len(c.points) for c in suite.codecs)
     click.echo(f"{suite_file}: ok — suite {suite.name} ({suite.hash()}): {len(suite.datasets)} dataset(s), "
                f"{n_points} codec point(s), {len(suite.solvers)} solver(s), {len(suite.metrics)} metric(s)")

@@ -58,7 +58,8 @@ def check_params(what: str, defaults: Mapping[str, Any], params: Mapping[str, An
         if expected is None or (value is None and defaults[name] is None and not declared):
             continue
         if not _matches(value, expected):
-            want = " or ".join(dict.fromkeys(_NAMES.get(t, t.__name__) for t in expected))
+            want = ("a number" if set(expected) == {int, float} else
+                    " or ".join(dict.fromkeys(_NAMES.get(t, t.__name__) for t in expected)))
             raise ConfigError(f"{what}: parameter {name!r} must be {want} (default {defaults[name]!r}), "
                               f"got {type(value).__name__} {value!r}", key=str(name))
     return {**defaults, **params}

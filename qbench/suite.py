@@ -248,6 +248,78 @@ class Suite(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# -- checks across entries (on raw data, so they run even when some entries are malformed) --------
+def _entry_key(entry: Any, what: str) -> str | None:
+    """The label an entry of ``what`` would get, or None when it is too malformed to tell."""
+    if isinstance(entry, str):
+        return entry if what != "codecs" else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return None
+    if what == "metrics":
+        crop = entry.get("crop_border")
+        return f"{entry['name']}@crop{crop}" if isinstance(crop, int) and crop else entry["name"]
+    if what == "datasets":
+        params = entry.get("params")
+        if entry["name"] == "folder" and isinstance(params, dict) and "path" in params:
+            return Path(str(params["path"])).name or entry["name"]
+        return entry["name"]
+    label = entry.get("label")
+    return label if isinstance(label, str) and label else entry["name"]
+
+
+def cross_problems(data: Any) -> list[str]:
+    """Problems between entries (duplicate labels, an anchor that is not a codec), each with its
+    key path; malformed entries are left to the schema's own messages."""
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    diags = data.get("diagnostics")
+    lists = {"codecs": data.get("codecs"), "solvers": data.get("solvers"), "metrics": data.get("metrics"),
+             "datasets": data.get("datasets"),
+             "diagnostics.per_image": diags.get("per_image") if isinstance(diags, dict) else None}
+    keys: dict[str, list[str | None]] = {}
+    for what, entries in lists.items():
+        keys[what] = [_entry_key(e, what.split(".")[0]) for e in entries] if isinstance(entries, list) else []
+        present = [k for k in keys[what] if k is not None]
+        dup = sorted({k for k in present if present.count(k) > 1})
+        if dup:
+            problems.append(f"{what}: duplicate {what} entries {dup}: give each a distinct 'label'")
+    refs = data.get("references")
+    ref_keys: list[str | None] = []
+    for r in refs if isinstance(refs, list) else []:
+        label = r.get("label") if isinstance(r, dict) else None
+        path = r.get("path") if isinstance(r, dict) else None
+        ref_keys.append(label if isinstance(label, str) and label else
+                        Path(path).stem if isinstance(path, str) else None)
+        dataset = r.get("dataset") if isinstance(r, dict) else None
+        datasets = [k for k in keys["datasets"] if k is not None]
+        if (isinstance(dataset, str) and isinstance(lists["datasets"], list)
+                and len(datasets) == len(lists["datasets"]) and dataset not in datasets):
+            problems.append(f"references: reference {ref_keys[-1]!r} was measured on {dataset!r}, which is not a "
+                            f"dataset of this suite {datasets}: a published curve only applies to its own dataset")
+    if ref_keys:
+        both = [k for k in keys["codecs"] + ref_keys if k is not None]
+        dup = sorted({k for k in both if both.count(k) > 1} - {k for k in keys["codecs"] if keys["codecs"].count(k) > 1})
+        if dup:
+            problems.append(f"references: duplicate codecs and references entries {dup}: give each a distinct 'label'")
+    anchor = data.get("anchor")
+    codecs = [k for k in keys["codecs"] + ref_keys if k is not None]
+    complete = (isinstance(lists["codecs"], list) and None not in keys["codecs"] and None not in ref_keys)
+    if isinstance(anchor, list) and not anchor:
+        problems.append("anchor: give a codec label or a non-empty list of them")
+    anchors = [anchor] if isinstance(anchor, str) else anchor if isinstance(anchor, list) else []
+    for i, a in enumerate(anchors):
+        where = "anchor" if isinstance(anchor, str) else f"anchor[{i}]"
+        if isinstance(a, str) and complete and a not in codecs:
+            near = difflib.get_close_matches(a, codecs, n=1, cutoff=0.5)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            what = "codecs or references" if ref_keys else "codecs"
+            problems.append(f"{where}: anchor {a!r} is not one of the {what} {codecs}{hint}")
+    if isinstance(anchor, list) and len({str(a) for a in anchor}) != len(anchor):
+        problems.append(f"anchor: anchor lists a codec twice: {anchor}")
+    return problems
+
+
 # -- error formatting -------------------------------------------------------------------------
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     """Walk the schema along ``loc`` and return the model whose field set applies there."""
@@ -278,6 +350,8 @@ def _format_errors(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if not loc and err["type"] == "value_error":
+            continue                     # the cross-entry checks: parse_suite lists them one by one
         path = _path_str(loc)
         if err["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
@@ -301,7 +375,10 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
-        raise SuiteError(source, _format_errors(exc)) from None
+        problems = _format_errors(exc) + cross_problems(data)
+        if not problems:          # a check across entries that cross_problems does not know: as pydantic says
+            problems = [f"(top level): {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        raise SuiteError(source, problems) from None
 
 
 #: most YAML nodes a suite may expand to once aliases are followed (a real suite has a few hundred)
@@ -310,13 +387,18 @@ MAX_EXPANDED_NODES = 100_000
 
 def _expanded_size(root: yaml.Node) -> int:
     """Nodes of ``root`` with every alias expanded, counted without expanding (shared nodes are
-    counted once per reference; memoised, iterative, so a deep or aliased document is cheap)."""
+    counted once per reference; memoised, iterative, so a deep or aliased document is cheap).
+    A node that contains itself (``&a [*a]``) counts as infinite."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if id(node) in sizes:
             continue
+        if not children_done and id(node) in open_nodes:
+            return MAX_EXPANDED_NODES + 1            # reached again while its children are open
+        open_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
             kids = [n for pair in node.value for n in pair]
         elif isinstance(node, yaml.SequenceNode):
@@ -325,7 +407,10 @@ def _expanded_size(root: yaml.Node) -> int:
             kids = []
         if children_done or not kids:
             sizes[id(node)] = min(1 + sum(sizes[id(k)] for k in kids), MAX_EXPANDED_NODES + 1)
+            open_nodes.discard(id(node))
             continue
+        if any(id(k) in open_nodes for k in kids):
+            return MAX_EXPANDED_NODES + 1
         stack.append((node, True))
         stack.extend((k, False) for k in kids if id(k) not in sizes)
     return sizes[id(root)]
@@ -342,7 +427,8 @@ def _safe_load_bounded(text: str, source: str) -> Any:
         size = _expanded_size(node)
         if size > MAX_EXPANDED_NODES:
             raise SuiteError(source, [f"the YAML expands to more than {MAX_EXPANDED_NODES:,} nodes once its "
-                                      "aliases (*name) are followed; refusing to load it"])
+                                      "aliases (*name) are followed, or an alias refers to itself; "
+                                      "refusing to load it"])
         return loader.construct_document(node)
     finally:
         loader.dispose()
@@ -353,6 +439,16 @@ def load_suite(path: str | Path) -> Suite:
     against its folder too (:func:`qbench.registry.add_import_root`)."""
     from .registry import add_import_root
 
+    path = Path(path)
+    data = read_suite_data(path)
+    add_import_root(path.parent)
+    suite = parse_suite(data, str(path))
+    suite._source_dir = path.parent
+    return suite
+
+
+def read_suite_data(path: str | Path) -> Any:
+    """The parsed YAML of a suite file, unvalidated; :class:`SuiteError` when it cannot be read."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -366,7 +462,4 @@ def load_suite(path: str | Path) -> Suite:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise SuiteError(str(path), [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
-    suite = parse_suite(data, str(path))
-    suite._source_dir = path.parent
-    add_import_root(path.parent)
-    return suite
+    return data

@@ -106,3 +106,115 @@ def test_workers_minus_one_means_one_per_core_and_below_is_refused(tmp_path):
         raise AssertionError("workers=-2 accepted")
     res = CliRunner().invoke(main, ["run", "nosuch.yaml", "--workers", "-2"])
     assert res.exit_code == 2 and "-2" in res.output
+
+
+BAD_SUITE = """\
+name: many
+datasets: [skimage-samples, {name: skimage-samples, limt: 3, label: x}]
+codecs:
+  - {name: jpeg, qualty: [10, 20]}
+  - {name: webp, qualities: [50], params: {methd: 4}}
+solvers:
+  - identity
+  - {name: gaussian, params: {sigma: "abc"}}
+  - gausian
+metrics: [psnr_rgb, psnr_yy]
+anchor: jpg
+"""
+
+
+def test_validate_reports_every_problem_in_one_pass_with_did_you_mean(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(BAD_SUITE)
+    res = _validate(path)
+    assert res.exit_code == 2, res.output
+    out = res.output
+    expected = [
+        "datasets[1].limt: unknown key; did you mean 'limit'?",
+        "datasets[1].label: unknown key",
+        "codecs[0].qualty: unknown key; did you mean 'qualities'?",
+        "datasets: duplicate datasets entries ['skimage-samples']",
+        "anchor: anchor 'jpg' is not one of the codecs ['jpeg', 'webp']; did you mean 'jpeg'?",
+        "codecs[1].params.methd: codec 'webp': unknown parameter(s) ['methd']; did you mean 'method'?",
+        "solvers[1].params.sigma: solver 'gaussian': parameter 'sigma' must be a number",
+        "solvers[2].name: unknown solver 'gausian'; did you mean 'gaussian'?",
+        "metrics[1].name: unknown metric 'psnr_yy'; did you mean 'psnr_y'",
+    ]
+    for line in expected:
+        assert line in out, (line, out)
+    assert out.startswith(f"qbench: error: {path}: {len(expected)} problems")
+
+
+def test_builtin_parameter_types_are_checked_at_construction():
+    import pytest
+
+    from qbench import codecs, solvers
+    from qbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'sigma' must be a number .*got str 'abc'") as exc:
+        solvers.build("gaussian", {"sigma": "abc"})
+    assert exc.value.key == "sigma"
+    for name, params in [("bilateral", {"diameter": 2.5}), ("nlm", {"search": "9"}), ("bicubic", {"scale": "2"}),
+                         ("dct_deblock", {"iterations": True}), ("fbcnn_color", {"qf": "10"}),
+                         ("matlab_bicubic", {"scale": [2]}), ("irn_x2", {"gaussian_scale": None})]:
+        with pytest.raises(ConfigError, match="must be"):
+            solvers.build(name, params)
+    for name, params in [("jpeg", {"optimize": "yes"}), ("webp", {"method": 4.5}), ("avif", {"speed": "6"}),
+                         ("jxl", {"effort": None}), ("external", {"encode": ["x"], "decode": ["y"], "timeout": "1"})]:
+        with pytest.raises(ConfigError, match="must be"):
+            codecs.build(name, params)
+    # a number where the default is a float, an int where it is an int, None where None is the default
+    solvers.build("gaussian", {"sigma": 2})
+    solvers.build("fbcnn_color", {"qf": None})
+    codecs.build("webp", {"method": 6})
+    codecs.build("external", {"encode": ["x"], "decode": ["y"], "timeout": 1.5})
+
+
+def test_validate_warns_when_solver_or_metric_weights_are_missing(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text("name: w\ndatasets: [skimage-samples]\ncodecs: [{name: jpeg, qualities: [10]}]\n"
+                    "solvers: [identity, fbcnn_color]\nmetrics: [psnr_rgb, lpips]\n")
+    res = _validate(path)
+    assert res.exit_code == 0, res.output
+    assert "solvers[1] will fail the jobs that need its missing weights" in res.output
+    assert "fbcnn_color.pth" in res.output
+    assert "metrics[1].name will be skipped" in res.output
+
+
+PLUGIN = '''\
+from qbench.solvers import Enhancer, SolverCard
+
+
+def smooth(batch):
+    raise ValueError("kernel size must be odd")
+
+
+class Broken(Enhancer):
+    card = SolverCard(name="broken", task="enhance")
+
+    def enhance(self, batch, ctx):
+        return smooth(batch)
+'''
+
+
+def test_solver_exception_is_reported_once_per_kind_with_count_and_user_frame(tmp_path, monkeypatch):
+    (tmp_path / "qb_broken_solver.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: broken\ndatasets: [{name: skimage-samples, limit: 2}]\n"
+                     "codecs: [{name: jpeg, qualities: [10, 30]}]\n"
+                     "solvers: [identity, 'qb_broken_solver:Broken']\nmetrics: [psnr_rgb]\n")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", str(suite), "--out", str(out), "--workers", "0", "--quiet"])
+    assert res.exit_code == 1, res.output
+    site = f"{tmp_path / 'qb_broken_solver.py'}:5 (in smooth)"
+    lines = [ln for ln in res.output.splitlines() if "kernel size must be odd" in ln]
+    assert len(lines) == 1, res.output                     # once, not once per sample
+    assert "×4" in lines[0] and site in lines[0] and "qb_broken_solver:Broken" in lines[0]
+    md = (out / "leaderboard.md").read_text()
+    section = md[md.index("## Failures (4)"):]
+    assert section.count("kernel size must be odd") == 3    # the summary, the raising line, the last line
+    assert "4 × solve: ValueError: kernel size must be odd" in section
+    assert "```text" in section and 'line 5, in smooth' in section and "Traceback" in section
+    html = (out / "leaderboard.html").read_text()
+    assert "<pre>" in html and "line 5, in smooth" in html

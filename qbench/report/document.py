@@ -64,7 +64,14 @@ class Figure:
     alt: str
 
 
-Block = Paragraph | Table | Items | Figure
+@dataclass(frozen=True)
+class Preformatted:
+    """Literal multi-line text (a traceback), shown as is."""
+
+    text: str
+
+
+Block = Paragraph | Table | Items | Figure | Preformatted
 
 
 @dataclass

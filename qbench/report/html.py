@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from .document import Code, Document, Figure, Inline, Items, Paragraph, Table
+from .document import Code, Document, Figure, Inline, Items, Paragraph, Preformatted, Table
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}
@@ -53,6 +53,8 @@ def _block(b) -> str:
         src = _e(quote(str(b.src), safe="/"))       # a file name with '#', '?' or spaces stays one link
         return (f"<figure><a href='{src}'><img src='{src}' alt='{_e(b.alt)}'></a>"
                 f"<figcaption>{_e(b.alt)}</figcaption></figure>")
+    if isinstance(b, Preformatted):
+        return f"<pre>{_e(b.text)}</pre>"
     raise TypeError(f"unknown block {type(b).__name__}")
 
 

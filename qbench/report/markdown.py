@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .document import Code, Document, Figure, Inline, Items, Paragraph, Table
+from .document import Code, Document, Figure, Inline, Items, Paragraph, Preformatted, Table
 
 # ASCII punctuation that starts Markdown/GFM markup; "_" only where it could delimit emphasis
 # (intraword underscores, as in psnr_y, are literal in GFM and stay readable).
@@ -60,6 +60,10 @@ def _block(b) -> str:
         return "\n".join("- " + _inline(item) for item in b.items)
     if isinstance(b, Figure):
         return f"![{_text(b.alt)}]({_url(b.src)})"
+    if isinstance(b, Preformatted):            # a fence longer than any backtick run inside
+        text = str(b.text).replace("\r", "")
+        fence = "`" * max(3, max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+        return f"{fence}text\n{text.rstrip()}\n{fence}"
     raise TypeError(f"unknown block {type(b).__name__}")
 
 

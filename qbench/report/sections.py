@@ -12,7 +12,7 @@ from .aggregate import P_SUFFIX, Aggregates
 from .bd import LOW_OVERLAP, anchor_source, anchors_of
 from .branches import branches_section
 from .data import KEYS, LEADERBOARD_PAIR, ReportData
-from .document import Cell, Code, Document, Figure, Items, Paragraph, Section, Table
+from .document import Cell, Code, Document, Figure, Items, Paragraph, Preformatted, Section, Table
 from .formatting import _arrow, _digits, _fmt, _nan, _quality
 from .plots import PlotSpec
 from .regions import region_sections
@@ -243,16 +243,29 @@ def skipped_section(data: ReportData) -> list[Section]:
 
 
 def failures_section(data: ReportData) -> list[Section]:
+    """Failures grouped by (stage, error, where): one line with the count and the first sample,
+    then the traceback once."""
     f = data.failures
     if not len(f):
         return []
-    items = []
-    for r in f.head(MAX_FAILURES).to_dict(orient="records"):
-        first = str(r["error"]).splitlines()[0] if r["error"] else ""
-        items.append((f"{r['stage']}: {r['detail']}: {first}",))
-    if len(f) > MAX_FAILURES:
-        items.append((f"… and {len(f) - MAX_FAILURES} more (see the ", Code("failures"), " table)"))
-    return [Section(f"Failures ({len(f)})", [Items(tuple(items))], "failures")]
+    groups: dict[tuple[str, str, str], list] = {}
+    for r in f.to_dict(orient="records"):
+        lines = str(r["error"] or "").splitlines() or [""]
+        at = lines[1][3:] if len(lines) > 1 and lines[1].startswith("at ") else ""
+        g = groups.setdefault((str(r["stage"]), lines[0], at), [0, r["detail"], "\n".join(lines[1:])])
+        g[0] += 1
+    blocks: list = []
+    for i, ((stage, first, at), (count, detail, rest)) in enumerate(sorted(groups.items(), key=lambda kv: -kv[1][0])):
+        if i == MAX_FAILURES:
+            blocks.append(Paragraph.of(f"… and {len(groups) - MAX_FAILURES} more kinds (see the ",
+                                       Code("failures"), " table)"))
+            break
+        where = (" at ", Code(at)) if at else ()
+        times = f"{count} × " if count > 1 else ""
+        blocks.append(Paragraph.of(f"{times}{stage}: {first}", *where, f" (first: {detail})"))
+        if rest.strip():
+            blocks.append(Preformatted(rest))
+    return [Section(f"Failures ({len(f)})", blocks, "failures")]
 
 
 def leaderboard(data: ReportData, agg: Aggregates, figures: list[PlotSpec] = ()) -> Document:

@@ -8,6 +8,7 @@ suite's ``codecs:``; they are wrapped in the codec contract (:mod:`qbench.pipeli
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import codecs as codec_mod
@@ -70,37 +71,12 @@ def resolve_suite(suite: Suite, source: str = "<suite>") -> dict[str, str]:
     """Check every component name and parameter set; raise :class:`SuiteError` listing every
     problem with its key path. Builds components without loading solver weights or data.
 
-    Returns the metrics and diagnostics a run would skip because their weight files are missing
-    (key path -> reason): a run records them as skipped and goes on, so they are not errors."""
-    problems: list[str] = []
-    skipped: dict[str, str] = {}
-
-    def check(fn, path: str, skippable: bool = False) -> None:
-        try:
-            fn()
-        except WeightsError as exc:
-            if skippable:
-                skipped[path] = str(exc)
-            else:
-                problems.append(f"{path}: {exc}")
-        except QbenchError as exc:
-            problems.append(f"{path}: {exc}")
-
-    for i, d in enumerate(suite.datasets):
-        check(lambda d=d: dataset_mod.build(d.name, d.params, d.mode, d.limit), f"datasets[{i}]")
-    for i, c in enumerate(suite.codecs):
-        check(lambda c=c: build_codec(c), f"codecs[{i}]")
-    for i, s in enumerate(suite.solvers):
-        try:
-            solver_mod.resolve(s.name)
-        except QbenchError as exc:
-            problems.append(f"solvers[{i}].name: {exc}")
-            continue
-        check(lambda s=s: build_solver(s), f"solvers[{i}].params" if s.params else f"solvers[{i}]")
-    for i, m in enumerate(suite.metrics):
-        check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name", True)
-    for i, d in enumerate(suite.diagnostics.per_image):
-        check(lambda d=d: build_diagnostic(d), f"diagnostics.per_image[{i}]", True)
+    Returns what a run would skip or fail for want of weight files (key path -> reason):
+    metrics and diagnostics are skipped, solvers and learned codecs fail their jobs; neither
+    stops a run, so they are notes, not errors."""
+    problems, notes = _entry_problems(
+        list(enumerate(suite.datasets)), list(enumerate(suite.codecs)), list(enumerate(suite.solvers)),
+        list(enumerate(suite.metrics)), list(enumerate(suite.diagnostics.per_image)))
     if not suite.codecs:
         problems.append("codecs: the suite needs at least one codec (library or learned)")
     if suite.references:
@@ -109,7 +85,117 @@ def resolve_suite(suite: Suite, source: str = "<suite>") -> dict[str, str]:
         problems += check_suite_references(suite)
     if problems:
         raise SuiteError(source, problems)
-    return skipped
+    return notes
+
+
+def check_suite_file(path: str | Path) -> tuple[Suite, dict[str, str]]:
+    """:func:`check_suite_data` of a suite file (what ``qbench validate`` and ``run`` check): its
+    import strings resolve against its folder too, and reference paths are relative to it."""
+    from ..registry import add_import_root
+    from ..suite import read_suite_data
+
+    path = Path(path)
+    data = read_suite_data(path)
+    add_import_root(path.parent)
+    suite, notes = check_suite_data(data, str(path))
+    suite._source_dir = path.parent
+    return suite, notes
+
+
+def check_suite_data(data: Any, source: str = "<suite>") -> tuple[Suite, dict[str, str]]:
+    """Validate parsed suite data in one pass: the schema, the checks across entries and every
+    component of every entry that parses on its own, so one mistake never hides another.
+    Returns the suite and the notes of :func:`resolve_suite`; raises :class:`SuiteError` with
+    every problem found."""
+    from ..suite import DatasetSpec, DiagnosticSpec, MetricSpec, _shorthand, parse_suite
+
+    try:
+        suite = parse_suite(data, source)
+    except SuiteError as exc:
+        schema = exc.problems
+    else:
+        return suite, resolve_suite(suite, source)
+    if not isinstance(data, dict):
+        raise SuiteError(source, schema)
+
+    def entries(key, model, shorthand=True, container=None):
+        raw = (container if container is not None else data).get(key)
+        out = []
+        for i, e in enumerate(raw if isinstance(raw, list) else []):
+            try:
+                out.append((i, model.model_validate(_shorthand(e) if shorthand else e)))
+            except Exception:          # malformed: the schema's messages already name it
+                continue
+        return out
+
+    diags = data.get("diagnostics") if isinstance(data.get("diagnostics"), dict) else {}
+    problems, _ = _entry_problems(entries("datasets", DatasetSpec), entries("codecs", CodecSpec, False),
+                                  entries("solvers", SolverSpec), entries("metrics", MetricSpec),
+                                  entries("per_image", DiagnosticSpec, container=diags))
+    raise SuiteError(source, schema + problems)
+
+
+def _entry_problems(datasets, codecs, solvers, metrics, per_image) -> tuple[list[str], dict[str, str]]:
+    """Build each (index, spec) entry; (problems, notes on missing weights) with key paths."""
+    problems: list[str] = []
+    notes: dict[str, str] = {}
+
+    def check(fn, path: str, skippable: bool = False) -> object | None:
+        try:
+            return fn()
+        except WeightsError as exc:
+            if skippable:
+                notes[path] = f"will be skipped: {exc}"
+            else:
+                problems.append(f"{path}: {exc}")
+        except ConfigError as exc:
+            problems.append(f"{path}.params.{exc.key}: {exc}" if exc.key else f"{path}: {exc}")
+        except QbenchError as exc:
+            problems.append(f"{path}: {exc}")
+        return None
+
+    for i, d in datasets:
+        check(lambda d=d: dataset_mod.build(d.name, d.params, d.mode, d.limit), f"datasets[{i}]")
+    for i, c in codecs:
+        codec = check(lambda c=c: build_codec(c), f"codecs[{i}]")
+        if isinstance(codec, LearnedCodecCodec):
+            _note_missing_weights(codec.solver, f"codecs[{i}]", notes, c.qualities)
+    for i, s in solvers:
+        try:
+            solver_mod.resolve(s.name)
+        except QbenchError as exc:
+            problems.append(f"solvers[{i}].name: {exc}")
+            continue
+        solver = check(lambda s=s: build_solver(s), f"solvers[{i}]")
+        if solver is not None:
+            _note_missing_weights(solver, f"solvers[{i}]", notes)
+    for i, m in metrics:
+        check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name", True)
+    for i, d in per_image:
+        check(lambda d=d: build_diagnostic(d), f"diagnostics.per_image[{i}]", True)
+    return problems, notes
+
+
+def _note_missing_weights(solver: Solver, path: str, notes: dict[str, str], qualities=None) -> None:
+    """A note when weight files of ``solver``'s card are absent: the run fails the jobs needing
+    them (a learned codec with one file per quality: only the suite's qualities count)."""
+    from ..weights import local_path
+
+    files = list(solver.card.weights)
+    if qualities and hasattr(solver, "weight_for"):
+        try:
+            files = list(dict.fromkeys(solver.weight_for(q) for q in qualities))
+        except Exception:                  # a quality it does not know: reported elsewhere
+            pass
+    missing = [wf for wf in files if not local_path(wf).is_file()]
+    if not missing:
+        return
+    first = local_path(missing[0])
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    notes[path] = (f"will fail the jobs that need its missing weights: {len(missing)} of "
+                   f"{len(files)} file(s) absent ({missing[0].filename} at {first}{more}; "
+                   f"'qbench weights path {solver.card.name}' lists them, 'qbench weights fetch "
+                   f"{solver.card.name}' downloads them where the network is reachable)")
 
 
 def build_components(suite: Suite, device: str) -> Components:

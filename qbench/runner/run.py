@@ -48,6 +48,13 @@ class RunResult:
     changed: list[str] = field(default_factory=list)       # components whose identity changed since the store
     recomputed: list[str] = field(default_factory=list)    # what --recompute dropped
 
+    #: (stage, component, error, where) -> [count, first detail, full text]
+    failure_groups: dict[tuple[str, str, str, str], list] = field(default_factory=dict)
+
+    def note_failure(self, stage: str, component: str, error: str, where: str, detail: str, full: str) -> None:
+        group = self.failure_groups.setdefault((stage, component, error, where), [0, detail, full])
+        group[0] += 1
+
     @property
     def computed_anything(self) -> bool:
         return bool(self.encodings_computed or self.outputs_computed or self.metric_values_computed)
@@ -88,15 +95,22 @@ class Runner:
         self.examples: dict[str, set[str]] = {}     # diagnostic label -> its example images' pixel hashes
 
     # -- records (the scheduler and passes call these; nothing else writes the store) ---------------
-    def fail(self, key: str, stage: str, detail: str, exc: BaseException | str) -> None:
+    def fail(self, key: str, stage: str, detail: str, exc: BaseException | str, component: str = "") -> None:
+        """Record a failed job; ``component`` (a solver or codec label) groups repeats of one error."""
+        where = ""
         if isinstance(exc, str):
             msg, full = exc.splitlines()[0] if exc else "", exc
         elif isinstance(exc, QbenchError):
             msg = full = str(exc)
         else:
-            msg = f"{type(exc).__name__}: {exc}"
-            full = msg + "\n" + "".join(traceback.format_exception(exc, limit=6))
+            from ..frames import where as user_site
+
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            where = user_site(exc)
+            full = (f"{type(exc).__name__}: {exc}" + (f"\nat {where}" if where else "") + "\n"
+                    + "".join(traceback.format_exception(exc, limit=-12)))
         self.result.failures.append((detail, stage, msg))
+        self.result.note_failure(stage, component, msg, where, detail, full)
         self.store.put_failure(key, stage, detail, full, self.result.run_id)
 
     def cache_ok(self, path: str | None, expected: str | None, quiet: bool = False) -> bool:

@@ -91,7 +91,7 @@ class Scheduler:
 
     def _fail(self, samples: list[Sample], stage: str, exc: BaseException, key: str | None = None) -> None:
         for s in samples:
-            self.r.fail(key or s.out_key, stage, s.what, exc)
+            self.r.fail(key or s.out_key, stage, s.what, exc, s.solver if stage in ("pre", "solve") else s.codec)
         self._finish(samples)
 
     # -- planning the work ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from ..errors import ConfigError, SolverError
+from ..errors import SolverError
 from .engine import EngineOptions
 
 Task = Literal["enhance", "rescale", "codec"]
