@@ -210,7 +210,7 @@ def test_solver_exception_is_reported_once_per_kind_with_count_and_user_frame(tm
     site = f"{tmp_path / 'qb_broken_solver.py'}:5 (in smooth)"
     lines = [ln for ln in res.output.splitlines() if "kernel size must be odd" in ln]
     assert len(lines) == 1, res.output                     # once, not once per sample
-    assert "×4" in lines[0] and site in lines[0] and "qb_broken_solver:Broken" in lines[0]
+    assert "×4" in lines[0] and site in lines[0] and "[solve] broken" in lines[0]
     md = (out / "leaderboard.md").read_text()
     section = md[md.index("## Failures (4)"):]
     assert section.count("kernel size must be odd") == 3    # the summary, the raising line, the last line

@@ -97,12 +97,11 @@ def check_suite_file(path: str | Path) -> tuple[Suite, dict[str, str]]:
     path = Path(path)
     data = read_suite_data(path)
     add_import_root(path.parent)
-    suite, notes = check_suite_data(data, str(path))
-    suite._source_dir = path.parent
-    return suite, notes
+    return check_suite_data(data, str(path), path.parent)
 
 
-def check_suite_data(data: Any, source: str = "<suite>") -> tuple[Suite, dict[str, str]]:
+def check_suite_data(data: Any, source: str = "<suite>", source_dir: Path | None = None
+                     ) -> tuple[Suite, dict[str, str]]:
     """Validate parsed suite data in one pass: the schema, the checks across entries and every
     component of every entry that parses on its own, so one mistake never hides another.
     Returns the suite and the notes of :func:`resolve_suite`; raises :class:`SuiteError` with
@@ -114,6 +113,7 @@ def check_suite_data(data: Any, source: str = "<suite>") -> tuple[Suite, dict[st
     except SuiteError as exc:
         schema = exc.problems
     else:
+        suite._source_dir = source_dir          # reference files are relative to the suite's folder
         return suite, resolve_suite(suite, source)
     if not isinstance(data, dict):
         raise SuiteError(source, schema)
