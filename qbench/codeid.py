@@ -37,7 +37,8 @@ OWN = ("qbench", "qbench_baselines")
 #: qbench modules (and packages) whose code does not determine a result: never followed
 HARNESS = ("qbench.cli", "qbench.runner", "qbench.report", "qbench.regress", "qbench.store",
            "qbench.suite", "qbench.registry", "qbench.errors", "qbench.frames", "qbench.leaderboards",
-           "qbench.catalogue", "qbench.codeid", "qbench.lru", "qbench.datasets", "qbench.stats", "qbench.rd")
+           "qbench.catalogue", "qbench.codeid", "qbench.lru", "qbench.datasets", "qbench.stats", "qbench.rd",
+           "qbench.cachefile", "qbench.folders", "qbench.narrow", "qbench.measure", "qbench.references")
 
 
 #: qbench packages whose ``__init__`` only registers and re-exports components: not followed (a new
