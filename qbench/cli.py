@@ -613,7 +613,7 @@ def compare(run_a: Path, run_b: Path, **kw) -> None:
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--baseline", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="a committed leaderboard folder holding baseline.csv and baseline.json")
+              help="a committed leaderboard folder holding baseline.csv and baseline.json, or a published table (published.json)")
 @_comparison_options
 @_handle_errors
 def check(run: Path, baseline: Path, **kw) -> None:
@@ -622,7 +622,9 @@ def check(run: Path, baseline: Path, **kw) -> None:
     Exit 0 when RUN has every value of the baseline and is nowhere worse beyond tolerance; 1 when
     it is worse (a regression); 3 when values of the baseline are missing from RUN (a metric,
     series, codec point or image; unless --allow-missing) or the store or baseline is missing;
-    2 when metric versions differ (the values are not comparable).
+    2 when metric versions differ (the values are not comparable). A BASELINE folder holding
+    published.json (a paper's table, leaderboards/literature/) is checked by dataset means within
+    each value's stated tolerance: 1 when one differs, 3 when values are missing.
     """
     from .regress.published import is_published
 
