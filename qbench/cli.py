@@ -613,7 +613,8 @@ def compare(run_a: Path, run_b: Path, **kw) -> None:
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--baseline", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="a committed leaderboard folder holding baseline.csv and baseline.json, or a published table (published.json)")
+              help="a committed leaderboard folder holding baseline.csv and baseline.json, or a "
+                   "published table (published.json)")
 @_comparison_options
 @_handle_errors
 def check(run: Path, baseline: Path, **kw) -> None:
