@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import ConfigError, DataNotFoundError
+from ..errors import DataNotFoundError
 from ..images import ChannelPolicy
 from .base import Dataset, ImageRecord, list_images, record_names
 
