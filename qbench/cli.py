@@ -3,8 +3,9 @@
 Exit codes: 0 success; 1 the run finished but some jobs failed (see the report), or compare/check
 found a regression; 2 a bad suite, name or parameter (compare/check: metric versions that differ);
 3 missing or broken data, weights, codec or store, and also: compare/check found values of the
-reference missing from the other side, ``run --strict`` skipped a metric or diagnostic;
-4 any other qbench error.
+reference missing from the other side, ``run --strict`` skipped a metric or diagnostic, a full
+disk, a damaged store, a results folder that cannot be written; 4 any other qbench error;
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
