@@ -10,6 +10,7 @@ disk, a damaged store, a results folder that cannot be written; 4 any other qben
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -44,6 +45,20 @@ def _handle_errors(fn):
             click.echo(f"qbench: error: {_os_error(exc)}", err=True)
             sys.exit(3)
     return wrapper
+
+
+@contextlib.contextmanager
+def _writing(folder: Path, hint: str = ""):
+    """Report documents written into ``folder``: a full, read-only or forbidden folder is one
+    :class:`~qbench.errors.OutputError` (exit 3) naming it."""
+    from .errors import FOLDER_ERRNOS, OutputError
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in FOLDER_ERRNOS:
+            raise
+        raise OutputError(f"cannot write the reports in {folder}: {_os_error(exc)}{hint}") from exc
 
 
 def _os_error(exc: OSError) -> str:
@@ -130,7 +145,8 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
                     progress=not quiet, executor=executor, address=address, recompute=recompute, rehash=rehash,
                     log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
-    files = write_reports(out, run_id=result.run_id) + (also(out, run_id=result.run_id) if also else [])
+    with _writing(out):
+        files = write_reports(out, run_id=result.run_id) + (also(out, run_id=result.run_id) if also else [])
     if not result.computed_anything and not result.failures:
         click.echo(f"qbench: nothing new computed ({result.samples} samples reused from the store) "
                    f"in {result.seconds:.2f} s", err=True)
@@ -296,8 +312,9 @@ def report(out_dir: Path, formats: tuple[str, ...], run_id: int | None, suite: s
             click.echo(f"qbench: note: {out_dir} holds results of {len(known)} suites: {listed}; reporting "
                        f"the latest run ({chosen}, {known[0].name}); choose with --suite NAME or --run ID",
                        err=True)
-    files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"), run_id=chosen,
-                          dest=dest)
+    with _writing(dest or out_dir, hint=" (--to DIR writes them elsewhere)"):
+        files = write_reports(out_dir, tuple(formats) or ("md", "csv", "json", "html", "plots"), run_id=chosen,
+                              dest=dest)
     for f in files:
         click.echo(str(f))
 

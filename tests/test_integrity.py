@@ -370,3 +370,37 @@ def test_a_worker_encodes_again_when_the_cached_bitstream_changed_after_planning
     assert path.read_bytes() == good and again.encoding.bytes_hash == first.encoding.bytes_hash
     reused = run_code(replace(job, cached_bytes=str(path), cached_hash=first.encoding.bytes_hash))
     assert reused.encoding is None and not reused.repaired          # intact: decoded, not encoded
+
+
+TMPFS = r"""
+import subprocess, sys
+folder, size, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", folder], check=True)
+from qbench.cli import main
+main(args=args, prog_name="qbench")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_file_system_stops_the_run_with_one_line(tmp_path):
+    """Cache files, store and reports on a real 900 KiB tmpfs (a private mount namespace): the disk
+    fills during the run; whichever write meets ENOSPC first, the run stops with exit 3 and one line."""
+    import yaml
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("no 'unshare -m' here")
+    folder = tmp_path / "imgs"
+    for i in range(3):
+        save(smooth_image(80 + i, 256, 256), folder / f"{i}.png")
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text(yaml.safe_dump(suite(folder)))
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
+    got = subprocess.run(["unshare", "-m", sys.executable, "-c", TMPFS, str(disk), "900k", "run", str(suite_file),
+                          "--out", str(disk / "out"), "--workers", "2", "--quiet"],
+                         capture_output=True, text=True, env=env, cwd=str(REPO), timeout=300)
+    errors = [line for line in got.stderr.splitlines() if line.startswith("qbench: error:")]
+    assert got.returncode == 3, got.stderr[-3000:]
+    assert len(errors) == 1 and ("No space left on device" in errors[0] or "disk is full" in errors[0]), got.stderr
+    assert "Traceback" not in got.stderr

@@ -90,6 +90,8 @@ class Scheduler:
         self.bar.update(len(samples))
 
     def _fail(self, samples: list[Sample], stage: str, exc: BaseException, key: str | None = None) -> None:
+        if isinstance(exc, OSError) and exc.errno in FOLDER_ERRNOS:
+            raise exc                         # the results folder is full or read-only: stop the run
         for s in samples:
             self.r.fail(key or s.out_key, stage, s.what, exc, s.solver if stage in ("pre", "solve") else s.codec)
         self._finish(samples)
@@ -249,10 +251,6 @@ class Scheduler:
                 self.r.log(f"{exc}; retrying its {kind} job")
                 self._submit(kind, fn, job, payload, attempt + 1)
                 return
-            self._failed(kind, payload, exc)
-        except OSError as exc:
-            if exc.errno in FOLDER_ERRNOS:    # the results folder is full or read-only: stop the run
-                raise
             self._failed(kind, payload, exc)
         except Exception as exc:
             self._failed(kind, payload, exc)
