@@ -106,3 +106,16 @@ def test_peak_memory_of_a_large_image_is_bounded():
     # strips (4 MiB of filtered maps, their inputs and work buffers: ~15 MiB) and MS-SSIM's coarser
     # scales of both images (a third of the float64 planes: 2.7 bytes per pixel and channel each)
     assert extra_mib < 40 + 6 * image_mib, (extra_mib, got)
+
+
+def test_coarser_scales_of_uint8_pixels_are_stored_exactly_in_float32():
+    from qbench.metrics import prepared_ssim
+    from qbench.metrics.pixels import planes
+
+    for shape, channels in [((181, 203, 3), "rgb"), ((190, 177, 1), "y"), ((181, 203, 3), "y")]:
+        x, _ = _pair(*shape)
+        whole = prepared_ssim.prepare(planes(x, 0, channels), multiscale=True)[0][1:]
+        got = prepared_stream.pyramid(x, channels)
+        exact = channels == "rgb" or shape[2] == 1
+        assert all(g.dtype == (np.float32 if exact else np.float64) for g in got)
+        assert all(np.array_equal(g.astype(np.float64), w) for g, w in zip(got, whole, strict=True))

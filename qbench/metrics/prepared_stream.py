@@ -7,7 +7,9 @@ the reference is kept as its pixels (uint8, no copy), and a measurement converts
 a band of rows at a time: PSNR sums squared differences per band; SSIM filters ``y``, ``y^2``,
 ``xy``, ``x`` and ``x^2`` of a strip together (the reference statistics are recomputed per strip
 instead of stored); MS-SSIM streams its first scale from the pixels and keeps the coarser scales
-(a quarter of the first and below) as float64 arrays, pooled band by band.
+(a quarter of the first and below) as arrays, pooled band by band: float32 for uint8 pixels
+measured as they are (exact: each value is a multiple of 1/256 below 256), float64 for Y and
+float images.
 
 Values equal the whole-image path: the per-element arithmetic is the same (the same filter, in
 the same row blocks, and the same pooling); only sums over a whole image are added band by band
@@ -63,7 +65,7 @@ def psnr(x: np.ndarray, y: np.ndarray, border: int, channels: str, data_range: f
 # -- SSIM / MS-SSIM ------------------------------------------------------------------------------------
 class _Rows:
     """Float64 ``(rows, C, W)`` planes of one scale, read band by band: from an image's pixels
-    (the first scale) or from a whole array (the coarser scales)."""
+    (the first scale) or from a whole array (the coarser scales, float64 or float32)."""
 
     def __init__(self, src: np.ndarray | None = None, channels: str = "rgb", array: np.ndarray | None = None):
         self.src, self.channels, self.array = src, channels, array
@@ -74,13 +76,12 @@ class _Rows:
 
     def __call__(self, r0: int, r1: int) -> torch.Tensor:
         if self.array is not None:
-            return torch.from_numpy(self.array[r0:r1])
+            return torch.from_numpy(self.array[r0:r1]).to(torch.float64)
         return torch.from_numpy(measured_rows(self.src, self.channels, r0, r1))
 
-    def pooled(self) -> np.ndarray:
-        """:func:`qbench.metrics.prepared_ssim.pool2` of the whole scale, made a band at a time."""
-        if self.array is not None:
-            return pool2(torch.from_numpy(self.array)).numpy()
+    def pooled(self, dtype=np.float64) -> np.ndarray:
+        """:func:`qbench.metrics.prepared_ssim.pool2` of the whole scale, made a band at a time,
+        stored as ``dtype``."""
         ph = self.h % 2
         ho = (self.h + ph) // 2
         out = None
@@ -92,9 +93,26 @@ class _Rows:
                 band = torch.cat([torch.zeros((1, self.c, self.w), dtype=torch.float64), band])
             pooled = pool2(band)
             if out is None:
-                out = np.empty((ho, self.c, pooled.shape[2]))
+                out = np.empty((ho, self.c, pooled.shape[2]), dtype=dtype)
             out[p0 // 2:p1 // 2] = pooled.numpy()
         return out
+
+
+def pyramid_dtype(src: np.ndarray, channels: str):
+    """float32 for the coarser scales of uint8 pixels measured as they are (every 2x2 mean of
+    them, down to MS-SSIM's fifth scale, is a multiple of 1/256 below 256: exact in float32);
+    float64 for Y and float images."""
+    exact = src.dtype == np.uint8 and (channels != "y" or src.shape[2] == 1)
+    return np.float32 if exact else np.float64
+
+
+def pyramid(src: np.ndarray, channels: str) -> list[np.ndarray]:
+    """MS-SSIM's coarser scales (2nd to last) of a cropped image, each pooled band by band."""
+    dtype = pyramid_dtype(src, channels)
+    scales = [_Rows(src, channels).pooled(dtype)]
+    for _ in range(len(MS_SSIM_WEIGHTS) - 2):
+        scales.append(_Rows(array=scales[-1]).pooled(dtype))
+    return scales
 
 
 def _scale(x: _Rows, y: _Rows, g: tuple[float, ...], data_range: float,
@@ -136,15 +154,10 @@ def _scale(x: _Rows, y: _Rows, g: tuple[float, ...], data_range: float,
 
 
 def prepare_pyramid(x: np.ndarray, channels: str, multiscale: bool) -> tuple[np.ndarray, ...]:
-    """The coarser scales of a cropped reference (none for SSIM), float64 ``(H, C, W)`` each."""
+    """The coarser scales of a cropped reference (none for SSIM), ``(H, C, W)`` each."""
     rows = _Rows(x, channels)
     check_size((rows.h, rows.w), multiscale)
-    if not multiscale:
-        return ()
-    scales = [rows.pooled()]
-    for _ in range(len(MS_SSIM_WEIGHTS) - 2):
-        scales.append(pool2(torch.from_numpy(scales[-1])).numpy())
-    return tuple(scales)
+    return tuple(pyramid(x, channels)) if multiscale else ()
 
 
 def ssim(x: np.ndarray, y: np.ndarray, channels: str, data_range: float = 255.0) -> float:
@@ -153,20 +166,18 @@ def ssim(x: np.ndarray, y: np.ndarray, channels: str, data_range: float = 255.0)
     return float(s.mean())
 
 
-def ms_ssim(x: np.ndarray, pyramid: tuple[np.ndarray, ...], y: np.ndarray, channels: str,
+def ms_ssim(x: np.ndarray, x_pyramid: tuple[np.ndarray, ...], y: np.ndarray, channels: str,
             data_range: float = 255.0) -> float:
-    """MS-SSIM of cropped ``y`` against cropped reference ``x`` with its coarser scales ``pyramid``."""
+    """MS-SSIM of cropped ``y`` against cropped reference ``x`` with its coarser scales ``x_pyramid``."""
     g = taps(True)
-    xr, yr = _Rows(x, channels), _Rows(y, channels)
+    xs = [_Rows(x, channels)] + [_Rows(array=a) for a in x_pyramid]
+    ys = [_Rows(y, channels)] + [_Rows(array=a) for a in pyramid(y, channels)]
     terms = []
     levels = len(MS_SSIM_WEIGHTS)
     for i in range(levels):
         last = i == levels - 1
-        cs, s = _scale(xr, yr, g, data_range, luminance=last)
+        cs, s = _scale(xs[i], ys[i], g, data_range, luminance=last)
         terms.append(s if last else cs)
-        if not last:
-            yr = _Rows(array=yr.pooled())
-            xr = _Rows(array=pyramid[i])
     stack = torch.relu(torch.stack(terms))
     w = torch.tensor(MS_SSIM_WEIGHTS, dtype=torch.float64).view(-1, 1)
     return float(torch.prod(stack ** w, dim=0).mean())
