@@ -5,6 +5,9 @@ images, diagnostic example images) is written atomically together with the sha25
 which the store records; whoever reads a cached file first checks it against that hash, and a file
 that is missing, unrecorded or different is recomputed from its inputs. sha256 because it is the
 fastest strong hash here (OpenSSL with SHA extensions: about 1.7 GB/s against 0.9 GB/s for blake2b).
+
+A harness module, like the runner: how cache files are written and checked is not part of any
+component's code identity (:mod:`qbench.codeid`), so a change here does not recompute results.
 """
 
 from __future__ import annotations
@@ -38,6 +41,22 @@ def write_atomic(data: bytes, path: str | os.PathLike) -> str:
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return digest(data)
+
+
+def write_bytes(data: bytes, path: str | os.PathLike) -> str:
+    """A cache file of bytes (a bitstream, a ``.npy`` output), written atomically; returns its hash."""
+    return write_atomic(data, path)
+
+
+def write_png(img, path: str | os.PathLike) -> str:
+    """A cache image as a lossless PNG (zlib level 1), written atomically; returns its hash."""
+    import io
+
+    from .images import to_pil
+
+    buf = io.BytesIO()
+    to_pil(img).save(buf, format="PNG", compress_level=1)
+    return write_atomic(buf.getvalue(), path)
 
 
 def check(path: str | None, expected: str | None) -> str:

@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -188,26 +189,22 @@ def to_pil(img: np.ndarray):
     return Image.fromarray(img[:, :, 0], "L") if img.shape[2] == 1 else Image.fromarray(img, "RGB")
 
 
-def png_bytes(img: np.ndarray) -> bytes:
-    """The lossless PNG encoding qbench caches images in (zlib level 1)."""
-    buf = io.BytesIO()
-    to_pil(img).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+def write_png(img: np.ndarray, path: str | os.PathLike) -> None:
+    """Write a lossless PNG atomically (temp file + rename), so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    to_pil(img).save(tmp, format="PNG", compress_level=1)
+    os.replace(tmp, path)
 
 
-def write_png(img: np.ndarray, path: str | os.PathLike) -> str:
-    """Write a lossless PNG atomically (temp file + rename), so a crash never leaves half a file;
-    returns the sha256 of the file (:mod:`qbench.cachefile`)."""
-    from .cachefile import write_atomic
-
-    return write_atomic(png_bytes(img), path)
-
-
-def write_bytes(data: bytes, path: str | os.PathLike) -> str:
-    """Write bytes atomically; returns their sha256."""
-    from .cachefile import write_atomic
-
-    return write_atomic(data, path)
+def write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write bytes atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def to_tensor(imgs: list[np.ndarray] | np.ndarray, device="cpu", dtype=None):

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..cachefile import write_png
 from ..errors import FOLDER_ERRNOS
-from ..images import ImageSource, write_png
+from ..images import ImageSource
 from ..pipelines import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, Pipeline
 from ..solvers import Context
 from ..store import ArtefactRow, EncodingRow

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ..cachefile import write_bytes, write_png
 from ..errors import CodecError, QbenchError
-from ..images import ImageSource, read_image, write_bytes, write_png
+from ..images import ImageSource, read_image
 from ..lru import LRU
 from ..store import ArtefactRow, EncodingRow, ValueRow
 
