@@ -46,7 +46,6 @@ EXCLUDED = {
     "qbench leaderboards regenerate": "rewrites the committed leaderboards/ (minutes; Classic5/LIVE1 need data)",
     "qbench run suites/sain_jpeg.yaml": "needs DIV2K and the SAIN weights",
     "qbench report runs/sain_jpeg": "reports the SAIN run of the line before",
-    "qbench validate suites/sain_jpeg.yaml": "needs DIV2K (validate checks that the dataset is present)",
     "qbench run suites/adaptive_sr_kodak.yaml": "needs the Kodak images",
 }
 

@@ -192,10 +192,12 @@ def _note_missing_weights(solver: Solver, path: str, notes: dict[str, str], qual
         return
     first = local_path(missing[0])
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    name = solver.card.name
+    fetch = (f", 'qbench weights fetch {name}' downloads them where the network is reachable"
+             if all(getattr(wf, "url", "") for wf in missing) else "; place them there by hand")
     notes[path] = (f"will fail the jobs that need its missing weights: {len(missing)} of "
                    f"{len(files)} file(s) absent ({missing[0].filename} at {first}{more}; "
-                   f"'qbench weights path {solver.card.name}' lists them, 'qbench weights fetch "
-                   f"{solver.card.name}' downloads them where the network is reachable)")
+                   f"'qbench weights path {name}' lists them{fetch})")
 
 
 def build_components(suite: Suite, device: str) -> Components:
