@@ -218,3 +218,14 @@ def test_solver_exception_is_reported_once_per_kind_with_count_and_user_frame(tm
     assert "```text" in section and 'line 5, in smooth' in section and "Traceback" in section
     html = (out / "leaderboard.html").read_text()
     assert "<pre>" in html and "line 5, in smooth" in html
+
+
+def test_unknown_dataset_parameters_get_a_did_you_mean(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text(f"name: d\ndatasets: [{{name: folder, params: {{pth: {tmp_path}}}}}, "
+                    "{name: kodak, params: {rot: /nowhere}}]\n"
+                    "codecs: [{name: jpeg, qualities: [10]}]\nsolvers: [identity]\nmetrics: [psnr_rgb]\n")
+    res = _validate(path)
+    assert res.exit_code == 2, res.output
+    assert "datasets[0].params.pth: dataset 'folder': unknown parameter(s) ['pth']; did you mean 'path'?" in res.output
+    assert "datasets[1].params.rot: dataset 'kodak': unknown parameter(s) ['rot']; did you mean 'root'?" in res.output

@@ -29,10 +29,33 @@ def build(name: str, params: dict[str, Any] | None = None, mode: str = "auto", l
     params = dict(params or {})
     if data_root and name in PINNED:
         params.setdefault("data_root", data_root)
+    valid = _parameter_names(factory)
+    unknown = sorted(set(params) - valid) if valid is not None else []
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(str(unknown[0]), sorted(valid), n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"dataset {name!r}: unknown parameter(s) {unknown}{hint} "
+                          f"(valid: {', '.join(sorted(valid)) or '(none)'})", key=str(unknown[0]))
     try:
         return factory(mode=mode, limit=limit, **params)
     except TypeError as exc:
         raise ConfigError(f"dataset {name!r}: bad parameters {sorted(params)} ({exc})") from None
+
+
+def _parameter_names(factory: Any) -> set[str] | None:
+    """The keyword parameters a dataset factory takes besides mode/limit (None: it takes any)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return {n for n, p in sig.parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "mode", "limit")}
 
 
 __all__ = ["Dataset", "ImageRecord", "REGISTRY", "build", "QbenchError"]
