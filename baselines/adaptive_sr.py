@@ -45,7 +45,6 @@ class AdaptiveSR(Codec):
     code, and upscale the decoded image."""
 
     name = "adaptive_sr"
-    family = "adaptive"
     defaults: dict[str, Any] = {"codec": "jpeg", "codec_params": {}, "threshold": 33.0, "scales": [0.5, 0.7],
                                 "select": "best", "upscaler": "matlab_bicubic", "upscaler_params": {},
                                 "psnr": "rgb"}

@@ -345,10 +345,6 @@ class Store:
         return out
 
     # -- encodings and artefacts --------------------------------------------------------------
-    def get_encoding(self, enc_key: str) -> EncodingRow | None:
-        got = self.get_encodings([enc_key])
-        return got.get(enc_key)
-
     def get_encodings(self, enc_keys: Iterable[str]) -> dict[str, EncodingRow]:
         keys = list(dict.fromkeys(enc_keys))
         out: dict[str, EncodingRow] = {}
@@ -372,10 +368,6 @@ class Store:
 
     def _artefact_sql(self) -> str:
         return f"SELECT key, role, path, seconds, info, {'hash' if self.version >= 3 else 'NULL'} FROM artefacts"
-
-    def get_artefact(self, key: str, role: str) -> ArtefactRow | None:
-        row = self.db.execute(self._artefact_sql() + " WHERE key=? AND role=?", (key, role)).fetchone()
-        return None if row is None else ArtefactRow(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
 
     def get_artefacts(self, role: str | None = None) -> dict[str, ArtefactRow]:
         """Every stored artefact of ``role`` by key (of every role, by (key, role), when None)."""
@@ -412,10 +404,6 @@ class Store:
     def put_values(self, rows: Iterable[ValueRow], run_id: int) -> None:
         self._many('INSERT OR REPLACE INTO "values" VALUES (?,?,?,?,?,?)',
                    [(r.key, r.role, r.metric, r.version, r.value, run_id) for r in rows])
-
-    def get_values(self, key: str, role: str) -> dict[tuple[str, str], float]:
-        return {(m, v): val for m, v, val in self.db.execute(
-            'SELECT metric, version, value FROM "values" WHERE key=? AND role=?', (key, role))}
 
     # -- set-level values ---------------------------------------------------------------------
     def get_set_value(self, suite_hash: str, group: tuple, ref_role: str, test_role: str, metric: str,

@@ -181,14 +181,3 @@ def registered() -> dict[str, WeightFile]:
     """The weight files registered so far (see :func:`qbench.catalogue.catalogue` for all)."""
     return dict(_CATALOGUE)
 
-
-def load_torchvision_backbone(builder, wf: WeightFile, allow_download: bool = False):
-    """Build a torchvision model from a verified local checkpoint, loaded with weights_only=True.
-
-    ``builder`` is a torchvision constructor (``torchvision.models.alexnet``); the model is built
-    without weights and the verified state dict is loaded into it.
-    """
-    model = builder(weights=None)
-    state = load_state_dict(ensure(wf, allow_download))
-    model.load_state_dict(state)
-    return model

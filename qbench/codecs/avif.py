@@ -18,7 +18,6 @@ from .pillow_common import pil_decode, pil_encode
 
 class AVIF(Codec):
     name = "avif"
-    family = "avif"
     quality_range = (0, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"speed": 6, "subsampling": "4:2:0"}

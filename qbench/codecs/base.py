@@ -29,7 +29,6 @@ class Codec(ABC):
     """Base class of every codec. Subclasses set the class attributes and implement encode/decode."""
 
     name: ClassVar[str] = ""
-    family: ClassVar[str] = ""
     quality_name: ClassVar[str] = "quality"
     quality_range: ClassVar[tuple[float, float]] = (0, 100)
     higher_quality_is_better: ClassVar[bool] = True

@@ -38,7 +38,6 @@ PLACEHOLDERS = {"input", "output", "quality", "width", "height"}
 
 class ExternalCodec(Codec):
     name = "external"
-    family = "external"
     quality_range = (-1e9, 1e9)
     defaults: dict[str, Any] = {"encode": None, "decode": None, "suffix": ".bin", "timeout": 600,
                                 "label_version": "", "decoded_format": ".png",

@@ -33,7 +33,6 @@ def _register() -> None:
 
 class HEIF(Codec):
     name = "heif"
-    family = "hevc"
     quality_range = (0, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"chroma": "420", "preset": "slow", "tune": "ssim"}

@@ -25,7 +25,6 @@ from .pillow_common import pil_decode, pil_encode
 
 class JPEG2000(Codec):
     name = "j2k"
-    family = "jpeg2000"
     quality_range = (1.0, 1000.0)
     defaults: dict[str, Any] = {"mode": "rates", "mct": True}
 

@@ -28,7 +28,6 @@ class PillowJPEG(Codec):
     """
 
     name = "jpeg"
-    family = "jpeg"
     quality_range = (1, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"subsampling": "4:2:0", "optimize": False, "progressive": False,

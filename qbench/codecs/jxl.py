@@ -14,7 +14,6 @@ from .base import Codec, Encoded
 
 class JPEGXL(Codec):
     name = "jxl"
-    family = "jxl"
     quality_name = "distance"
     quality_range = (0.0, 25.0)
     higher_quality_is_better = False

@@ -18,7 +18,6 @@ from .pillow_common import pil_decode, pil_encode
 
 class PNG(Codec):
     name = "png"
-    family = "png"
     quality_name = "compress_level"
     quality_range = (0, 9)
     integer_quality = True

@@ -17,7 +17,6 @@ from .pillow_common import pil_decode, pil_encode
 
 class WebP(Codec):
     name = "webp"
-    family = "webp"
     quality_range = (0, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"method": 4}

@@ -80,10 +80,6 @@ class Dataset(ABC):
         """The folder the images are listed from (a results folder must not lie inside it), if any."""
         return None
 
-    def describe(self) -> str:
-        crop = f", modcrop={self.modcrop}" if self.modcrop > 1 else ""
-        return f"{self.name} ({len(self.records())} images, mode={self.mode}{crop})"
-
 
 def record_names(files: list[Path], root: Path) -> list[str]:
     """Image names of ``files`` (under ``root``): the relative path without its suffix, or with it

@@ -137,9 +137,6 @@ SOURCES: dict[str, Source] = {
         archive_md5="7111ee240435911db04dbc5f40d50272", checksum_from="public CLIC 2020 loader code"),
 }
 
-#: built-in datasets that are looked for under the data root (all of :data:`SOURCES`)
-PINNED_NAMES = tuple(SOURCES)
-
 
 def load_manifest(name: str) -> dict[str, dict]:
     """Pinned ``file name -> {pixel_sha256, shape}`` for a built-in dataset ({} if unpinned)."""

@@ -6,7 +6,7 @@ A new pipeline kind is one new module here and one entry in :data:`PIPELINES` (f
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .base import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, ROLES, ImageRef, Keys, Pipeline, content_key
+from .base import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, ImageRef, Keys, Pipeline, content_key
 from .enhance import EnhancePipeline
 from .learned_codec import LearnedCodecCodec, LearnedCodecPipeline
 from .rescale import RescalePipeline
@@ -23,6 +23,6 @@ def pipeline_for(solver, codec) -> Pipeline:
                       f"with codec {getattr(codec, 'name', codec)!r}")
 
 
-__all__ = ["ORIGINAL", "LOWRES", "COMPRESSED", "ENHANCED", "ROLES", "ImageRef", "Keys", "Pipeline",
+__all__ = ["ORIGINAL", "LOWRES", "COMPRESSED", "ENHANCED", "ImageRef", "Keys", "Pipeline",
            "content_key", "EnhancePipeline", "RescalePipeline", "LearnedCodecPipeline", "LearnedCodecCodec",
            "PIPELINES", "pipeline_for"]

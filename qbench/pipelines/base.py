@@ -25,7 +25,6 @@ ORIGINAL = "original"
 LOWRES = "lowres"
 COMPRESSED = "compressed"
 ENHANCED = "enhanced"
-ROLES = (ORIGINAL, LOWRES, COMPRESSED, ENHANCED)
 
 
 def content_key(*parts: Any) -> str:
@@ -70,8 +69,6 @@ class Pipeline(ABC):
     """One sample shape. Instances bind a solver and a codec; they hold no per-image state."""
 
     kind: ClassVar[str] = ""
-    #: roles this pipeline produces besides ``original``
-    roles: ClassVar[tuple[str, ...]] = (COMPRESSED, ENHANCED)
 
     def __init__(self, solver, codec):
         self.solver = solver

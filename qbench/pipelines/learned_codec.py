@@ -24,7 +24,6 @@ from .enhance import EnhancePipeline
 class LearnedCodecCodec(Codec):
     """The codec face of a learned codec solver."""
 
-    family = "learned"
     quality_name = "quality index"
     integer_quality = True
     device_bound = True

@@ -11,7 +11,6 @@ from .base import LOWRES, COMPRESSED, ENHANCED, ImageRef, Pipeline, content_key
 
 class RescalePipeline(Pipeline):
     kind = "rescale"
-    roles = (LOWRES, COMPRESSED, ENHANCED)
 
     @classmethod
     def accepts(cls, solver, codec) -> bool:

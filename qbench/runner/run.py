@@ -341,7 +341,7 @@ class Runner:
         if comps.set_metrics:
             from .setpass import run_set_pass
 
-            run_set_pass(self, comps, pipelines, samples)
+            run_set_pass(self, comps, samples)
 
     def _measure_missing_costs(self, pipelines) -> None:
         """Probe again the cost of every solver and learned codec measured on this device with

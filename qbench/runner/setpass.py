@@ -31,7 +31,7 @@ def extract_stats(extractor, images, m, keep: bool) -> FeatureStats:
     return st
 
 
-def run_set_pass(runner, comps, pipelines, samples) -> None:
+def run_set_pass(runner, comps, samples) -> None:
     """Compute (or reuse) every set metric for every group and role pair; the runner records."""
     store, result = runner.store, runner.result
     metrics = comps.set_metrics

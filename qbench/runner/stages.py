@@ -154,14 +154,11 @@ def measure(ref_img: np.ndarray, ref_hash: str, out: np.ndarray, refs: tuple[Met
     for r in refs:
         try:
             m = _metric(r)
-            prepare = getattr(m, "prepare", None)
             if r.kind == "no_reference":
                 v = float(m.compute_image(out))
-            elif prepare is not None and hasattr(m, "compute_prepared"):
+            else:       # every Metric has prepare/compute_prepared (by default the reference itself)
                 prep = _PREPARED.get_or((ref_hash, r.name, r.crop_border, r.version), lambda m=m: m.prepare(ref_img))
                 v = float(m.compute_prepared(prep, out))
-            else:
-                v = float(m.compute(ref_img, out))
             if not math.isfinite(v) and not (math.isinf(v) and v > 0):
                 raise ValueError(f"{r.key} is {v}")
             values.append(ValueRow(key, role, r.key, r.version, v))
