@@ -307,3 +307,25 @@ def test_infinite_psnr_gives_a_zero_or_infinite_gain_no_false_ci_and_strict_json
     assert len(row) == 1 and row["n_images"].iloc[0] == 1 and np.isfinite(row["bd_rate"].iloc[0])
     md = (out / "leaderboard.md").read_text()
     assert "| inf " in md and "-inf" in md
+
+
+def test_failures_section_names_every_sample_of_a_kind_in_a_stable_order():
+    """A kind of failure names the samples it hit (sorted, the first few), not one arbitrary row."""
+    from types import SimpleNamespace
+
+    from qbench.report.markdown import render_markdown
+    from qbench.report.document import Document
+    from qbench.report.sections import MAX_FAILED_SAMPLES, failures_section
+
+    err = "RuntimeError: boom\nat plugin.py:3 (in enhance)\nTraceback ..."
+    details = [f"img{i:02d} jpeg@20 mine" for i in range(MAX_FAILED_SAMPLES + 3)]
+    texts = []
+    for order in (details, details[::-1]):
+        frame = pd.DataFrame({"stage": ["solve"] * len(order), "detail": order, "error": [err] * len(order)})
+        doc = Document("t", [])
+        doc.sections.extend(failures_section(SimpleNamespace(failures=frame)))
+        texts.append(render_markdown(doc))
+    assert texts[0] == texts[1]                      # independent of the store's row order
+    for d in sorted(details)[:MAX_FAILED_SAMPLES]:
+        assert d in texts[0]
+    assert sorted(details)[-1] not in texts[0] and "+3 more" in texts[0]

@@ -145,5 +145,9 @@ def test_missing_or_wrong_weights_fail_that_solver_only(image_folder, tmp_path, 
     if problem == "wrong":
         assert all("sha256" in err for _, _, err in res.failures)
     write_reports(out)
-    assert set(pd.read_csv(out / "summary.csv")["solver"]) == {"identity"}
+    summary = pd.read_csv(out / "summary.csv")
+    measured = summary[summary["n_images"] > 0]
+    assert set(measured["solver"]) == {"identity"}          # no value of the failed solver
+    failed = summary[summary["solver"] == name]             # its rows say that every image failed
+    assert len(failed) and (failed["n_images"] == 0).all() and (failed["n_failed"] > 0).all()
     assert filename in (out / "leaderboard.md").read_text()

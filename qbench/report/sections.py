@@ -21,6 +21,8 @@ from .roles import roles_section
 from .triangle import triangle_sections
 
 MAX_FAILURES = 50
+#: samples named per kind of failure in the Failures section (sorted; the rest are counted)
+MAX_FAILED_SAMPLES = 8
 
 
 def _slug(text: str) -> str:
@@ -243,8 +245,8 @@ def skipped_section(data: ReportData) -> list[Section]:
 
 
 def failures_section(data: ReportData) -> list[Section]:
-    """Failures grouped by (stage, error, where): one line with the count and the first sample,
-    then the traceback once."""
+    """Failures grouped by (stage, error, where): one line with the count and the samples it hit
+    (sorted, the first few named), then the traceback once."""
     f = data.failures
     if not len(f):
         return []
@@ -252,17 +254,22 @@ def failures_section(data: ReportData) -> list[Section]:
     for r in f.to_dict(orient="records"):
         lines = str(r["error"] or "").splitlines() or [""]
         at = lines[1][3:] if len(lines) > 1 and lines[1].startswith("at ") else ""
-        g = groups.setdefault((str(r["stage"]), lines[0], at), [0, r["detail"], "\n".join(lines[1:])])
+        g = groups.setdefault((str(r["stage"]), lines[0], at), [0, set(), "\n".join(lines[1:])])
         g[0] += 1
+        g[1].add(str(r["detail"]))
     blocks: list = []
-    for i, ((stage, first, at), (count, detail, rest)) in enumerate(sorted(groups.items(), key=lambda kv: -kv[1][0])):
+    for i, ((stage, first, at), (count, details, rest)) in enumerate(
+            sorted(groups.items(), key=lambda kv: (-kv[1][0], kv[0]))):
         if i == MAX_FAILURES:
             blocks.append(Paragraph.of(f"… and {len(groups) - MAX_FAILURES} more kinds (see the ",
                                        Code("failures"), " table)"))
             break
         where = (" at ", Code(at)) if at else ()
         times = f"{count} × " if count > 1 else ""
-        blocks.append(Paragraph.of(f"{times}{stage}: {first}", *where, f" (first: {detail})"))
+        shown = sorted(details)
+        more = f" … +{len(shown) - MAX_FAILED_SAMPLES} more" if len(shown) > MAX_FAILED_SAMPLES else ""
+        blocks.append(Paragraph.of(f"{times}{stage}: {first}", *where,
+                                   f" (on: {'; '.join(shown[:MAX_FAILED_SAMPLES])}{more})"))
         if rest.strip():
             blocks.append(Preformatted(rest))
     return [Section(f"Failures ({len(f)})", blocks, "failures")]
