@@ -6,7 +6,7 @@ rescaler only: it is computed once per image and shared by every codec point.
 
 from __future__ import annotations
 
-from .base import LOWRES, COMPRESSED, ENHANCED, ImageRef, Pipeline, content_key
+from .base import ImageRef, Pipeline, content_key
 
 
 class RescalePipeline(Pipeline):
