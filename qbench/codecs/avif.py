@@ -12,12 +12,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Codec, Encoded
-from .pillow_common import pil_decode, pil_encode
+from .pillow_common import PillowCodec
 
 
-class AVIF(Codec):
+class AVIF(PillowCodec):
+    """AVIF at libavif's quality 0..100."""
+
     name = "avif"
+    pil_format = "AVIF"
+    pil_library = ("libavif", "avif")
     quality_range = (0, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"speed": 6, "subsampling": "4:2:0"}
@@ -28,18 +31,7 @@ class AVIF(Codec):
         if self.params["subsampling"] not in ("4:4:4", "4:2:2", "4:2:0"):
             raise ConfigError("avif: subsampling must be 4:4:4, 4:2:2 or 4:2:0")
 
-    @classmethod
-    def library_versions(cls) -> dict[str, str]:
-        import PIL
-        from PIL import features
-
-        return {"pillow": PIL.__version__, "libavif": str(features.version("avif"))}
-
-    def encode(self, img: np.ndarray, quality: float) -> Encoded:
-        self.check_quality(quality)
-        data = pil_encode(img, "AVIF", quality=int(quality), speed=int(self.params["speed"]),
-                          subsampling=self.params["subsampling"])
-        return Encoded(data, {"channels": int(img.shape[2])})
-
-    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
-        return pil_decode(data, channels)
+    def save_options(self, img: np.ndarray, quality: float) -> dict[str, Any]:
+        """``quality`` with the suite's ``speed`` and chroma ``subsampling``."""
+        return {"quality": int(quality), "speed": int(self.params["speed"]),
+                "subsampling": self.params["subsampling"]}

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Codec, Encoded
-from .pillow_common import pil_decode, pil_encode
+from .base import Encoded
+from .pillow_common import PillowCodec
 
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -31,8 +31,11 @@ def _register() -> None:
     pillow_heif.register_heif_opener()
 
 
-class HEIF(Codec):
+class HEIF(PillowCodec):
+    """HEVC intra in a HEIF container at x265's quality 0..100."""
+
     name = "heif"
+    pil_format = "HEIF"
     quality_range = (0, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"chroma": "420", "preset": "slow", "tune": "ssim"}
@@ -53,13 +56,17 @@ class HEIF(Codec):
         return {"pillow_heif": pillow_heif.__version__, "libheif": str(info.get("libheif")),
                 "encoder": str(info.get("HEIF"))}
 
+    def save_options(self, img: np.ndarray, quality: float) -> dict[str, Any]:
+        """``quality``, chroma subsampling, and the x265 preset and tune."""
+        return {"quality": int(quality), "chroma": int(self.params["chroma"]),
+                "enc_params": {"preset": self.params["preset"], "tune": self.params["tune"]}}
+
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
-        self.check_quality(quality)
+        """Compress with the pillow-heif plugin (registered on first use)."""
         _register()
-        data = pil_encode(img, "HEIF", quality=int(quality), chroma=int(self.params["chroma"]),
-                          enc_params={"preset": self.params["preset"], "tune": self.params["tune"]})
-        return Encoded(data, {"channels": int(img.shape[2])})
+        return super().encode(img, quality)
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """Decompress with the pillow-heif plugin (registered on first use)."""
         _register()
-        return pil_decode(data, channels)
+        return super().decode(data, channels)

@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Codec, Encoded
-from .pillow_common import pil_decode, pil_encode
+from .pillow_common import PillowCodec
 
 
-class JPEG2000(Codec):
+class JPEG2000(PillowCodec):
+    """JPEG 2000 (irreversible 9/7, JP2 container) at a compression ratio or a target PSNR."""
+
     name = "j2k"
+    pil_format = "JPEG2000"
+    pil_library = ("openjpeg", "jpg_2000")
     quality_range = (1.0, 1000.0)
     defaults: dict[str, Any] = {"mode": "rates", "mct": True}
 
@@ -40,21 +43,9 @@ class JPEG2000(Codec):
     def search_range(self) -> tuple[float, float]:
         return (2.0, 400.0) if self.params["mode"] == "rates" else (20.0, 60.0)
 
-    @classmethod
-    def library_versions(cls) -> dict[str, str]:
-        import PIL
-        from PIL import features
-
-        return {"pillow": PIL.__version__, "openjpeg": str(features.version("jpg_2000"))}
-
-    def encode(self, img: np.ndarray, quality: float) -> Encoded:
-        self.check_quality(quality)
+    def save_options(self, img: np.ndarray, quality: float) -> dict[str, Any]:
+        """One quality layer at ``quality``; the colour transform on RGB images unless ``mct`` is off."""
         rgb = img.ndim == 3 and img.shape[2] == 3
-        data = pil_encode(img, "JPEG2000", quality_mode=self.params["mode"],
-                          quality_layers=[float(quality)], irreversible=True,
-                          mct=int(rgb and self.params["mct"]), num_resolutions=6,
-                          codeblock_size=(64, 64), progression="LRCP")
-        return Encoded(data, {"channels": int(img.shape[2])})
-
-    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
-        return pil_decode(data, channels)
+        return {"quality_mode": self.params["mode"], "quality_layers": [float(quality)], "irreversible": True,
+                "mct": int(rgb and self.params["mct"]), "num_resolutions": 6, "codeblock_size": (64, 64),
+                "progression": "LRCP"}

@@ -1,14 +1,17 @@
-"""Shared encode/decode through a Pillow format plugin."""
+"""Shared encode/decode through a Pillow format plugin, and :class:`PillowCodec`, the base of the
+codecs that are one such plugin (png, webp, avif, j2k, heif)."""
 
 from __future__ import annotations
 
 import io
-from typing import Any
+from abc import abstractmethod
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import CodecError
 from ..images import as_hwc, decode_bytes, to_pil
+from .base import Codec, Encoded
 
 
 def pil_encode(img: np.ndarray, fmt: str, gray_as_rgb: bool = False, **kwargs: Any) -> bytes:
@@ -35,3 +38,40 @@ def pil_decode(data: bytes, channels: int | None = None) -> np.ndarray:
 
         out = rgb_to_gray_u8(out)
     return out
+
+
+class PillowCodec(Codec):
+    """A codec that is one Pillow format plugin: subclasses name the format and the library, and
+    say how a quality setting maps to the plugin's ``save`` options (:meth:`save_options`)."""
+
+    #: Pillow's format name (``"WEBP"``)
+    pil_format: ClassVar[str] = ""
+    #: the format has no gray mode: gray is coded as RGB and converted back on decode
+    gray_as_rgb: ClassVar[bool] = False
+    #: (key in :meth:`library_versions`, :func:`PIL.features.version` name) of the codec library
+    pil_library: ClassVar[tuple[str, str]] = ("", "")
+    #: side information recorded with every bitstream besides the channel count
+    side_info: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        """Pillow's version and that of the codec library it binds."""
+        import PIL
+        from PIL import features
+
+        key, feature = cls.pil_library
+        return {"pillow": PIL.__version__, key: str(features.version(feature))}
+
+    @abstractmethod
+    def save_options(self, img: np.ndarray, quality: float) -> dict[str, Any]:
+        """Keyword options of Pillow's ``Image.save`` for ``img`` at ``quality``."""
+
+    def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        """Compress an ``(H, W, C)`` uint8 image with the format plugin."""
+        self.check_quality(quality)
+        data = pil_encode(img, self.pil_format, gray_as_rgb=self.gray_as_rgb, **self.save_options(img, quality))
+        return Encoded(data, {"channels": int(img.shape[2]), **self.side_info})
+
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """Decompress to ``(H, W, C)`` uint8 (gray again where ``channels`` is 1)."""
+        return pil_decode(data, channels)

@@ -12,12 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from .base import Codec, Encoded
-from .pillow_common import pil_decode, pil_encode
+from .pillow_common import PillowCodec
 
 
-class PNG(Codec):
+class PNG(PillowCodec):
+    """Lossless PNG; the quality knob is zlib's compression level."""
+
     name = "png"
+    pil_format = "PNG"
+    side_info = {"lossless": True}
     quality_name = "compress_level"
     quality_range = (0, 9)
     integer_quality = True
@@ -35,10 +38,6 @@ class PNG(Codec):
         """A higher compression level gives fewer bytes (rate control searches the other way)."""
         return False
 
-    def encode(self, img: np.ndarray, quality: float) -> Encoded:
-        self.check_quality(quality)
-        data = pil_encode(img, "PNG", compress_level=int(quality), optimize=False)
-        return Encoded(data, {"channels": int(img.shape[2]), "lossless": True})
-
-    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
-        return pil_decode(data, channels)
+    def save_options(self, img: np.ndarray, quality: float) -> dict[str, Any]:
+        """zlib level ``quality``, no extra optimisation pass."""
+        return {"compress_level": int(quality), "optimize": False}

@@ -11,12 +11,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Codec, Encoded
-from .pillow_common import pil_decode, pil_encode
+from .pillow_common import PillowCodec
 
 
-class WebP(Codec):
+class WebP(PillowCodec):
+    """Lossy WebP at libwebp's quality 0..100."""
+
     name = "webp"
+    pil_format = "WEBP"
+    gray_as_rgb = True
+    pil_library = ("libwebp", "webp")
     quality_range = (0, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"method": 4}
@@ -25,18 +29,6 @@ class WebP(Codec):
         if self.params["method"] not in range(7):
             raise ConfigError("webp: method must be an integer 0..6")
 
-    @classmethod
-    def library_versions(cls) -> dict[str, str]:
-        import PIL
-        from PIL import features
-
-        return {"pillow": PIL.__version__, "libwebp": str(features.version("webp"))}
-
-    def encode(self, img: np.ndarray, quality: float) -> Encoded:
-        self.check_quality(quality)
-        data = pil_encode(img, "WEBP", gray_as_rgb=True, quality=float(quality), lossless=False,
-                          method=int(self.params["method"]))
-        return Encoded(data, {"channels": int(img.shape[2])})
-
-    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
-        return pil_decode(data, channels)
+    def save_options(self, img: np.ndarray, quality: float) -> dict[str, Any]:
+        """Lossy mode at ``quality`` with the suite's ``method``."""
+        return {"quality": float(quality), "lossless": False, "method": int(self.params["method"])}
