@@ -9,7 +9,7 @@ declares the type in ``param_types`` (a type or a tuple of types, ``type(None)``
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .errors import ConfigError
 
@@ -41,17 +41,24 @@ def _matches(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
+def check_names(what: str, valid: Iterable[str], params: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` (with a did-you-mean, its ``key`` the first unknown name) when
+    ``params`` holds a name not in ``valid``."""
+    valid = [str(k) for k in valid]
+    unknown = sorted(set(params) - set(valid), key=str)
+    if unknown:
+        name = unknown[0]
+        near = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"{what}: unknown parameter(s) {unknown}{hint} (valid: "
+                          f"{', '.join(sorted(valid)) or '(none)'})", key=str(name))
+
+
 def check_params(what: str, defaults: Mapping[str, Any], params: Mapping[str, Any],
                  types: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``{**defaults, **params}`` after checking names and types; raises :class:`ConfigError`
     (its ``key`` names the offending parameter) on the first problem."""
-    unknown = sorted(set(params) - set(defaults), key=str)
-    if unknown:
-        name = unknown[0]
-        near = difflib.get_close_matches(str(name), [str(k) for k in defaults], n=1, cutoff=0.6)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise ConfigError(f"{what}: unknown parameter(s) {unknown}{hint} (valid: "
-                          f"{', '.join(sorted(defaults)) or '(none)'})", key=str(name))
+    check_names(what, defaults, params)
     for name, value in params.items():
         declared = (types or {}).get(name)
         expected = (declared if isinstance(declared, tuple) else (declared,)) if declared else _expected(defaults[name])

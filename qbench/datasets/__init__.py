@@ -30,14 +30,10 @@ def build(name: str, params: dict[str, Any] | None = None, mode: str = "auto", l
     if data_root and name in PINNED:
         params.setdefault("data_root", data_root)
     valid = _parameter_names(factory)
-    unknown = sorted(set(params) - valid) if valid is not None else []
-    if unknown:
-        import difflib
+    if valid is not None:
+        from ..params import check_names
 
-        near = difflib.get_close_matches(str(unknown[0]), sorted(valid), n=1, cutoff=0.6)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise ConfigError(f"dataset {name!r}: unknown parameter(s) {unknown}{hint} "
-                          f"(valid: {', '.join(sorted(valid)) or '(none)'})", key=str(unknown[0]))
+        check_names(f"dataset {name!r}", valid, params)
     try:
         return factory(mode=mode, limit=limit, **params)
     except TypeError as exc:

@@ -50,10 +50,9 @@ class Stratifier(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ConfigError(f"stratifier {type(self).__name__}: unknown parameter(s) {unknown}; "
-                              f"valid: {sorted(self.defaults)}")
+        from ..params import check_names
+
+        check_names(f"stratifier {type(self).__name__}", self.defaults, params)
         self.params = {**self.defaults, **params}
 
     @abstractmethod
