@@ -117,24 +117,6 @@ def test_setup_rejects_a_checkpoint_of_the_other_scale():
         IRNx2().setup("cpu")
 
 
-def test_missing_file_names_it_and_where_to_place_it():
-    with pytest.raises(WeightsError) as info:
-        IRNx4().setup("cpu")
-    msg = str(info.value)
-    assert "IRN_x4.pth" in msg and str(local_path(IRNx4.card.weights[0])) in msg
-    assert "drive.google.com" in msg and "qbench weights path IRN_x4.pth" in msg
-
-
-def test_the_files_sha256_enters_the_spec():
-    absent = IRNx2().spec_hash()
-    place(IRNx2, build_irn(2).state_dict())
-    first = IRNx2()
-    assert first.spec()["weights"][0] != "absent:IRN_x2.pth" and len(first.spec()["weights"][0]) == 64
-    place(IRNx2, perturbed(2).state_dict())
-    second = IRNx2()
-    assert len({absent, first.spec_hash(), second.spec_hash()}) == 3
-
-
 # -- 3. the rescaler -----------------------------------------------------------------------------
 @pytest.mark.parametrize("cls,size", [(IRNx2, (45, 61)), (IRNx4, (45, 62))])
 def test_down_and_up_pad_and_crop(cls, size):

@@ -218,23 +218,6 @@ def test_setup_rejects_mismatched_checkpoints(bad, match):
         SAINx2JPEG().setup("cpu")
 
 
-def test_missing_file_names_it_the_url_and_where_to_place_it():
-    with pytest.raises(WeightsError) as info:
-        SAINx4JPEG().setup("cpu")
-    msg = str(info.value)
-    assert "SAINx4_JPEG.pth" in msg and str(local_path(SAINx4JPEG.card.weights[0])) in msg
-    assert "raw.githubusercontent.com/yang-jin-hai/SAIN/" in msg and "qbench weights fetch" in msg
-
-
-def test_the_files_sha256_enters_the_spec():
-    absent = SAINx2JPEG().spec_hash()
-    place(SAINx2JPEG, build_sain("SAINx2_JPEG.pth").state_dict())
-    first = SAINx2JPEG()
-    assert len(first.spec()["weights"][0]) == 64
-    place(SAINx2JPEG, perturbed("SAINx2_JPEG.pth").state_dict())
-    assert len({absent, first.spec_hash(), SAINx2JPEG().spec_hash()}) == 3
-
-
 def test_registered_under_entry_points_with_cards():
     from qbench import solvers
 
