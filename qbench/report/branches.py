@@ -17,7 +17,7 @@ import math
 
 from .data import GAIN_SUFFIX, KEYS, ReportData
 from .document import Paragraph, Section, Table
-from .formatting import _fmt, _nan, _quality
+from .formatting import fmt, is_nan, quality_text
 
 NONE = "–"
 #: (column of :func:`branch_table`, header, digits) of the optional columns, in order
@@ -34,9 +34,9 @@ def _metric(data: ReportData) -> str | None:
 
 def _solver_class(row) -> str:
     branch, exit_ = row.get("solver_branch"), row.get("solver_exit")
-    if not _nan(branch):
+    if not is_nan(branch):
         return str(branch)
-    if not _nan(exit_):
+    if not is_nan(exit_):
         return f"exit {int(exit_)}" if float(exit_).is_integer() else f"exit {exit_}"
     return NONE
 
@@ -94,9 +94,10 @@ def branch_table(data: ReportData):
     return out.drop(columns="_o")[cols].reset_index(drop=True)
 
 
-def branches_section(data: ReportData) -> list[Section]:
-    """The section, or nothing when no codec branch and no solver report is in the store."""
-    table = branch_table(data)
+def branches_section(data: ReportData, table=None) -> list[Section]:
+    """The section (of ``table``, default :func:`branch_table`), or nothing when no codec branch
+    and no solver report is in the store."""
+    table = branch_table(data) if table is None else table
     if table.empty:
         return []
     metric = table["metric_name"].iloc[0]
@@ -107,11 +108,11 @@ def branches_section(data: ReportData) -> list[Section]:
     headers += [h for _, h, _ in optional]
     rows = []
     for r in table.to_dict(orient="records"):
-        row = [r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), r["codec_branch"],
-               r["solver_class"], str(int(r["images"])), f"{100 * r['share']:.0f}%", _fmt(r["bpp"], 4)]
-        row += [_fmt(r["metric"], 2)] if metric else []
-        row += [_fmt(r["gain"], 2, "+")] if gain else []
-        row += [_fmt(r[c], d) for c, _, d in optional]
+        row = [r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), r["codec_branch"],
+               r["solver_class"], str(int(r["images"])), f"{100 * r['share']:.0f}%", fmt(r["bpp"], 4)]
+        row += [fmt(r["metric"], 2)] if metric else []
+        row += [fmt(r["gain"], 2, "+")] if gain else []
+        row += [fmt(r[c], d) for c, _, d in optional]
         rows.append(row)
     text = ("Images of each row grouped by the branch that ran: the codec's per-image branch (adaptive "
             "down-sampling codes an image at full size or at a smaller scale) and the exit or branch a "
@@ -120,11 +121,3 @@ def branches_section(data: ReportData) -> list[Section]:
             "the runner timed (solver time per image of its batch; codec encode + decode, branch choice included).")
     return [Section("Branches and cost per image class", [Paragraph.of(text), Table.of(headers, rows, 6)],
                     "branches")]
-
-
-def branch_records(data: ReportData) -> list[dict]:
-    """:func:`branch_table` as JSON-ready records (for ``results.json``)."""
-    import json
-
-    table = branch_table(data)
-    return json.loads(table.to_json(orient="records", double_precision=15)) if len(table) else []

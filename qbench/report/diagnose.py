@@ -19,13 +19,14 @@ from typing import Any
 from .data import KEYS, ReportData, load_report_data
 from .document import Document, Paragraph, Section, Table
 from .files import write_text
-from .formatting import _quality
-from .jsonout import _records, _strict
+from .formatting import quality_text
+from .jsonout import records, strict
 from .regions import region_sections
-from .residuals import _cell, mean_table, residual_sections
+from .residuals import residual_figures, residual_sections
 from .roles import role_means, roles_section
 from .sections import failures_section, header, set_section, skipped_section
-from .triangle import triangle_sections, triangle_table
+from .tables import ci_cell, mean_table
+from .triangle import triangle_sections, triangle_table, write_triangle_plots
 
 FORMATS = ("md", "html", "json")
 STEM = "diagnostics"
@@ -55,9 +56,9 @@ def conditional_sections(data: ReportData) -> list[Section]:
     """One section per conditional-discriminator diagnostic in the store."""
     sections = []
     for label in conditional_labels(data):
-        rows = [[r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), str(r["n_images"])]
-                + [_cell(r, c, 4) for c in ("original", "compressed", "enhanced")]
-                + [_cell(r, c, 4, "+") for c in ("enhanced_minus_original", "compressed_minus_original")]
+        rows = [[r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), str(r["n_images"])]
+                + [ci_cell(r, c, 4) for c in ("original", "compressed", "enhanced")]
+                + [ci_cell(r, c, 4, "+") for c in ("enhanced_minus_original", "compressed_minus_original")]
                 for r in conditional_table(data, label)]
         if not rows:
             continue
@@ -76,9 +77,13 @@ def conditional_sections(data: ReportData) -> list[Section]:
 
 def diagnostic_sections(data: ReportData, out_dir: str | Path | None = None) -> list[Section]:
     """Every diagnostic section that has something to show; figures are drawn into ``out_dir``."""
+    triangle = triangle_table(data)
+    drawn = write_triangle_plots(data, triangle, out_dir) if out_dir is not None and len(triangle) else []
+    residual_figs = residual_figures(data, out_dir) if out_dir is not None else {}
     out: list[Section] = []
     for part in (roles_section(data), conditional_sections(data), set_section(data),
-                 triangle_sections(data, out_dir), residual_sections(data, out_dir), region_sections(data)):
+                 triangle_sections(data, triangle, drawn), residual_sections(data, residual_figs),
+                 region_sections(data)):
         out += part
     return out
 
@@ -102,13 +107,13 @@ def diagnostics_payload(data: ReportData) -> dict[str, Any]:
         "metrics": {m: {"kind": i.kind, "version": i.version, "higher_is_better": i.higher_is_better}
                     for m, i in data.metrics.items()},
         "skipped_metrics": data.skipped_metrics,
-        "role_means": _records(role_means(data)),
-        "set_values": _records(data.set_values),
-        "fid_triangle": _records(triangle_table(data)),
+        "role_means": records(role_means(data)),
+        "set_values": records(data.set_values),
+        "fid_triangle": records(triangle_table(data)),
         "conditional_discriminator": {label: [{k: v for k, v in r.items() if k != "ci"} | {"ci95": r["ci"]}
                                               for r in conditional_table(data, label)]
                                       for label in conditional_labels(data)},
-        "failures": _records(data.failures),
+        "failures": records(data.failures),
     }
 
 
@@ -134,7 +139,7 @@ def write_diagnostics(results_dir: str | Path, dest: str | Path | None = None,
             write_text(dest / f"{STEM}.html", render_html(doc))
             written.append(dest / f"{STEM}.html")
     if "json" in formats:
-        text = json.dumps(_strict(diagnostics_payload(data)), indent=1, default=str, allow_nan=False)
+        text = json.dumps(strict(diagnostics_payload(data)), indent=1, default=str, allow_nan=False)
         write_text(dest / f"{STEM}.json", text)
         written.append(dest / f"{STEM}.json")
     return written

@@ -7,26 +7,26 @@ import math
 from .data import ReportData
 
 
-def _nan(v) -> bool:
+def is_nan(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _fmt(v, digits: int, sign: str = "") -> str:
-    return "–" if _nan(v) else f"{float(v):{sign}.{digits}f}"
+def fmt(v, digits: int, sign: str = "") -> str:
+    return "–" if is_nan(v) else f"{float(v):{sign}.{digits}f}"
 
 
-def _digits(data: ReportData, metric: str) -> int:
+def digits_of(data: ReportData, metric: str) -> int:
     info = data.metrics.get(metric.removesuffix("_gain"))
     if info is not None and info.unit:
         return 2 if info.unit == "dB" else 4
     return 2 if metric.startswith("psnr") else 4
 
 
-def _arrow(data: ReportData, metric: str) -> str:
+def arrow(data: ReportData, metric: str) -> str:
     return "↑" if data.higher_is_better.get(metric, True) else "↓"
 
 
-def _quality(data: ReportData, codec: str, quality: float) -> str:
+def quality_text(data: ReportData, codec: str, quality: float) -> str:
     info = data.codecs.get(codec)
     targeted = info.target if info is not None else any(
         (c.get("label") or c["name"]) == codec and c.get("target_bpp") for c in data.suite.get("codecs", []))

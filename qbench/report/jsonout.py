@@ -8,13 +8,10 @@ from dataclasses import asdict
 from typing import Any
 
 from .aggregate import P_SUFFIX, Aggregates, ci_records
-from .branches import branch_records
-from .data import ReportData
-from .roles import role_means
-from .triangle import triangle_table
+from .model import ReportModel
 
 
-def _records(df) -> list[dict[str, Any]]:
+def records(df) -> list[dict[str, Any]]:
     return json.loads(df.to_json(orient="records", double_precision=15)) if df is not None and len(df) else []
 
 
@@ -27,8 +24,9 @@ def _gain_records(agg: Aggregates, gains: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
+def results_payload(model: ReportModel) -> dict[str, Any]:
     """The JSON document: summary rows carry their ``ci95`` per metric, as do gain rows (and a ``p``)."""
+    data, agg = model.data, model.agg
     run = {k: v for k, v in data.run.items() if k not in ("suite_json", "env_json", "counts_json")}
     run["env"] = data.env
     run["counts"] = json.loads(data.run["counts_json"]) if data.run.get("counts_json") else None
@@ -42,27 +40,27 @@ def results_payload(data: ReportData, agg: Aggregates) -> dict[str, Any]:
         "skipped_metrics": data.skipped_metrics,
         "summary": ci_records(agg.summary, agg.ci, data.all_metric_names),
         "gains": _gain_records(agg, gains),
-        "bd": _records(agg.bd),
-        "set_values": _records(data.set_values),
-        "fid_triangle": _records(triangle_table(data)),
-        "role_means": _records(role_means(data)),
-        "costs": _records(data.costs),
-        "branches": branch_records(data),
-        "failures": _records(data.failures),
+        "bd": records(agg.bd),
+        "set_values": records(data.set_values),
+        "fid_triangle": records(model.triangle),
+        "role_means": records(model.role_means),
+        "costs": records(data.costs),
+        "branches": records(model.branches),
+        "failures": records(data.failures),
     } | refs
 
 
-def _strict(obj: Any) -> Any:
+def strict(obj: Any) -> Any:
     """``obj`` with every non-finite float (NaN, ±inf) as None, so that the text is strict JSON."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
+        return {k: strict(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
+        return [strict(v) for v in obj]
     return obj
 
 
-def results_json(data: ReportData, agg: Aggregates) -> str:
+def results_json(model: ReportModel) -> str:
     """``results.json`` as strict JSON (RFC 8259): NaN and ±inf (no CI, PSNR of an exact image) are null."""
-    return json.dumps(_strict(results_payload(data, agg)), indent=1, default=str, allow_nan=False)
+    return json.dumps(strict(results_payload(model)), indent=1, default=str, allow_nan=False)

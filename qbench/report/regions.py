@@ -13,8 +13,8 @@ import re
 
 from .data import KEYS, ReportData
 from .document import Paragraph, Section, Table
-from .formatting import _fmt, _quality
-from .residuals import _cell, mean_table
+from .formatting import fmt, quality_text
+from .tables import ci_cell, mean_table
 
 _SPLIT = {
     "defocus": "classes by quantiles (default tertiles) of each original's local Laplacian energy; "
@@ -61,9 +61,9 @@ def region_sections(data: ReportData) -> list[Section]:
         table = []
         for _, r, cls, cols in rows:
             share, pc, pe, pg, sc, se, sg = cols
-            table.append([r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), cls,
-                          str(r["n_images"]), _fmt(r[share], 2), _fmt(r[pc], 2), _fmt(r[pe], 2), _cell(r, pg, 2, "+"),
-                          _fmt(r[sc], 4), _fmt(r[se], 4), _cell(r, sg, 4, "+")])
+            table.append([r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), cls,
+                          str(r["n_images"]), fmt(r[share], 2), fmt(r[pc], 2), fmt(r[pe], 2), ci_cell(r, pg, 2, "+"),
+                          fmt(r[sc], 4), fmt(r[se], 4), ci_cell(r, sg, 4, "+")])
         strat = str((info.get("params") or {}).get("stratifier", ""))
         text = (f"Pixels of each original split by the {strat or 'region'} map ({_SPLIT.get(strat, 'see the diagnostic')}). "
                 "Per class: its mean share of the image, PSNR on BT.601 Y (MATLAB rgb2ycbcr) of the compressed "

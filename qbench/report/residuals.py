@@ -7,8 +7,8 @@ between ``E-C`` and ``O-C``; a histogram of the ratio across images per dataset;
 example images per solver (the diagnostic's ``examples``, default 3), ``|E-C|`` and ``|O-C|``
 maps, amplified, at each codec's lowest-rate point.
 
-Figures are written under ``<out_dir>/figures/residuals/`` (``out_dir`` defaults to the results
-folder the data was read from; with neither, the section has its tables only). A histogram is
+Figures are written under ``<out_dir>/figures/residuals/`` by :func:`residual_figures` (the
+report's figure pass), before any section is built. A histogram is
 redrawn only when what it shows changed (its signature is kept in the report cache).
 """
 
@@ -23,8 +23,9 @@ import numpy as np
 
 from .cache import ReportCache
 from .data import KEYS, ReportData
-from .document import Cell, Figure, Paragraph, Section, Table
-from .formatting import _fmt, _nan, _quality, file_slug
+from .document import Figure, Paragraph, Section, Table
+from .formatting import file_slug, quality_text
+from .tables import ci_cell, mean_table
 
 FOLDER = Path("figures") / "residuals"
 RESIDUAL_VALUES = {"ratio", "removed", "cosine"}
@@ -38,42 +39,6 @@ def residual_labels(data: ReportData) -> list[str]:
     if diag is None:
         return []
     return [label for label, info in diag.info.items() if RESIDUAL_VALUES <= set(info.get("values", ()))]
-
-
-def _options(data: ReportData) -> tuple[int, int]:
-    out = data.suite.get("output", {}) or {}
-    return int(out.get("bootstrap", 1000)), int(data.suite.get("seed", 0))
-
-
-def mean_table(data: ReportData, wide, columns: list[str], by: list[str]) -> list[dict]:
-    """Rows of ``by`` + n_images + mean and bootstrap CI of each column, in plan order."""
-    from ..stats import bootstrap_cis
-
-    if wide.empty:
-        return []
-    n_boot, seed = _options(data)
-    groups = sorted(wide.groupby(by, sort=False, dropna=False).indices.items(),
-                    key=lambda kv: wide["ordinal"].to_numpy()[kv[1]].min())
-    rows, series = [], []
-    for key, pos in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(by, key)) | {"n_images": len(pos)}
-        for c in columns:
-            vals = wide[c].to_numpy(dtype=np.float64)[pos]
-            finite = vals[~np.isnan(vals)]
-            row[c] = float(np.mean(finite)) if len(finite) else float("nan")
-            series.append(vals)
-        rows.append(row)
-    cis = bootstrap_cis(series, n_boot, seed)
-    for i, row in enumerate(rows):
-        row["ci"] = dict(zip(columns, cis[i * len(columns):(i + 1) * len(columns)]))
-    return rows
-
-
-def _cell(row: dict, col: str, digits: int, sign: str = "") -> Cell:
-    lo, hi = row["ci"][col]
-    note = "" if _nan(lo) or _nan(row[col]) else f"[{_fmt(lo, digits, sign)}, {_fmt(hi, digits, sign)}]"
-    return Cell(_fmt(row[col], digits, sign), note)
 
 
 def _histograms(data: ReportData, label: str, wide, out_dir: Path) -> list[Figure]:
@@ -157,22 +122,47 @@ def _examples(data: ReportData, label: str, out_dir: Path, limit: int | None) ->
     return figures
 
 
-def residual_sections(data: ReportData, out_dir: Path | None = None, examples: int | None = None) -> list[Section]:
-    """One section per residual diagnostic in the store: the mean table, and (when a folder is
-    known: ``out_dir``, else the results folder of ``data``) the ratio histograms and the example
-    residual maps (``examples`` per solver x codec; default the diagnostic's own setting)."""
-    out_dir = Path(out_dir) if out_dir is not None else data.out_dir
-    sections = []
+def _wide(data: ReportData, label: str):
+    """The diagnostic's per-image values, or None when it has no ratio values."""
+    wide = data.diagnostics.of(label)
+    return None if wide.empty or "ratio" not in wide.columns else wide
+
+
+def residual_tables(data: ReportData) -> dict[str, tuple[list[str], list[dict]]]:
+    """Per residual diagnostic: (the value columns, the :func:`~qbench.report.tables.mean_table` rows)."""
+    out = {}
     for label in residual_labels(data):
-        wide = data.diagnostics.of(label)
-        if wide.empty or "ratio" not in wide.columns:
+        wide = _wide(data, label)
+        if wide is None:
             continue
-        cols = ["ratio", "removed", "cosine", "rms_oc"]
-        cols = [c for c in cols if c in wide.columns]
+        cols = [c for c in ("ratio", "removed", "cosine", "rms_oc") if c in wide.columns]
+        out[label] = (cols, mean_table(data, wide, cols, KEYS))
+    return out
+
+
+def residual_figures(data: ReportData, out_dir: str | Path, examples: int | None = None) -> dict[str, list[Figure]]:
+    """Draw into ``out_dir`` (when changed) the ratio histograms and copy the example residual maps
+    (``examples`` per solver x codec; default the diagnostic's own setting) of every residual
+    diagnostic; returns the figures per diagnostic label."""
+    out = {}
+    for label in residual_labels(data):
+        wide = _wide(data, label)
+        if wide is not None:
+            out[label] = _histograms(data, label, wide, Path(out_dir)) + _examples(data, label, Path(out_dir), examples)
+    return out
+
+
+def residual_sections(data: ReportData, figures: dict[str, list[Figure]] | None = None,
+                      tables: dict[str, tuple[list[str], list[dict]]] | None = None) -> list[Section]:
+    """One section per residual diagnostic in the store: the mean table (``tables``, default
+    :func:`residual_tables`) and its figures (``figures``, from :func:`residual_figures`; none by default)."""
+    tables = residual_tables(data) if tables is None else tables
+    sections = []
+    for label, (cols, means) in tables.items():
         rows = []
-        for r in mean_table(data, wide, cols, KEYS):
-            rows.append([r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]),
-                         str(r["n_images"])] + [_cell(r, c, 2 if c == "rms_oc" else 3) for c in cols])
+        for r in means:
+            rows.append([r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]),
+                         str(r["n_images"])] + [ci_cell(r, c, 2 if c == "rms_oc" else 3) for c in cols])
         headers = ["dataset", "solver", "codec", "quality", "images", "||E−C|| / ||O−C||", "error removed ↑",
                    "cos(E−C, O−C) ↑", "||O−C|| (RMS)"][:5 + len(cols)]
         text = ("Per image, with O the original, C the decoded bitstream the solver saw (a rescaler's "
@@ -182,9 +172,7 @@ def residual_sections(data: ReportData, out_dir: Path | None = None, examples: i
                 "returns O) and the cosine between E−C and O−C (1 = moves straight toward O). Means "
                 "over images with a bootstrap 95% CI.")
         blocks: list = [Paragraph.of(text), Table.of(headers, rows, 4, "residuals")]
-        if out_dir is not None:
-            blocks += _histograms(data, label, wide, Path(out_dir))
-            blocks += _examples(data, label, Path(out_dir), examples)
+        blocks += (figures or {}).get(label, [])
         title = "Residual analysis" + ("" if label == "residual" else f" ({label})")
         sections.append(Section(title, blocks, f"residuals-{file_slug(label)}"))
     return sections

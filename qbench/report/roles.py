@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .data import KEYS, ReportData
 from .document import Paragraph, Section, Table
-from .formatting import _arrow, _fmt, _quality
+from .formatting import arrow, fmt, quality_text
 
 ROLES = ("original", "compressed", "enhanced")
 
@@ -37,16 +37,17 @@ def role_means(data: ReportData):
     return out.sort_values(["_o"] + KEYS, kind="stable").drop(columns="_o")[cols].reset_index(drop=True)
 
 
-def roles_section(data: ReportData) -> list[Section]:
-    table = role_means(data)
+def roles_section(data: ReportData, table=None) -> list[Section]:
+    """The section of ``table`` (default :func:`role_means`), or nothing when it is empty."""
+    table = role_means(data) if table is None else table
     if table.empty:
         return []
     rows = []
     for r in table.to_dict(orient="records"):
-        rows.append([r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]),
-                     f"{r['metric']} {_arrow(data, r['metric'])}", str(int(r["images"]))]
-                    + [_fmt(r[k], 4) for k in ROLES]
-                    + [_fmt(r["enhanced_minus_original"], 4, "+"), _fmt(r["compressed_minus_original"], 4, "+")])
+        rows.append([r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]),
+                     f"{r['metric']} {arrow(data, r['metric'])}", str(int(r["images"]))]
+                    + [fmt(r[k], 4) for k in ROLES]
+                    + [fmt(r["enhanced_minus_original"], 4, "+"), fmt(r["compressed_minus_original"], 4, "+")])
     text = ("Mean over images of each no-reference metric on the original, compressed and enhanced "
             "images, and the mean differences enhanced − original and compressed − original (only images "
             "with all three values). For a pass-through solver the enhanced image is the compressed one.")

@@ -7,13 +7,15 @@ document), skipped metrics, failures.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .aggregate import P_SUFFIX, Aggregates
 from .bd import LOW_OVERLAP, anchor_source, anchors_of
 from .branches import branches_section
 from .data import KEYS, LEADERBOARD_PAIR, ReportData
 from .document import Cell, Code, Document, Figure, Items, Paragraph, Preformatted, Section, Table
-from .formatting import _arrow, _digits, _fmt, _nan, _quality
+from .formatting import arrow, digits_of, fmt, is_nan, quality_text
+from .model import ReportModel
 from .plots import PlotSpec
 from .regions import region_sections
 from .residuals import residual_sections
@@ -30,10 +32,10 @@ def _slug(text: str) -> str:
 
 
 def _value_cell(data: ReportData, metric: str, value, ci: tuple[float, float], sign: str = "") -> Cell:
-    d = _digits(data, metric)
+    d = digits_of(data, metric)
     lo, hi = ci
-    note = "" if _nan(value) or _nan(lo) else f"[{_fmt(lo, d, sign)}, {_fmt(hi, d, sign)}]"
-    return Cell(_fmt(value, d, sign), note)
+    note = "" if is_nan(value) or is_nan(lo) else f"[{fmt(lo, d, sign)}, {fmt(hi, d, sign)}]"
+    return Cell(fmt(value, d, sign), note)
 
 
 def header(data: ReportData) -> list:
@@ -64,11 +66,11 @@ def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[
         rows = []
         for r in summary[summary["dataset"] == dataset].to_dict(orient="records"):
             key = tuple(r[k] for k in KEYS)
-            row = [r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), str(int(r["n_images"])),
+            row = [r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), str(int(r["n_images"])),
                    str(int(r.get("n_failed", 0))), f"{r['bpp']:.4f}"]
             row += [_value_cell(data, m, r[m], agg.ci[key][m]) for m in names]
             rows.append(row)
-        headers = ["solver", "codec", "quality", "images", "failed", "bpp ↓"] + [f"{m} {_arrow(data, m)}" for m in names]
+        headers = ["solver", "codec", "quality", "images", "failed", "bpp ↓"] + [f"{m} {arrow(data, m)}" for m in names]
         blocks: list = [Table.of(headers, rows, 2, "leaderboard")]
         blocks += [Figure(f"{spec.stem}.svg", f"RD curve: {spec.metric} on {spec.dataset}")
                    for spec in figures.get(str(dataset), [])]
@@ -80,7 +82,7 @@ def _gain_cell(data: ReportData, gain: str, row: dict, ci: tuple[float, float]) 
     """A gain with its CI and, when the aggregates hold one, its paired test's p-value."""
     cell = _value_cell(data, gain, row[gain], ci, "+")
     p = row.get(gain + P_SUFFIX)
-    if p is None or _nan(p):
+    if p is None or is_nan(p):
         return cell
     return Cell(cell.text, f"{cell.note} p={p:.2g}".strip())
 
@@ -92,7 +94,7 @@ def gains_section(data: ReportData, agg: Aggregates) -> list[Section]:
     rows = []
     for r in agg.gains.to_dict(orient="records"):
         key = tuple(r[k] for k in KEYS)
-        rows.append([r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]),
+        rows.append([r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]),
                      str(int(r["n_images"]))] + [_gain_cell(data, g, r, agg.gains_ci[key][g]) for g in gains])
     text = ("Mean per-image change of each metric from the compressed input to the solver's output, "
             "counted in the metric's better direction (positive = the solver improved it), with a "
@@ -123,11 +125,11 @@ def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
             "with one compares mean curves (the measured one over the images given), without a confidence interval."))
     rows = []
     for r in table.to_dict(orient="records"):
-        rate = Cell("–") if _nan(r["bd_rate"]) else Cell(
-            f"{r['bd_rate']:+.2f}%", "" if _nan(r["bd_rate_ci_low"]) else
+        rate = Cell("–") if is_nan(r["bd_rate"]) else Cell(
+            f"{r['bd_rate']:+.2f}%", "" if is_nan(r["bd_rate_ci_low"]) else
             f"[{r['bd_rate_ci_low']:+.2f}, {r['bd_rate_ci_high']:+.2f}]")
         rows.append([r["dataset"], anchor_names.get(r["anchor"], r["anchor"]), r["solver"], r["codec"], r["metric"],
-                     rate, _fmt(r["bd_metric"], 4, "+"), str(int(r["n_images"])) if r["n_images"] else "–",
+                     rate, fmt(r["bd_metric"], 4, "+"), str(int(r["n_images"])) if r["n_images"] else "–",
                      f"{r['overlap']:.2f}" + (" (!)" if r["overlap"] < LOW_OVERLAP else ""), _curves_cell(r)])
     headers = ["dataset", "anchor", "solver", "codec", "metric", "BD-rate", "BD-metric", "images", "overlap",
                "curves"]
@@ -167,10 +169,10 @@ def _curves_cell(r: dict) -> str:
 
 def _latency(c: dict) -> tuple[str, str]:
     """(median s/MP with its device, spread with the count and probe) of a cost row."""
-    if _nan(c["seconds_per_mp"]):
+    if is_nan(c["seconds_per_mp"]):
         return "–", "–"
     median = f"{_sec(c['seconds_per_mp'])} ({c['device']})" if c["device"] else _sec(c["seconds_per_mp"])
-    if not c.get("spread") or _nan(c.get("seconds_low")):
+    if not c.get("spread") or is_nan(c.get("seconds_low")):
         return median, "one call"
     how = f"{int(c['n'])} calls on {int(c['probe'])} px" if c["spread"] == "min-max" else f"{int(c['n'])} encodings"
     return median, f"{_sec(c['seconds_low'])}–{_sec(c['seconds_high'])} ({c['spread']}, {how})"
@@ -195,9 +197,9 @@ def cost_section(data: ReportData) -> list[Section]:
             continue
         params = c["params"]
         rows.append([label, task, pipeline, blind,
-                     "–" if _nan(params) else (f"{params / 1e6:.2f} M" if params else "0"),
-                     "–" if _nan(c["flops_per_mp"]) else f"{c['flops_per_mp'] / 1e9:.1f}", *_latency(c),
-                     "–" if _nan(c["peak_mem_mb"]) or not c["peak_mem_mb"] else f"{c['peak_mem_mb']:.0f}"])
+                     "–" if is_nan(params) else (f"{params / 1e6:.2f} M" if params else "0"),
+                     "–" if is_nan(c["flops_per_mp"]) else f"{c['flops_per_mp'] / 1e9:.1f}", *_latency(c),
+                     "–" if is_nan(c["peak_mem_mb"]) or not c["peak_mem_mb"] else f"{c['peak_mem_mb']:.0f}"])
     blocks: list = []
     if rows:
         text = Paragraph.of(
@@ -225,10 +227,10 @@ def set_section(data: ReportData) -> list[Section]:
     other = sets[(sets["ref_role"] != LEADERBOARD_PAIR[0]) | (sets["test_role"] != LEADERBOARD_PAIR[1])]
     if other.empty:
         return []
-    rows = [[r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), r["metric"],
-             r["ref_role"], r["test_role"], _fmt(r["value"], 4),
-             "–" if _nan(r["n_images"]) else str(int(r["n_images"])),
-             "–" if _nan(r["n_features"]) else str(int(r["n_features"]))]
+    rows = [[r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), r["metric"],
+             r["ref_role"], r["test_role"], fmt(r["value"], 4),
+             "–" if is_nan(r["n_images"]) else str(int(r["n_images"])),
+             "–" if is_nan(r["n_features"]) else str(int(r["n_features"]))]
             for r in other.to_dict(orient="records")]
     text = ("Set-level metrics between other pairs of image sets of each row (original, compressed, "
             "enhanced); the leaderboard's columns compare the originals with the outputs.")
@@ -275,17 +277,27 @@ def failures_section(data: ReportData) -> list[Section]:
     return [Section(f"Failures ({len(f)})", blocks, "failures")]
 
 
-def leaderboard(data: ReportData, agg: Aggregates, figures: list[PlotSpec] = ()) -> Document:
-    """The whole leaderboard document; ``figures`` are the RD plots present beside it."""
-    by_dataset: dict[str, list[PlotSpec]] = {}
-    for spec in figures:
-        by_dataset.setdefault(spec.dataset, []).append(spec)
+#: the leaderboard's sections, in order: each builds its sections from the report model
+SECTIONS: tuple[tuple[str, Callable[[ReportModel], list[Section]]], ...] = (
+    ("datasets", lambda m: dataset_sections(m.data, m.agg, m.rd_by_dataset())),
+    ("gains", lambda m: gains_section(m.data, m.agg)),
+    ("roles", lambda m: roles_section(m.data, m.role_means)),
+    ("bd", lambda m: bd_section(m.data, m.agg)),
+    ("references", lambda m: references_section(m.data)),
+    ("cost", lambda m: cost_section(m.data)),
+    ("branches", lambda m: branches_section(m.data, m.branches)),
+    ("set_values", lambda m: set_section(m.data)),
+    ("triangle", lambda m: triangle_sections(m.data, m.triangle)),
+    ("residuals", lambda m: residual_sections(m.data, m.residual_figures, m.residuals)),
+    ("regions", lambda m: region_sections(m.data)),
+    ("skipped", lambda m: skipped_section(m.data)),
+    ("failures", lambda m: failures_section(m.data)),
+)
 
-    doc = Document(f"Leaderboard: {data.suite['name']}", header(data))
-    for part in (dataset_sections(data, agg, by_dataset), gains_section(data, agg), roles_section(data),
-                 bd_section(data, agg), references_section(data), cost_section(data), branches_section(data),
-                 set_section(data),
-                 triangle_sections(data), residual_sections(data), region_sections(data), skipped_section(data),
-                 failures_section(data)):
-        doc.sections += part
+
+def leaderboard(model: ReportModel) -> Document:
+    """The whole leaderboard document of ``model``: the sections of :data:`SECTIONS`, in order."""
+    doc = Document(f"Leaderboard: {model.data.suite['name']}", header(model.data))
+    for _, build in SECTIONS:
+        doc.sections += build(model)
     return doc

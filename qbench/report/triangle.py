@@ -29,7 +29,7 @@ from pathlib import Path
 from .cache import ReportCache
 from .data import KEYS, ReportData
 from .document import Figure, Paragraph, Section, Table
-from .formatting import _fmt, _nan, _quality, file_slug
+from .formatting import file_slug, fmt, is_nan, quality_text
 
 ORIGINAL, COMPRESSED, ENHANCED = "original", "compressed", "enhanced"
 #: set-metric types that have a triangle, and how a value becomes a side length
@@ -161,7 +161,7 @@ def figure_specs(data: ReportData, table) -> list[TriangleFigure]:
         sub = usable[usable["dataset"] == dataset]
         panels = []
         for metric in dict.fromkeys(sub["metric"]):
-            points = tuple((f"{r['solver']} · {r['codec']} {_quality(data, r['codec'], r['quality'])}",
+            points = tuple((f"{r['solver']} · {r['codec']} {quality_text(data, r['codec'], r['quality'])}",
                             float(r["offset"]) + 0.5, float(r["height"]), str(r["flag"]))
                            for r in sub[sub["metric"] == metric].to_dict(orient="records"))
             panels.append((str(metric), points))
@@ -222,18 +222,18 @@ def write_triangle_plots(data: ReportData, table, out_dir: str | Path) -> list[T
 # -- the section --------------------------------------------------------------------------------
 def _sig(v) -> str:
     """A side length with 4 significant digits (FID distances span many orders of magnitude)."""
-    return "–" if _nan(v) else f"{float(v):.4g}"
+    return "–" if is_nan(v) else f"{float(v):.4g}"
 
 
-def triangle_sections(data: ReportData, out_dir: str | Path | None = None) -> list[Section]:
-    """The "FID triangle" section: a table per metric row and, with ``out_dir``, one figure per
-    dataset drawn there (redrawn only when what it shows changed)."""
-    table = triangle_table(data)
+def triangle_sections(data: ReportData, table=None, figures: list[TriangleFigure] = ()) -> list[Section]:
+    """The "FID triangle" section: a table per metric row (``table``, default :func:`triangle_table`)
+    and the ``figures`` drawn by :func:`write_triangle_plots`."""
+    table = triangle_table(data) if table is None else table
     if table.empty:
         return []
-    rows = [[r["dataset"], r["solver"], r["codec"], _quality(data, r["codec"], r["quality"]), r["metric"],
-             _sig(r["oc"]), _sig(r["oe"]), _sig(r["ce"]), _fmt(r["offset"], 3, "+"),
-             _fmt(r["height"], 3), "–" if _nan(r["n_images"]) else str(int(r["n_images"])), r["flag"] or "–"]
+    rows = [[r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), r["metric"],
+             _sig(r["oc"]), _sig(r["oe"]), _sig(r["ce"]), fmt(r["offset"], 3, "+"),
+             fmt(r["height"], 3), "–" if is_nan(r["n_images"]) else str(int(r["n_images"])), r["flag"] or "–"]
             for r in table.to_dict(orient="records")]
     kinds = sorted({_metric_type(data, m) for m in table["metric"]})
     text = ("Each row places the enhanced set E in the triangle of the original set O and the compressed "
@@ -247,7 +247,5 @@ def triangle_sections(data: ReportData, out_dir: str | Path | None = None) -> li
     headers = ["dataset", "solver", "codec", "quality", "metric", "|OC|", "|OE|", "|CE|", "offset",
                "height", "images", "flag"]
     blocks: list = [Paragraph.of(text), Table.of(headers, rows, 5, "triangle")]
-    if out_dir is not None:
-        for spec in write_triangle_plots(data, table, out_dir):
-            blocks.append(Figure(spec.file, f"E vertices relative to O and C: {spec.dataset}"))
+    blocks += [Figure(spec.file, f"E vertices relative to O and C: {spec.dataset}") for spec in figures]
     return [Section("FID triangle: enhanced set between original and compressed", blocks, "fid-triangle")]

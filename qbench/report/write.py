@@ -28,7 +28,7 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
     from .html import render_html
     from .jsonout import results_json
     from .markdown import render_markdown
-    from .plots import draw, plot_specs
+    from .model import build_model, draw_figures
     from .sections import leaderboard
 
     data = load_report_data(out_dir, run_id=run_id)
@@ -41,6 +41,7 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
     if agg is None:
         agg = aggregate.compute_aggregates(data, options)
         cache.put_aggregates(key, agg)
+    model = build_model(data, agg)
     written: list[Path] = []
     if "csv" in formats:
         write_csv(agg.summary, out_dir / "summary.csv")
@@ -49,16 +50,12 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
         if not agg.bd.empty:
             write_csv(agg.bd, out_dir / "bd.csv")
             written.append(out_dir / "bd.csv")
-    specs = plot_specs(data, agg.summary)
+    text = "md" in formats or "html" in formats
+    draw_figures(model, out_dir, draw="plots" in formats, residuals=text)       # the one figure pass
     if "plots" in formats:
-        cache.redraw_changed("rd", [(s.stem, s.signature(), s.files(out_dir), lambda s=s: draw(s, out_dir))
-                                    for s in specs])
-        written += [f for s in specs for f in s.files(out_dir)]
-    drawn = cache.figures()
-    # link only figures that show the current results
-    present = [s for s in specs if drawn.get(s.stem) == s.signature() and all(f.is_file() for f in s.files(out_dir))]
-    if "md" in formats or "html" in formats:
-        doc = leaderboard(data, agg, present)
+        written += [f for s in model.rd_specs for f in s.files(out_dir)]
+    if text:
+        doc = leaderboard(model)
         if "md" in formats:
             write_text(out_dir / "leaderboard.md", render_markdown(doc))
             written.append(out_dir / "leaderboard.md")
@@ -66,7 +63,7 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
             write_text(out_dir / "leaderboard.html", render_html(doc))
             written.append(out_dir / "leaderboard.html")
     if "json" in formats:
-        write_text(out_dir / "results.json", results_json(data, agg))
+        write_text(out_dir / "results.json", results_json(model))
         written.append(out_dir / "results.json")
     if "compressai" in formats:
         from .compressai_export import write_compressai

@@ -1,0 +1,75 @@
+"""The report model: every table a report shows, derived once from the store's data.
+
+:func:`build_model` computes the aggregates' companions (no-reference means by role, the FID
+triangle, the branch table, the residual means) a single time; the figure pass
+(:func:`draw_figures`) draws every figure beside the report, redrawing only what changed; the
+Markdown, HTML and JSON renderers then read the model and never recompute a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .aggregate import Aggregates
+from .branches import branch_table
+from .data import ReportData
+from .document import Figure
+from .plots import PlotSpec
+from .residuals import residual_tables
+from .roles import role_means
+from .triangle import triangle_table
+
+
+@dataclass
+class ReportModel:
+    """One run's report, as tables: the data read from the store, the aggregates (summary with
+    CIs, gains, BD) and the derived tables; ``rd_figures`` and ``residual_figures`` are the
+    figures present beside the report (filled by :func:`draw_figures`)."""
+
+    data: ReportData
+    agg: Aggregates
+    role_means: Any                                   # DataFrame (qbench.report.roles.role_means)
+    triangle: Any                                     # DataFrame (qbench.report.triangle.triangle_table)
+    branches: Any                                     # DataFrame (qbench.report.branches.branch_table)
+    residuals: dict[str, tuple[list[str], list[dict]]]  # label -> (columns, mean rows)
+    rd_specs: list[PlotSpec] = field(default_factory=list)
+    rd_figures: list[PlotSpec] = field(default_factory=list)
+    residual_figures: dict[str, list[Figure]] = field(default_factory=dict)
+
+    def rd_by_dataset(self) -> dict[str, list[PlotSpec]]:
+        """The RD figures present, per dataset."""
+        out: dict[str, list[PlotSpec]] = {}
+        for spec in self.rd_figures:
+            out.setdefault(spec.dataset, []).append(spec)
+        return out
+
+
+def build_model(data: ReportData, agg: Aggregates) -> ReportModel:
+    """Derive every table of the report of ``data`` (with its aggregates ``agg``) once."""
+    from .plots import plot_specs
+
+    return ReportModel(data, agg, role_means(data), triangle_table(data), branch_table(data),
+                       residual_tables(data), plot_specs(data, agg.summary))
+
+
+def draw_figures(model: ReportModel, out_dir: str | Path, draw: bool = True, residuals: bool = True) -> ReportModel:
+    """The figure pass: draw the RD figures (when ``draw``) and the residual figures (when
+    ``residuals``) into ``out_dir`` where what they show changed, and record in ``model`` the
+    figures present there (an RD figure only when its files show the current results)."""
+    from .cache import ReportCache
+    from .plots import draw as draw_rd
+    from .residuals import residual_figures
+
+    out_dir = Path(out_dir)
+    cache = ReportCache(out_dir)
+    specs = model.rd_specs
+    if draw:
+        cache.redraw_changed("rd", [(s.stem, s.signature(), s.files(out_dir), lambda s=s: draw_rd(s, out_dir))
+                                    for s in specs])
+    drawn = cache.figures()
+    model.rd_figures = [s for s in specs if drawn.get(s.stem) == s.signature()
+                        and all(f.is_file() for f in s.files(out_dir))]
+    model.residual_figures = residual_figures(model.data, out_dir) if residuals else {}
+    return model
