@@ -16,13 +16,12 @@ from typing import Callable, Sequence
 from .. import datasets as dataset_mod
 from ..errors import FOLDER_ERRNOS, ConfigError, OutputError, QbenchError
 from ..folders import missing_folders, remove_empty
-from ..pipelines import COMPRESSED, ENHANCED, ORIGINAL, Pipeline
+from ..pipelines import Pipeline
 from ..store import ArtefactRow, Store
 from ..suite import Suite
 from .environment import collect_environment, resolve_device
 from .executor import make_executor
-from .plan import Sample, index_dataset, make_pipelines, plan_samples
-from .plan import diagnostics_complete, example_images
+from .plan import Todo, example_images, index_dataset, make_pipelines, plan_samples, plan_todo
 from .recompute import drop, select
 from .resolve import build_components, changed_components, codec_hash, describe_components
 
@@ -324,19 +323,15 @@ class Runner:
             result.recomputed = drop(store, result.suite_hash, self.recompute, samples, comps, pipelines)
             for line in result.recomputed:
                 self.log(line)
-        done = store.done_values([s.enc_key for s in samples] + [s.out_key for s in samples]
-                                 + [s.image.pixel_hash for s in samples])
         need_outputs = bool(comps.set_metrics) and self.keep_images
-        stored = self._stored_images(samples) if need_outputs else set()
-        todo = [s for s in samples if not self._complete(s, pipelines, comps.metrics, done, stored, need_outputs)
-                or not diagnostics_complete(s, comps.diagnostics, done)]
-        result.samples_done_before = len(samples) - len(todo)
-        if not todo:
+        todo = plan_todo(samples, pipelines, comps.metrics, comps.diagnostics, store, self.cache_ok, need_outputs)
+        result.samples_done_before = todo.done_before
+        if not todo.samples:
             self.log(f"nothing new to compute: all {len(samples)} samples are in the store")
         else:
-            self.log(f"{len(todo)} of {len(samples)} samples to compute "
+            self.log(f"{len(todo.samples)} of {len(samples)} samples to compute "
                      f"({result.samples_done_before} already in the store)")
-            self._execute(todo, pipelines, comps, done, need_outputs)
+            self._execute(todo, pipelines)
         self._measure_missing_costs(pipelines)
         if comps.set_metrics:
             from .setpass import run_set_pass
@@ -368,26 +363,7 @@ class Runner:
                 except Exception:  # noqa: BLE001 - missing weights now: the old cost stays
                     continue
 
-    def _stored_images(self, samples: list[Sample]) -> set[str]:
-        """Keys of the outputs and bitstreams present in the store (and on disk)."""
-        keys = {k for k, a in self.store.get_artefacts(ENHANCED).items() if self.cache_ok(a.path, a.hash)}
-        keys |= {k for k, e in self.store.get_encodings({s.enc_key for s in samples}).items()
-                 if self.cache_ok(e.bytes_path, e.bytes_hash)}
-        return keys
-
-    @staticmethod
-    def _complete(s: Sample, pipelines, metrics, done: set, stored: set[str], need_outputs: bool) -> bool:
-        need = [(s.out_key, s.out_role)]
-        if pipelines[(s.solver, s.codec)].compressed_comparable():
-            need.append((s.enc_key, COMPRESSED))
-        if need_outputs and s.out_key not in stored:
-            return False
-        if not all((k, role, m.key, m.version) in done for k, role in need for m in metrics):
-            return False
-        return all((s.image.pixel_hash, ORIGINAL, m.key, m.version) in done
-                   for m in metrics if m.kind == "no_reference")
-
-    def _execute(self, todo: list[Sample], pipelines, comps, done: set, need_outputs: bool) -> None:
+    def _execute(self, todo: Todo, pipelines) -> None:
         from tqdm import tqdm
 
         from .device import DeviceStage
@@ -396,10 +372,9 @@ class Runner:
         executor = make_executor(self.executor_kind, self.workers, self.device, self.address)
         device_stage = DeviceStage(self.device, self.suite.seed, self.record_cost, self.suite.output.cost_probe,
                                    self.suite.output.cost_repeats)
-        bar = tqdm(total=len(todo), desc=self.suite.name, unit="sample", disable=not self.progress)
+        bar = tqdm(total=len(todo.samples), desc=self.suite.name, unit="sample", disable=not self.progress)
         try:
-            Scheduler(self, todo, pipelines, comps.metrics, done, executor, device_stage, bar, need_outputs,
-                      comps.diagnostics, self.examples).run()
+            Scheduler(self, todo, pipelines, executor, device_stage, bar, self.examples).run()
         finally:
             bar.close()
             executor.close()
