@@ -182,6 +182,8 @@ class Suite(_Strict):
     anchor: str | list[str] | None = Field(
         default=None, description="codec or reference label (or labels) that BD-rate is measured against")
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
+    primary: str | None = Field(
+        default=None, description="metric label the report ranks solvers by (default: the first metric)")
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
     _source_dir: Path | None = PrivateAttr(default=None)
@@ -223,12 +225,18 @@ class Suite(_Strict):
                                  f"this suite {datasets}: a published curve only applies to its own dataset")
         if len(set(anchors)) != len(anchors):
             raise ValueError(f"anchor lists a codec twice: {anchors}")
+        metrics = [m.key for m in self.metrics]
+        if self.primary is not None and self.primary not in metrics:
+            near = difflib.get_close_matches(self.primary, metrics, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(f"primary {self.primary!r} is not one of the metrics {metrics}{hint}")
         return self
 
     def canonical(self) -> dict[str, Any]:
         """The parts that determine results, with defaults filled in (output options excluded)."""
         data = self.model_dump(mode="json")
         out = data.pop("output")
+        data.pop("primary")                        # how the report ranks, not what is measured
         data["quantize"] = out["quantize"]
         data.pop("description", None)
         for solver in data["solvers"]:

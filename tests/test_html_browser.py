@@ -40,7 +40,7 @@ def test_leaderboard_renders_in_chromium(tmp_path):
     result = chromium_check.check_page(out / "leaderboard.html", tmp_path / "shot.png", BROWSER)
     assert result.get("error") is None, result
     assert result["console"] == [], result["console"]        # no script ran, nothing failed to parse
-    assert result["scripts"] == 0 and result["tables"] >= 3, result
+    assert result["scripts"] == 1 and result["tables"] >= 3, result     # the page's own sort/filter script
     srcs = sorted(i["src"] for i in result["images"])
     assert srcs == ["rd_imgs_psnr_rgb.svg", "rd_imgs_psnr_y.svg"], result["images"]   # no injected <img>
     assert all(i["complete"] and i["width"] > 100 and i["height"] > 100 for i in result["images"]), result
@@ -48,3 +48,59 @@ def test_leaderboard_renders_in_chromium(tmp_path):
     with Image.open(tmp_path / "shot.png") as im:       # the top of the page is not blank
         top = im.convert("L").crop((0, 0, 1280, 600))
         assert top.getextrema()[0] < 100 and top.getextrema()[1] > 200
+
+
+SORT_PROBE = """<!doctype html><html><body><pre id="out">pending</pre>
+<iframe id="f" src="{page}" width="1280" height="2000"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', function () {{
+  var r = {{error: null}};
+  try {{
+    var doc = this.contentDocument, t = doc.querySelector('table.ranking');
+    var heads = Array.prototype.slice.call(t.querySelectorAll('thead th'));
+    var names = heads.map(function (h) {{ return h.textContent.trim(); }});
+    function col(name) {{
+      var i = names.indexOf(name);
+      return Array.prototype.filter.call(t.tBodies[0].rows, function (x) {{ return x.style.display !== 'none'; }})
+        .map(function (x) {{ return x.cells[i].textContent; }});
+    }}
+    r.before = col('solver');
+    heads[names.indexOf('solver')].click();
+    r.after = col('solver');
+    heads[names.indexOf('solver')].click();
+    r.reversed = col('solver');
+    var sel = doc.getElementById('filter-codec');
+    r.codecs = sel ? Array.prototype.map.call(sel.options, function (o) {{ return o.value; }}) : null;
+    if (sel) {{ sel.value = 'webp'; sel.dispatchEvent(new Event('change')); r.filtered = col('codec'); }}
+  }} catch (e) {{ r.error = String(e); }}
+  document.getElementById('out').textContent = 'PROBE' + JSON.stringify(r) + 'PROBE';
+}});
+</script></body></html>
+"""
+
+
+def test_clicking_a_header_sorts_and_the_codec_filter_hides_rows(tmp_path):
+    import json
+    import re
+
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        save(smooth_image(70 + i, 48, 64), folder / f"im{i}.png")
+    data = {"name": "sorting", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+            "codecs": [{"name": "jpeg", "qualities": [15, 60]}, {"name": "webp", "qualities": [20, 70]}],
+            "solvers": ["identity", "gaussian"], "metrics": ["psnr_rgb"],
+            "output": {"bootstrap": 20, "bd_bootstrap": 0}}
+    out = tmp_path / "out"
+    Runner(parse_suite(data), out, workers=0, progress=False).run()
+    write_reports(out)
+    probe = out / "probe.html"
+    probe.write_text(SORT_PROBE.format(page="leaderboard.html"), encoding="utf-8")
+    dom = chromium_check._chromium(BROWSER, ["--allow-file-access-from-files", "--virtual-time-budget=5000",
+                                             "--dump-dom", probe.as_uri()], tmp_path / "profile", 90)
+    found = re.search(r"PROBE(.*?)PROBE", dom.stdout, re.S)
+    assert found, dom.stderr[-500:]
+    r = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert r["error"] is None, r
+    assert r["before"] != r["after"] and r["after"] == sorted(r["before"]), r      # ranked order, then by solver
+    assert r["reversed"] == sorted(r["before"], reverse=True), r
+    assert r["codecs"] == ["", "jpeg", "webp"] and r["filtered"] and set(r["filtered"]) == {"webp"}, r

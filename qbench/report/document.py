@@ -30,10 +30,12 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Cell:
-    """A table cell: its text and an optional note (a confidence interval) shown beside it."""
+    """A table cell: its text, an optional note (a confidence interval) shown beside it and an
+    emphasis: ``best`` (bold) or ``second`` (underlined), as papers mark the two best values."""
 
     text: str
     note: str = ""
+    emphasis: str = ""
 
 
 @dataclass(frozen=True)

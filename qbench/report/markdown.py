@@ -44,10 +44,18 @@ def _inline(parts: tuple[Inline, ...]) -> str:
     return "".join(_code(p.text) if isinstance(p, Code) else _text(p) for p in parts)
 
 
+def _emphasis(text: str, emphasis: str) -> str:
+    """Escaped cell text marked as papers do: the best bold, the second underlined."""
+    if not text:
+        return text
+    return f"**{text}**" if emphasis == "best" else f"<u>{text}</u>" if emphasis == "second" else text
+
+
 def _table(t: Table) -> str:
     from tabulate import tabulate
 
-    rows = [[_cell(c.text + (f" {c.note}" if c.note else "")) for c in r] for r in t.rows]
+    rows = [[_emphasis(_cell(c.text), c.emphasis) + (f" {_cell(c.note)}" if c.note else "") for c in r]
+            for r in t.rows]
     return tabulate(rows, headers=[_cell(h) for h in t.headers], tablefmt="github", disable_numparse=True)
 
 

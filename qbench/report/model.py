@@ -34,6 +34,9 @@ class ReportModel:
     triangle: Any                                     # DataFrame (qbench.report.triangle.triangle_table)
     branches: Any                                     # DataFrame (qbench.report.branches.branch_table)
     residuals: dict[str, tuple[list[str], list[dict]]]  # label -> (columns, mean rows)
+    primary: str | None = None                        # the metric solvers are ranked by
+    point_ranks: Any = None                           # DataFrame (qbench.report.ranks.point_ranks)
+    overall_ranks: Any = None                         # DataFrame (qbench.report.ranks.overall_ranks)
     rd_specs: list[PlotSpec] = field(default_factory=list)
     rd_figures: list[PlotSpec] = field(default_factory=list)
     residual_figures: dict[str, list[Figure]] = field(default_factory=dict)
@@ -49,9 +52,12 @@ class ReportModel:
 def build_model(data: ReportData, agg: Aggregates) -> ReportModel:
     """Derive every table of the report of ``data`` (with its aggregates ``agg``) once."""
     from .plots import plot_specs
+    from .ranks import overall_ranks, point_ranks, primary_metric
 
+    primary = primary_metric(data)
     return ReportModel(data, agg, role_means(data), triangle_table(data), branch_table(data),
-                       residual_tables(data), plot_specs(data, agg.summary))
+                       residual_tables(data), primary, point_ranks(data, agg, primary),
+                       overall_ranks(data, agg, primary), plot_specs(data, agg.summary))
 
 
 def draw_figures(model: ReportModel, out_dir: str | Path, draw: bool = True, residuals: bool = True) -> ReportModel:

@@ -1,4 +1,5 @@
-"""The leaderboard as a document, section by section, in a fixed order: header, one table per
+"""The leaderboard as a document, section by section, in the order of :data:`SECTIONS`: header,
+the ranking by the primary metric (per codec point and over each ladder), one table per
 dataset (with its RD figures), gains over the compressed input, BD-rate, solvers and cost,
 set-level values between image sets, the FID triangle (table; its figure is in the diagnostics
 document), skipped metrics, failures.
@@ -277,8 +278,60 @@ def failures_section(data: ReportData) -> list[Section]:
     return [Section(f"Failures ({len(f)})", blocks, "failures")]
 
 
+def _rank_text(rank, tied: bool) -> str:
+    return "–" if rank is None or is_nan(rank) else f"={int(rank)}" if tied else str(int(rank))
+
+
+def ranking_sections(model: ReportModel) -> list[Section]:
+    """Solvers ranked by the primary metric per dataset and codec point, and over each codec's ladder."""
+    data, metric, points, overall = model.data, model.primary, model.point_ranks, model.overall_ranks
+    if metric is None or points is None or points.empty or points["solver"].nunique() < 2:
+        return []
+    d = digits_of(data, metric)
+    rows = []
+    for r in points.to_dict(orient="records"):
+        value = _value_cell(data, metric, r["value"], (r["ci_low"], r["ci_high"]))
+        rank = None if is_nan(r["rank"]) else int(r["rank"])
+        emphasis = {1: "best", 2: "second"}.get(rank, "")
+        rows.append([r["dataset"], r["codec"], quality_text(data, r["codec"], r["quality"]),
+                     _rank_text(rank, bool(r["tied"])), r["solver"], Cell(value.text, value.note, emphasis),
+                     fmt(r["bpp"], 4), str(int(r["n_images"]))])
+    text = (f"Solvers ranked by {metric} {arrow(data, metric)} (the suite's primary metric) within each dataset "
+            "and codec point; the best value is bold, the second underlined. Solvers whose 95% confidence "
+            "intervals overlap share a rank (=k, a tie): rank = 1 + the number of solvers better with a "
+            "non-overlapping interval.")
+    headers = ["dataset", "codec", "quality", "rank", "solver", f"{metric} {arrow(data, metric)}", "bpp", "images"]
+    blocks: list = [Paragraph.of(text), Table.of(headers, rows, 5, "ranking")]
+    sections = [Section(f"Ranking by {metric}", blocks, "ranking")]
+    if overall is not None and len(overall) and overall["points"].max() > 1:
+        bd = overall["bd_rate"].notna().any()
+        orows = []
+        for r in overall.to_dict(orient="records"):
+            rank = None if is_nan(r["rank"]) else int(r["rank"])
+            emphasis = {1: "best", 2: "second"}.get(rank, "")
+            by_gain = r["by"] == "gain"
+            row = [r["dataset"], r["codec"], _rank_text(rank, bool(r["tied"])), r["solver"], str(int(r["points"])),
+                   Cell(fmt(r["mean_gain"], d, "+"), "", emphasis if by_gain else ""),
+                   Cell(fmt(r["mean_value"], d), "", "" if by_gain else emphasis)]
+            if bd:
+                row.append("–" if is_nan(r["bd_rate"]) else f"{r['bd_rate']:+.2f}%")
+            orows.append(row)
+        text = (f"Over each codec's ladder: the mean over its points of the solver's {metric} gain over the "
+                f"compressed input and of its {metric}; ranked by the mean gain where every solver has one "
+                "(pass-through solvers count 0), else by the mean value"
+                + ("; BD-rate (percent, negative = fewer bits) against the anchor on " + metric if bd else "")
+                + ". Equal values share a rank.")
+        headers = ["dataset", "codec", "rank", "solver", "points", f"mean {metric} gain", f"mean {metric}"]
+        headers += ["BD-rate"] if bd else []
+        sections.append(Section(f"Overall ranking by {metric}", [Paragraph.of(text), Table.of(headers, orows, 4,
+                                                                                           "ranking")],
+                                "ranking-overall"))
+    return sections
+
+
 #: the leaderboard's sections, in order: each builds its sections from the report model
 SECTIONS: tuple[tuple[str, Callable[[ReportModel], list[Section]]], ...] = (
+    ("ranking", ranking_sections),
     ("datasets", lambda m: dataset_sections(m.data, m.agg, m.rd_by_dataset())),
     ("gains", lambda m: gains_section(m.data, m.agg)),
     ("roles", lambda m: roles_section(m.data, m.role_means)),
