@@ -38,7 +38,8 @@ OWN = ("qbench", "qbench_baselines")
 HARNESS = ("qbench.cli", "qbench.runner", "qbench.report", "qbench.regress", "qbench.store",
            "qbench.suite", "qbench.registry", "qbench.errors", "qbench.frames", "qbench.leaderboards",
            "qbench.catalogue", "qbench.codeid", "qbench.lru", "qbench.datasets", "qbench.stats", "qbench.rd",
-           "qbench.cachefile", "qbench.folders", "qbench.narrow", "qbench.measure", "qbench.references")
+           "qbench.cachefile", "qbench.folders", "qbench.narrow", "qbench.measure", "qbench.references",
+           "qbench.paths", "qbench.download", "qbench.vocabulary")
 
 
 #: qbench packages whose ``__init__`` only registers and re-exports components: not followed (a new

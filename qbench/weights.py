@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WeightsError
+from .paths import weights_root
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,6 @@ class WeightFile:
                                      # published in a git repository, when no sha256 is published
 
 
-def cache_dir() -> Path:
-    """``$QBENCH_CACHE/weights`` or ``~/.cache/qbench/weights``."""
-    root = Path(os.environ.get("QBENCH_CACHE", Path.home() / ".cache" / "qbench")).expanduser()
-    return root / "weights"
-
-
 def torch_home() -> Path:
     """``$TORCH_HOME`` or ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch`` (torch.hub's rule)."""
     env = os.environ.get("TORCH_HOME")
@@ -59,7 +54,7 @@ def torch_home() -> Path:
 
 
 def root_dir(root: str) -> Path:
-    roots = {"qbench": cache_dir, "torch_hub": lambda: torch_home() / "hub" / "checkpoints",
+    roots = {"qbench": weights_root, "torch_hub": lambda: torch_home() / "hub" / "checkpoints",
              "pyiqa": lambda: torch_home() / "hub" / "pyiqa"}
     if root not in roots:
         raise WeightsError(f"unknown weights root {root!r}; choose from {sorted(roots)}")
@@ -119,7 +114,7 @@ def ensure(wf: WeightFile, allow_download: bool = True) -> Path:
         return verify(wf, path)
     if not allow_download:
         raise WeightsError(missing_message(wf, path))
-    from .datasets.download import download
+    from .download import download
     from .errors import DataNotFoundError
 
     try:

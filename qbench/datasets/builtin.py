@@ -12,29 +12,16 @@ manifest (data never available to pin it) is known by its file names or its imag
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from ..errors import DataNotFoundError
+from ..paths import data_root
 from ..images import ChannelPolicy
 from .base import Dataset, ImageRecord, list_images, record_names
 
 SKIMAGE_SAMPLES = ("astronaut", "chelsea", "coffee", "camera", "brick", "grass", "gravel", "moon")
-
-
-def cache_root() -> Path:
-    """``$QBENCH_CACHE`` or ``~/.cache/qbench``."""
-    return Path(os.environ.get("QBENCH_CACHE", Path.home() / ".cache" / "qbench")).expanduser()
-
-
-def data_root(override: str | os.PathLike | None = None) -> Path:
-    """Where pinned datasets are looked for: override, ``$QBENCH_DATA``, ``$QBENCH_CACHE/data``."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get("QBENCH_DATA")
-    return Path(env).expanduser() if env else cache_root() / "data"
 
 
 class SkimageSamples(Dataset):

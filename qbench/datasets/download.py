@@ -1,4 +1,5 @@
-"""Downloading pinned datasets: progress bar, atomic writes, extraction that cannot escape.
+"""Downloading pinned datasets: archives checked against their pins, extraction that cannot escape
+(the download itself is :func:`qbench.download.download`).
 
 Nothing here runs unless asked (``qbench data fetch NAME``). Offline, the error says which files
 to place where.
@@ -11,12 +12,11 @@ import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from ..download import _NoDowngrade, download  # noqa: F401  (re-exported)
 from ..errors import DataNotFoundError, QbenchError
 from ..folders import missing_folders, remove_empty
 from .base import list_images
@@ -27,37 +27,6 @@ class UnsafeArchiveError(QbenchError):
     """An archive member would be written outside the extraction folder."""
 
     exit_code = 3
-
-
-class _NoDowngrade(urllib.request.HTTPRedirectHandler):
-    """Follows redirects, except from https to anything else."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if req.full_url.startswith("https:") and not newurl.startswith("https:"):
-            raise urllib.error.URLError(f"refused a redirect from {req.full_url} to {newurl} (not https)")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def download(url: str, dest: Path, progress: bool = True, timeout: float = 30.0) -> Path:
-    """Fetch ``url`` to ``dest`` (atomically) with a tqdm progress bar; an https download never
-    follows a redirect to plain http."""
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        opener = urllib.request.build_opener(_NoDowngrade)
-        with opener.open(url, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
-                while chunk := resp.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp_name, dest)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise DataNotFoundError(f"cannot download {url}: {exc}") from exc
-    return dest
 
 
 def _safe_target(root: Path, member: str) -> Path:
