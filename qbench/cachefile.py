@@ -78,7 +78,7 @@ def verify_folder(out_dir: str | os.PathLike) -> tuple[int, list[tuple[str, str,
 
     Returns (files checked, problems), a problem being (path, state, what the file is); the
     store itself must pass SQLite's ``quick_check``. Opens the store read-only."""
-    from .runner.run import STORE_NAME
+    from .vocabulary import STORE_NAME
     from .store import Store
 
     problems: list[tuple[str, str, str]] = []

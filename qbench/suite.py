@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import SuiteError
+from .vocabulary import COMPRESSED, ENHANCED, ORIGINAL
 
 Number = Union[int, float]
 
@@ -127,7 +128,7 @@ class ReferenceSpec(_Strict):
         return self.label or Path(self.path).stem
 
 
-Role = Literal["original", "compressed", "enhanced"]
+Role = Literal[ORIGINAL, COMPRESSED, ENHANCED]
 
 
 class DiagnosticSpec(_Strict):

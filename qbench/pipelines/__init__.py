@@ -6,7 +6,8 @@ A new pipeline kind is one new module here and one entry in :data:`PIPELINES` (f
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .base import COMPRESSED, ENHANCED, LOWRES, ORIGINAL, ImageRef, Keys, Pipeline, content_key
+from ..vocabulary import COMPRESSED, ENHANCED, LOWRES, ORIGINAL
+from .base import ImageRef, Keys, Pipeline, content_key
 from .enhance import EnhancePipeline
 from .learned_codec import LearnedCodecCodec, LearnedCodecPipeline
 from .rescale import RescalePipeline

@@ -20,11 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from ..images import ImageSource
-
-ORIGINAL = "original"
-LOWRES = "lowres"
-COMPRESSED = "compressed"
-ENHANCED = "enhanced"
+from ..vocabulary import COMPRESSED, ENHANCED
 
 
 def content_key(*parts: Any) -> str:

@@ -16,9 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .base import COMPRESSED, ENHANCED, LOWRES, ORIGINAL
-
-LEADERBOARD_PAIR = (ORIGINAL, ENHANCED)
+from ..vocabulary import COMPRESSED, ENHANCED, LEADERBOARD_PAIR, LOWRES, ORIGINAL
 
 
 def role_key(sample, role: str) -> tuple[str, str] | None:

@@ -20,14 +20,11 @@ import numpy as np
 
 from ..errors import ConfigError, StoreError
 from ..store import Store
+from ..vocabulary import (  # noqa: F401  (KEYS, LEADERBOARD_PAIR, STORE_NAME: re-exported to reports)
+    COMPRESSED, ENHANCED, KEYS, LEADERBOARD_PAIR, ORIGINAL, ROLE_KEY_COLUMN, STORE_NAME)
 from .costs import load_costs
 from .diagnostics_data import load_diagnostics
 
-STORE_NAME = "results.sqlite"
-#: the columns that identify a leaderboard row
-KEYS = ["dataset", "solver", "codec", "quality"]
-#: the image roles of the leaderboard's set-level column (reference, test)
-LEADERBOARD_PAIR = ("original", "enhanced")
 GAIN_SUFFIX = "_gain"
 
 
@@ -242,7 +239,7 @@ def _per_image(store: Store, suite_hash: str, metrics: dict[str, MetricInfo]):
     made |= set(out_vals["ordinal"])
     # a sample is present when its output is: the compressed image itself (pass-through), a stored
     # artefact, or measured values; failed samples have none of these and are left out
-    present = base["out_role"].eq("compressed") | base["ordinal"].isin(made)
+    present = base["out_role"].eq(COMPRESSED) | base["ordinal"].isin(made)
     base = base[present].drop(columns=["out_role"])
     index = ["dataset", "image", "solver", "codec", "quality", "task", "ordinal", "bpp", "nbytes"]
     side = base.pop("side_info").dropna().map(json.loads)
@@ -299,8 +296,9 @@ def _role_values(store: Store, suite_hash: str, metrics: dict[str, MetricInfo], 
     if not noref:
         return pd.DataFrame(columns=cols)
     parts = [_values(store, suite_hash, key_col, role_sql, noref).assign(role=role)
-             for role, key_col, role_sql in (("original", "image_hash", "'original'"),
-                                             ("compressed", "enc_key", "'compressed'"), ("enhanced", "out_key", "p.out_role"))]
+             for role, key_col, role_sql in ((ORIGINAL, ROLE_KEY_COLUMN[ORIGINAL], f"'{ORIGINAL}'"),
+                                             (COMPRESSED, ROLE_KEY_COLUMN[COMPRESSED], f"'{COMPRESSED}'"),
+                                             (ENHANCED, ROLE_KEY_COLUMN[ENHANCED], "p.out_role"))]
     rows = per_image[["ordinal"] + KEYS + ["image"]]
     return pd.concat(parts).merge(rows, on="ordinal")[cols].reset_index(drop=True)
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store import Store
-
-KEYS = ["dataset", "solver", "codec", "quality"]
+from ..vocabulary import KEYS
 
 
 @dataclass

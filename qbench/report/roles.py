@@ -6,11 +6,12 @@ enhanced - original and compressed - original (the compression-bias table: e.g. 
 
 from __future__ import annotations
 
+from ..vocabulary import COMPRESSED, ENHANCED, ORIGINAL
 from .data import KEYS, ReportData
 from .document import Paragraph, Section, Table
 from .formatting import arrow, fmt, quality_text
 
-ROLES = ("original", "compressed", "enhanced")
+ROLES = (ORIGINAL, COMPRESSED, ENHANCED)
 
 
 def role_means(data: ReportData):

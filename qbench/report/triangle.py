@@ -26,12 +26,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..vocabulary import COMPRESSED, ENHANCED, ORIGINAL
 from .cache import ReportCache
 from .data import KEYS, ReportData
 from .document import Figure, Paragraph, Section, Table
 from .formatting import file_slug, fmt, is_nan, quality_text
 
-ORIGINAL, COMPRESSED, ENHANCED = "original", "compressed", "enhanced"
 #: set-metric types that have a triangle, and how a value becomes a side length
 SIDES = {"fid": "sqrt(FID) (Fréchet distance)", "kid": "sqrt(max(KID, 0)) (MMD)"}
 COLUMNS = KEYS + ["metric", "oc", "oe", "ce", "offset", "height", "flag", "n_images"]

@@ -19,13 +19,12 @@ from ..folders import missing_folders, remove_empty
 from ..pipelines import Pipeline
 from ..store import ArtefactRow, Store
 from ..suite import Suite
+from ..vocabulary import STORE_NAME
 from .environment import collect_environment, resolve_device
 from .executor import make_executor
 from .plan import Todo, example_images, index_dataset, make_pipelines, plan_samples, plan_todo
 from .recompute import drop, select
 from .resolve import build_components, changed_components, codec_hash, describe_components
-
-STORE_NAME = "results.sqlite"
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 from ..metrics.distribution import FeatureStats, InceptionExtractor
 from ..pipelines import content_key
 from ..pipelines.diagnostic import RoleImages, groups, role_key, set_pairs
+from ..vocabulary import ENHANCED, LOWRES
 
 
 def extract_stats(extractor, images, m, keep: bool) -> FeatureStats:
@@ -42,7 +43,7 @@ def run_set_pass(runner, comps, samples) -> None:
                  for k, e in store.get_encodings({s.enc_key for s in samples}).items()
                  if runner.cache_ok(e.bytes_path, e.bytes_hash)}
     artefacts = {}
-    for role in ("enhanced", "lowres"):
+    for role in (ENHANCED, LOWRES):
         artefacts.update({(k, role): a.path for k, a in store.get_artefacts(role).items()
                           if runner.cache_ok(a.path, a.hash)})
     images = RoleImages(encodings, artefacts, {c.label: c.codec for c in comps.codecs})

@@ -31,6 +31,7 @@ from ..errors import CodecError, QbenchError
 from ..images import ImageSource, read_image
 from ..lru import LRU
 from ..store import ArtefactRow, EncodingRow, ValueRow
+from ..vocabulary import COMPRESSED
 
 
 @dataclass(frozen=True)
@@ -259,10 +260,10 @@ def run_code(job: CodeJob, codec=None) -> StageResult:
         raise CodecError(f"{job.codec_name} decoded shape {decoded.shape} != input {img.shape}")
     if job.metrics:
         ref = _image(job.ref)
-        result.values, result.errors = measure(ref, job.image_hash, decoded, job.metrics, job.enc_key, "compressed")
+        result.values, result.errors = measure(ref, job.image_hash, decoded, job.metrics, job.enc_key, COMPRESSED)
     ref = _image(job.ref) if job.diagnostics else None
     if ref is not None and decoded.shape == ref.shape:
-        values, errors, _ = diagnose(ref, job.image_hash, decoded, None, job.diagnostics, job.enc_key, "compressed")
+        values, errors, _ = diagnose(ref, job.image_hash, decoded, None, job.diagnostics, job.enc_key, COMPRESSED)
         result.values += values
         result.errors += errors
     if job.return_decoded:
