@@ -169,6 +169,14 @@ class OutputSpec(_Strict):
                               "whose median is the latency")
 
 
+def stored_setting(suite: dict[str, Any], name: str) -> Any:
+    """A setting of a suite as stored with a run (its JSON dump): ``seed`` or a key of ``output``;
+    the schema's default where the stored suite lacks it. Reports read settings only through this."""
+    if name == "seed":
+        return suite.get("seed", Suite.model_fields["seed"].default)
+    return (suite.get("output") or {}).get(name, OutputSpec.model_fields[name].default)
+
+
 class Suite(_Strict):
     """A whole experiment: datasets x codec points x solvers, measured by metrics."""
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..stats import bootstrap_ci, bootstrap_cis, sign_test_p
+from ..suite import stored_setting
 from . import bd
 from .data import GAIN_SUFFIX, KEYS, LEADERBOARD_PAIR, ReportData
 
@@ -32,8 +33,8 @@ class ReportOptions:
 
     @classmethod
     def of(cls, suite: dict[str, Any]) -> ReportOptions:
-        out = suite.get("output", {}) or {}
-        return cls(int(out.get("bootstrap", 1000)), int(out.get("bd_bootstrap", 200)), int(suite.get("seed", 0)))
+        return cls(int(stored_setting(suite, "bootstrap")), int(stored_setting(suite, "bd_bootstrap")),
+                   int(stored_setting(suite, "seed")))
 
 
 @dataclass
@@ -106,8 +107,8 @@ def summarize(data: ReportData, n_boot: int | None = None, seed: int | None = No
     original, test enhanced); plus the CIs. A row whose every image failed is kept (n_images 0)."""
     import pandas as pd
 
-    n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
-    seed = data.suite.get("seed", 0) if seed is None else seed
+    n_boot = stored_setting(data.suite, "bootstrap") if n_boot is None else n_boot
+    seed = stored_setting(data.suite, "seed") if seed is None else seed
     columns = KEYS + ["n_images", "n_failed", "bpp"] + data.metric_names + data.set_metric_names
     df = data.per_image
     df = df[measured(data)].reset_index(drop=True) if len(df) else df
@@ -167,8 +168,8 @@ def summarize_gains(data: ReportData, n_boot: int | None = None, seed: int | Non
         return pd.DataFrame(columns=columns), {}
     passthrough = {s for s, info in data.solvers.items() if info.passthrough}
     df = df[~df["solver"].isin(passthrough) & df[gains].notna().any(axis=1)].reset_index(drop=True)
-    n_boot = data.suite.get("output", {}).get("bootstrap", 1000) if n_boot is None else n_boot
-    seed = data.suite.get("seed", 0) if seed is None else seed
+    n_boot = stored_setting(data.suite, "bootstrap") if n_boot is None else n_boot
+    seed = stored_setting(data.suite, "seed") if seed is None else seed
     groups = _groups(df)
     rows, ci = _table(df, gains, n_boot, seed, groups)
     _gain_p_values(df, gains, groups, rows)

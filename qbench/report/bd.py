@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import QbenchError
 from ..rd import OverlapWarning, RDCurve, bd_with_ci, crossings, curves_from_rows
 from ..references import PUBLISHED
+from ..suite import stored_setting
 from .data import ReportData
 
 LOW_OVERLAP = 0.75
@@ -81,8 +82,8 @@ def bd_table(data: ReportData, method: str = "pchip", n_boot: int | None = None,
     columns = BD_COLUMNS + (["anchor_source"] if data.references else [])
     if not anchors or df.empty:
         return pd.DataFrame(columns=columns)
-    n_boot = data.suite.get("output", {}).get("bd_bootstrap", 200) if n_boot is None else n_boot
-    seed = data.suite.get("seed", 0) if seed is None else seed
+    n_boot = stored_setting(data.suite, "bd_bootstrap") if n_boot is None else n_boot
+    seed = stored_setting(data.suite, "seed") if seed is None else seed
     keys = df[["dataset", "solver", "codec"]].drop_duplicates().itertuples(index=False, name=None)
     group_order = {key: i for i, key in enumerate(keys)}
     rows = []

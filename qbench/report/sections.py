@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ..suite import stored_setting
 from .aggregate import P_SUFFIX, Aggregates
 from .bd import LOW_OVERLAP, anchor_source, anchors_of
 from .branches import branches_section
@@ -40,7 +41,7 @@ def _value_cell(data: ReportData, metric: str, value, ci: tuple[float, float], s
 
 
 def header(data: ReportData) -> list:
-    env, run, out = data.env, data.run, data.suite.get("output", {}) or {}
+    env, run = data.env, data.run
     blocks = []
     if data.suite.get("description"):
         blocks.append(Paragraph.of(str(data.suite["description"])))
@@ -53,10 +54,10 @@ def header(data: ReportData) -> list:
         meta += [" · commit ", Code(str(env["git_commit"])[:10])]
     blocks.append(Paragraph.of(*meta))
     quant = ("Outputs are clamped to [0, 1] and rounded to 8 bits before measurement."
-             if out.get("quantize", True) else "Outputs are measured unquantised (suite output.quantize: false).")
+             if stored_setting(data.suite, "quantize") else "Outputs are measured unquantised (suite output.quantize: false).")
     blocks.append(Paragraph.of(
         "Values are means of per-image values with a bootstrap 95% confidence interval "
-        f"[{out.get('bootstrap', 1000)} resamples over images]; ↑ higher is better, ↓ lower is better. " + quant))
+        f"[{stored_setting(data.suite, 'bootstrap')} resamples over images]; ↑ higher is better, ↓ lower is better. " + quant))
     return blocks
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..suite import stored_setting
 from .data import ReportData
 from .document import Cell
 from .formatting import fmt, is_nan
 
 
 def _options(data: ReportData) -> tuple[int, int]:
-    out = data.suite.get("output", {}) or {}
-    return int(out.get("bootstrap", 1000)), int(data.suite.get("seed", 0))
+    return int(stored_setting(data.suite, "bootstrap")), int(stored_setting(data.suite, "seed"))
 
 
 def mean_table(data: ReportData, wide, columns: list[str], by: list[str]) -> list[dict]:
