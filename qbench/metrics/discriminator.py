@@ -28,7 +28,7 @@ compressed and the enhanced image of a sample, each conditioned on the same comp
 shows whether ``D`` tells real images from compressed ones where it matters (``D(O|C)`` against
 ``D(C|C)``) and how real the solver's output looks to it (``D(E|C)``). No conditional
 discriminator weights are published: ``disc_conditional`` (a triplet diagnostic,
-:class:`ConditionalDiscriminatorDiagnostic`, listed under a suite's ``diagnostics: per_image:``) loads a user-trained
+:class:`~qbench.diagnostics.discriminator.ConditionalDiscriminatorDiagnostic`, listed under a suite's ``diagnostics: per_image:``) loads a user-trained
 ``UNetDiscriminatorSN(num_in_ch=6)`` checkpoint placed at its weight path (``qbench weights path
 conditional_unet_sn``), strictly, with the file's sha256 in the metric version; a missing file
 raises :class:`~qbench.errors.WeightsError` saying where to place it.
@@ -39,11 +39,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from ..diagnostics.base import TripletDiagnostic
 from ..errors import ConfigError, WeightsError
 from ..registry import Registry
 from ..weights import WeightFile, register
@@ -146,8 +145,14 @@ ARCHS.register("unet_sn", unet_sn)
 
 
 def __getattr__(name: str):
+    """Lazy names: ``UNetDiscriminatorSN`` (imports torch) and ``ConditionalDiscriminatorDiagnostic``,
+    which lives in :mod:`qbench.diagnostics.discriminator` (metrics never import diagnostics)."""
     if name == "UNetDiscriminatorSN":
         return _unet_sn_class()
+    if name == "ConditionalDiscriminatorDiagnostic":
+        from ..diagnostics.discriminator import ConditionalDiscriminatorDiagnostic
+
+        return ConditionalDiscriminatorDiagnostic
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -287,7 +292,7 @@ class ConditionalDiscriminatorMetric(_Discriminator):
     Preset keys as :class:`DiscriminatorMetric`, with ``conditional: true`` and ``condition``
     (the role the images are conditioned on; only ``compressed``). It needs a sample's three
     images at once, so a suite measures it through the ``disc_conditional`` triplet diagnostic
-    (:class:`ConditionalDiscriminatorDiagnostic`), not as a per-image metric.
+    (:class:`~qbench.diagnostics.discriminator.ConditionalDiscriminatorDiagnostic`), not as a per-image metric.
     """
 
     kind = "conditional"
@@ -333,48 +338,3 @@ CONDITIONAL_PRESET: dict[str, Any] = {
 
 #: import-string entry point: ``qbench.metrics.discriminator:disc_realesrgan``
 disc_realesrgan = make("disc_realesrgan")
-
-
-class ConditionalDiscriminatorDiagnostic(TripletDiagnostic):
-    """``disc_conditional``: ``D(O|C)``, ``D(C|C)`` and ``D(E|C)`` of each sample, the mean sigmoid
-    score of a conditional discriminator (:class:`ConditionalDiscriminatorMetric`) on the original,
-    compressed and enhanced image, each given the compressed image; plus ``enhanced_minus_original``.
-
-    Parameters: ``weights`` (a name of :data:`WEIGHTS`; default the user-trained
-    ``conditional_unet_sn``), ``arch`` (a name of :data:`ARCHS`), ``arch_params`` and
-    ``crop_border``. The weight file's sha256 enters :attr:`version`. A missing file raises
-    :class:`~qbench.errors.WeightsError` when the diagnostic is built.
-    """
-
-    defaults: ClassVar[dict[str, Any]] = {"weights": "conditional_unet_sn", "arch": "unet_sn", "arch_params": {},
-                                          "crop_border": 0}
-    description = "conditional discriminator D(x | compressed) on O, C and E (enhancement-bias probe)"
-    NAMES = ("original", "compressed", "enhanced", "enhanced_minus_original")
-
-    def check(self) -> None:
-        p = self.params
-        if not isinstance(p["arch_params"], dict) or int(p["crop_border"]) < 0:
-            raise ConfigError(f"diagnostic {self.name!r}: arch_params must be a mapping and crop_border >= 0")
-        preset = {**CONDITIONAL_PRESET, "arch": str(p["arch"]), "weights": str(p["weights"])}
-        if p["arch_params"]:
-            preset["arch_params"] = dict(p["arch_params"])
-        self.metric = ConditionalDiscriminatorMetric(self.label, preset, int(p["crop_border"]) or None)
-
-    @property
-    def version(self) -> str:
-        """The class, revision and parameters (:meth:`TripletDiagnostic.version`) and the
-        conditional metric's own version, which holds the weight file's sha256."""
-        import hashlib
-
-        return hashlib.sha256(f"{super().version}:{self.metric.version}".encode()).hexdigest()[:12]
-
-    def value_names(self) -> list[str]:
-        return list(self.NAMES)
-
-    def compute_prepared(self, prepared: Any, compressed: np.ndarray,
-                         enhanced: np.ndarray | None) -> dict[str, float]:
-        m = self.metric
-        o = m.compute_conditional(prepared, compressed)
-        c = m.compute_conditional(compressed, compressed)
-        e = c if enhanced is None else m.compute_conditional(enhanced, compressed)
-        return {"original": o, "compressed": c, "enhanced": e, "enhanced_minus_original": e - o}
