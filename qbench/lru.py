@@ -54,5 +54,6 @@ class LRU(OrderedDict):
         return value
 
     def clear(self) -> None:
+        """Drop every entry (and its recorded size)."""
         super().clear()
         self.sizes.clear()

@@ -43,6 +43,7 @@ class Measurement:
         return {m: float(np.mean([self.values[p.name][m] for p in self.pairs])) for m in self.metrics}
 
     def as_json(self) -> dict:
+        """The measurement as JSON-ready data (non-finite numbers as strings)."""
         def num(v: float):
             return v if math.isfinite(v) else str(v)
         return {"metrics": {m: {"higher_is_better": self.higher_is_better[m]} for m in

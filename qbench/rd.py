@@ -37,6 +37,8 @@ class OverlapWarning(UserWarning):
 
 @dataclass(frozen=True)
 class BDResult:
+    """A BD value with its bootstrap interval and the curves' overlap."""
+
     value: float
     ci_low: float = float("nan")
     ci_high: float = float("nan")

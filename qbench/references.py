@@ -73,6 +73,7 @@ class Reference:
 
     @classmethod
     def from_record(cls, info: dict[str, Any]) -> Reference:
+        """The reference as recorded in the store's components table."""
         return cls(info["label"], info.get("name", info["label"]), info["dataset"], info["source"],
                    info.get("sha256", ""), tuple(float(v) for v in info["bpp"]),
                    {m: tuple(float(x) for x in v) for m, v in info["values"].items()},

@@ -131,10 +131,12 @@ class Registry(Generic[T]):
 
     # -- lookup -------------------------------------------------------------------------
     def names(self) -> list[str]:
+        """Every registered name (entry points included), sorted."""
         self._load_entry_points()
         return sorted(self._entries)
 
     def origin(self, name: str) -> str:
+        """Where ``name`` was registered: qbench itself, an entry point, or an import string."""
         self._load_entry_points()
         return self._origin.get(name, "import string")
 
@@ -146,6 +148,7 @@ class Registry(Generic[T]):
         return iter(self.names())
 
     def suggest(self, name: str) -> list[str]:
+        """Up to three registered names close to ``name``."""
         return difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
 
     def get(self, name: str) -> T:

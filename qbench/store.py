@@ -229,6 +229,7 @@ class Store:
         return None if row is None else row[0]
 
     def close(self) -> None:
+        """Close the database connection."""
         db = getattr(self, "db", None)
         if db is not None:
             db.close()
@@ -284,15 +285,18 @@ class Store:
         return gone
 
     def finish_run(self, run_id: int, status: str, counts: dict) -> None:
+        """Mark run ``run_id`` finished with ``status`` and its counts."""
         self.db.execute("UPDATE runs SET finished=?, status=?, counts_json=? WHERE run_id=?",
                         (time.time(), status, json.dumps(counts, sort_keys=True), run_id))
 
     def run(self, run_id: int) -> dict | None:
+        """Run ``run_id`` as a dict of its columns (None if absent)."""
         cur = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,))
         row = cur.fetchone()
         return None if row is None else dict(zip([d[0] for d in cur.description], row))
 
     def latest_run(self, suite_hash: str | None = None) -> dict | None:
+        """The latest run (of ``suite_hash`` when given), or None."""
         if suite_hash:
             cur = self.db.execute("SELECT * FROM runs WHERE suite_hash=? ORDER BY run_id DESC LIMIT 1",
                                   (suite_hash,))
@@ -313,6 +317,7 @@ class Store:
 
     def put_file_info(self, path: str, size: int, mtime_ns: int, ctime_ns: int, mode: str, pixel_hash: str,
                       shape: tuple[int, int, int]) -> None:
+        """Remember a dataset file's pixel hash under its size and times (so it is not hashed again)."""
         self.db.execute("INSERT OR REPLACE INTO files (path, size, mtime_ns, ctime_ns, mode, pixel_hash, height, "
                         "width, channels) VALUES (?,?,?,?,?,?,?,?,?)",
                         (path, size, mtime_ns, ctime_ns, mode, pixel_hash, *shape))
@@ -346,6 +351,7 @@ class Store:
 
     # -- encodings and artefacts --------------------------------------------------------------
     def get_encodings(self, enc_keys: Iterable[str]) -> dict[str, EncodingRow]:
+        """The stored encodings of ``enc_keys``, by key (absent keys left out)."""
         keys = list(dict.fromkeys(enc_keys))
         out: dict[str, EncodingRow] = {}
         hashes = "bytes_hash, decoded_hash" if self.version >= 3 else "NULL, NULL"
@@ -359,6 +365,7 @@ class Store:
         return out
 
     def put_encoding(self, e: EncodingRow, run_id: int) -> None:
+        """Insert or replace an encoding."""
         self.db.execute("INSERT OR REPLACE INTO encodings (enc_key, image_hash, codec, quality, nbytes, pixels, "
                         "bpp, side_info, bytes_path, decoded_path, seconds, run_id, bytes_hash, decoded_hash) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -382,6 +389,7 @@ class Store:
         return self.get_encodings(k for (k,) in self.db.execute("SELECT enc_key FROM encodings").fetchall())
 
     def put_artefact(self, a: ArtefactRow, run_id: int) -> None:
+        """Insert or replace an artefact."""
         self.db.execute("INSERT OR REPLACE INTO artefacts (key, role, path, seconds, info, run_id, hash) "
                         "VALUES (?,?,?,?,?,?,?)",
                         (a.key, a.role, a.path, a.seconds, json.dumps(a.info, sort_keys=True, default=str), run_id,
@@ -402,6 +410,7 @@ class Store:
         return out
 
     def put_values(self, rows: Iterable[ValueRow], run_id: int) -> None:
+        """Insert or replace metric values."""
         self._many('INSERT OR REPLACE INTO "values" VALUES (?,?,?,?,?,?)',
                    [(r.key, r.role, r.metric, r.version, r.value, run_id) for r in rows])
 
@@ -417,6 +426,7 @@ class Store:
     def put_set_value(self, suite_hash: str, group: tuple, ref_role: str, test_role: str, metric: str,
                       version: str, set_key: str, value: float, n_images: int, n_features: int,
                       run_id: int) -> None:
+        """Insert or replace a set-level value of ``group`` between two roles."""
         self.db.execute("INSERT OR REPLACE INTO set_values VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (suite_hash, *group, ref_role, test_role, metric, version, set_key, value, n_images,
                          n_features, run_id))
@@ -447,14 +457,17 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO code_seconds VALUES (?,?,?,?)", (enc_key, encode, decode, run_id))
 
     def put_failure(self, key: str, stage: str, detail: str, error: str, run_id: int) -> None:
+        """Record a failed stage of ``key`` (the error truncated to 4000 characters)."""
         self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?)",
                         (key, stage, detail, error[:4000], run_id, time.time()))
 
     def put_skipped_metric(self, suite_hash: str, metric: str, reason: str, run_id: int) -> None:
+        """Record that ``metric`` was skipped in this suite, and why."""
         self.db.execute("INSERT OR REPLACE INTO skipped_metrics VALUES (?,?,?,?)",
                         (suite_hash, metric, reason, run_id))
 
     def clear_skipped_metrics(self, suite_hash: str) -> None:
+        """Forget the skipped metrics of ``suite_hash`` (before a run records its own)."""
         self.db.execute("DELETE FROM skipped_metrics WHERE suite_hash=?", (suite_hash,))
 
     # -- reading --------------------------------------------------------------------------------
@@ -505,6 +518,7 @@ class Store:
                                    (suite_hash, arg)).rowcount
 
     def drop_cost(self, spec_hash: str) -> None:
+        """Delete the cost measurements of a component spec."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM costs WHERE spec_hash=?", (spec_hash,))

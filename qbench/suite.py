@@ -41,6 +41,7 @@ class DatasetSpec(_Strict):
 
     @property
     def label(self) -> str:
+        """The dataset's name in reports: a folder dataset's folder name, else its registered name."""
         if self.name == "folder" and "path" in self.params:
             return Path(str(self.params["path"])).name or self.name
         return self.name
@@ -66,6 +67,7 @@ class CodecSpec(_Strict):
 
     @property
     def key(self) -> str:
+        """The codec's label, else its name."""
         return self.label or self.name
 
     @property
@@ -99,6 +101,7 @@ class SolverSpec(_Strict):
 
     @property
     def key(self) -> str:
+        """The solver's label, else its name."""
         return self.label or self.name
 
 
@@ -110,6 +113,7 @@ class MetricSpec(_Strict):
 
     @property
     def key(self) -> str:
+        """The metric's name, with ``@cropN`` when a border crop is set."""
         if self.crop_border:
             return f"{self.name}@crop{self.crop_border}"
         return self.name
@@ -125,6 +129,7 @@ class ReferenceSpec(_Strict):
 
     @property
     def key(self) -> str:
+        """The reference's label, else the file's stem."""
         return self.label or Path(self.path).stem
 
 
@@ -140,6 +145,7 @@ class DiagnosticSpec(_Strict):
 
     @property
     def key(self) -> str:
+        """The diagnostic's label, else its name."""
         return self.label or self.name
 
 
@@ -158,6 +164,8 @@ class DiagnosticsSpec(_Strict):
 
 
 class OutputSpec(_Strict):
+    """Where results go and how outputs are measured and summarised."""
+
     dir: str | None = None
     quantize: bool = Field(default=True, description="clamp to [0,1] and round to uint8 before metrics")
     bootstrap: int = Field(default=1000, ge=0, description="bootstrap resamples for confidence intervals")

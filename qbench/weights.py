@@ -54,6 +54,7 @@ def torch_home() -> Path:
 
 
 def root_dir(root: str) -> Path:
+    """The folder of weights root ``root`` (``qbench``, ``torch_hub`` or ``pyiqa``)."""
     roots = {"qbench": weights_root, "torch_hub": lambda: torch_home() / "hub" / "checkpoints",
              "pyiqa": lambda: torch_home() / "hub" / "pyiqa"}
     if root not in roots:
@@ -62,10 +63,12 @@ def root_dir(root: str) -> Path:
 
 
 def local_path(wf: WeightFile) -> Path:
+    """Where weight file ``wf`` is kept."""
     return root_dir(wf.root) / wf.subdir / wf.filename
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -101,6 +104,7 @@ def verify(wf: WeightFile, path: Path | None = None) -> Path:
 
 
 def missing_message(wf: WeightFile, path: Path) -> str:
+    """The offline error: which file to download from where and where to place it."""
     env = {"qbench": " (or set QBENCH_CACHE)", "torch_hub": " (or set TORCH_HOME)",
            "pyiqa": " (or set TORCH_HOME)"}.get(wf.root, "")
     return (f"weight file {wf.filename!r} not found at {path}; download {wf.url} and place it there"

@@ -49,6 +49,7 @@ class Codec(ABC):
         """Hook for subclasses: raise :class:`ConfigError` on a bad parameter value."""
 
     def check_quality(self, quality: float) -> None:
+        """Raise :class:`ConfigError` when ``quality`` is outside :attr:`quality_range`."""
         lo, hi = self.quality_range
         if not (lo <= quality <= hi):
             raise ConfigError(f"codec {self.name!r}: {self.quality_name} {quality} outside [{lo}, {hi}]")

@@ -37,6 +37,8 @@ PLACEHOLDERS = {"input", "output", "quality", "width", "height"}
 
 
 class ExternalCodec(Codec):
+    """Any codec as a pair of command-line programs (argument lists, never a shell), run on temporary files."""
+
     name = "external"
     quality_range = (-1e9, 1e9)
     defaults: dict[str, Any] = {"encode": None, "decode": None, "suffix": ".bin", "timeout": 600,

@@ -13,6 +13,8 @@ from .base import Codec, Encoded
 
 
 class JPEGXL(Codec):
+    """JPEG XL through imagecodecs; the quality knob is the Butteraugli distance (lower is better)."""
+
     name = "jxl"
     quality_name = "distance"
     quality_range = (0.0, 25.0)

@@ -53,6 +53,7 @@ class Dataset(ABC):
         """All records in a stable order."""
 
     def records(self) -> list[ImageRecord]:
+        """The dataset's images, in order (the first ``limit`` when a limit is set)."""
         recs = self._records()
         return recs[: self.limit] if self.limit else recs
 

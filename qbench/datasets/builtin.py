@@ -159,10 +159,12 @@ class PinnedDataset(Dataset):
 
     @property
     def manifest_pinned(self) -> bool:
+        """Whether pixel hashes are pinned for this set (else it is known by file names or count)."""
         return bool(self.manifest)
 
     @property
     def expected_count(self) -> int:
+        """How many images the set has: its pinned file names, else its published count."""
         return len(self.expected_files) or self.source.count
 
     def missing(self) -> list[str]:
@@ -185,6 +187,7 @@ class PinnedDataset(Dataset):
         return None
 
     def where_message(self) -> str:
+        """What is missing and how to get it (``qbench data fetch`` or the homepage), and where to place it."""
         missing = self.missing()
         how = (f"run 'qbench data fetch {self.name}'" if self.source.urls
                else f"obtain them from {self.source.homepage}")
@@ -223,6 +226,7 @@ def make_manifest(ds: Dataset) -> dict[str, dict]:
 
 
 def pinned_factory(name: str):
+    """The registry factory of built-in dataset ``name``."""
     def make(mode: ChannelPolicy = "auto", limit: int | None = None, root: str | None = None,
              data_root: str | None = None, modcrop: int = 1) -> PinnedDataset:
         return PinnedDataset(name, mode, limit, root, data_root, modcrop)

@@ -160,6 +160,7 @@ class PreparedRegions:
 
 
 def prepare_regions(original: np.ndarray, stratifier: Stratifier) -> PreparedRegions:
+    """The class map of ``original`` under ``stratifier`` and what the per-class SSIM needs of the original."""
     y = luma(original)
     if min(y.shape) < WIN:
         raise ValueError(f"region diagnostics need images of at least {WIN} px per side, got {y.shape}")

@@ -46,6 +46,7 @@ class FeatureStats:
         self.rows: list[np.ndarray] = []
 
     def update(self, feats: np.ndarray) -> None:
+        """Add a batch of feature vectors ``(n, d)`` to the running sums."""
         f = np.asarray(feats, dtype=np.float64)
         self.n += len(f)
         self.sum += f.sum(axis=0)
@@ -54,6 +55,7 @@ class FeatureStats:
             self.rows.append(f.astype(np.float32))
 
     def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and unbiased covariance of the features seen (at least two)."""
         if self.n < 2:
             raise ValueError(f"need at least 2 feature vectors, have {self.n}")
         mu = self.sum / self.n
@@ -61,6 +63,7 @@ class FeatureStats:
         return mu, cov
 
     def features(self) -> np.ndarray:
+        """Every feature vector kept (``(0, d)`` when none were kept)."""
         return np.concatenate(self.rows) if self.rows else np.zeros((0, len(self.sum)))
 
 
@@ -111,6 +114,7 @@ def fid_from_stats(a: FeatureStats, b: FeatureStats) -> float:
 
 
 def kid_from_features(f1: np.ndarray, f2: np.ndarray, seed: int = 0) -> float:
+    """KID between two feature sets by clean-fid's kernel distance, seeded (NumPy's global state restored)."""
     from cleanfid.fid import kernel_distance
 
     state = np.random.get_state()
@@ -195,12 +199,14 @@ class DistributionMetric(Metric):
         self.preset["inception_sha256"] = INCEPTION.sha256    # the pin enters the version
 
     def samples(self, img: np.ndarray) -> list[np.ndarray]:
+        """The images features are taken from: ``img`` after the border crop, or its patches."""
         if self.crop_border:
             b = self.crop_border
             img = img[b:-b, b:-b]
         return patches(img, self.patch) if self.patch else [img]
 
     def value(self, ref: FeatureStats, test: FeatureStats, seed: int) -> float:
+        """FID (from mean and covariance) or KID (from the kept features) between ``ref`` and ``test``."""
         if self.preset["type"] == "fid":
             return fid_from_stats(ref, test)
         return kid_from_features(ref.features(), test.features(), seed)

@@ -66,6 +66,7 @@ class PyiqaMetric(Metric):
         self.check_weights()
 
     def weight_files(self):
+        """The weight files this preset needs (backbone and head), checked before pyiqa loads them."""
         from .weights import ALEXNET, DISTS, LPIPS_ALEX, VGG16
 
         return {"lpips": [ALEXNET, LPIPS_ALEX], "dists": [VGG16, DISTS]}.get(self.preset["type"], [])
@@ -107,6 +108,7 @@ class PyiqaMetric(Metric):
         return net.eval().to(self.device)
 
     def compute_batch(self, refs: list[np.ndarray], outs: list[np.ndarray]) -> list[float]:
+        """Values of ``outs`` against ``refs`` (same-size pairs) in one network call."""
         import torch
 
         from .pixels import unit_tensor

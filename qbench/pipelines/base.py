@@ -48,6 +48,7 @@ class ImageRef:
 
     @property
     def mode(self) -> str:
+        """The channel policy the image is read with."""
         return self.source.mode
 
 
@@ -83,12 +84,15 @@ class Pipeline(ABC):
 
     @property
     def has_pre(self) -> bool:
+        """Whether the pipeline has a ``pre`` step (a rescaler's downscale)."""
         return False
 
     def pre_key(self, image: ImageRef) -> str | None:
+        """The key of the ``pre`` output of ``image`` (None without a ``pre`` step)."""
         return None
 
     def keys(self, image: ImageRef, point: float, target: bool, quantize: bool) -> Keys:
+        """The cache keys of one sample: ``image`` coded at ``point`` (a target bpp when ``target``)."""
         pre = self.pre_key(image)
         setting = {"target_bpp": point} if target else point
         enc = content_key("enc", pre or image.pixel_hash, self.codec.spec(), setting)

@@ -59,6 +59,7 @@ class RoleImages:
         self.codecs = codecs                # codec label -> Codec
 
     def available(self, sample, role: str) -> bool:
+        """Whether ``sample``'s image of ``role`` exists and its cache file is usable."""
         ident = role_key(sample, role)
         if ident is None:
             return False
@@ -71,6 +72,7 @@ class RoleImages:
         return bool(path) and Path(path).is_file()
 
     def load(self, sample, role: str) -> np.ndarray:
+        """``sample``'s image of ``role``, read from the dataset or the cache."""
         from ..images import read_image
 
         key, phys = role_key(sample, role)
@@ -88,4 +90,5 @@ class RoleImages:
         return read_image(path, "auto")
 
     def loader(self, members: list, role: str) -> Callable[[], Iterable[np.ndarray]]:
+        """A callable that yields the ``role`` images of ``members``, read lazily."""
         return lambda: (self.load(s, role) for s in members)

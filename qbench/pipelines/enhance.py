@@ -6,6 +6,8 @@ from .base import Pipeline
 
 
 class EnhancePipeline(Pipeline):
+    """x -> library codec -> y -> Enhancer -> x_hat."""
+
     kind = "enhance"
 
     @classmethod

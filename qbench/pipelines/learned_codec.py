@@ -44,6 +44,7 @@ class LearnedCodecCodec(Codec):
         self.device = "cpu"
 
     def check_quality(self, quality: float) -> None:
+        """Raise :class:`ConfigError` unless ``quality`` is one of the model's trained qualities."""
         if float(quality) not in {float(q) for q in self.qualities}:
             raise ConfigError(f"learned codec {self.name!r}: quality {quality:g} not in {list(self.qualities)}")
 
@@ -102,6 +103,7 @@ class LearnedCodecCodec(Codec):
         return fn
 
     def modules(self) -> list:
+        """The learned codec's torch modules (for the device stage)."""
         return self.solver.modules()
 
 

@@ -10,6 +10,8 @@ from .base import ImageRef, Pipeline, content_key
 
 
 class RescalePipeline(Pipeline):
+    """x -> Rescaler.downscale -> codec -> Rescaler.upscale -> x_hat."""
+
     kind = "rescale"
 
     @classmethod
@@ -20,9 +22,11 @@ class RescalePipeline(Pipeline):
 
     @property
     def has_pre(self) -> bool:
+        """Always: the downscale is the ``pre`` step."""
         return True
 
     def pre_key(self, image: ImageRef) -> str:
+        """The low-res image's key: the image and the rescaler's spec (shared by every codec point)."""
         spec = dict(self.solver.spec())
         return content_key("lowres", image.pixel_hash, spec)
 

@@ -82,6 +82,7 @@ class Comparison:
 
     @property
     def worse(self):
+        """The rows that regressed beyond the tolerance."""
         return self.rows[self.rows["status"] == "worse"]
 
     @property

@@ -37,6 +37,8 @@ COLUMNS = ["dataset", "solver", "codec", "quality", "metric", "n_images", "n_fai
 
 @dataclass(frozen=True)
 class PublishedRow:
+    """One published value to reproduce, with its tolerance."""
+
     dataset: str
     solver: str
     codec: str
@@ -71,6 +73,7 @@ class PublishedCheck:
 
     @property
     def failed(self) -> int:
+        """How many rows were not reproduced (differs, incomplete or missing)."""
         return int((self.rows["status"] != "ok").sum())
 
     @property
@@ -82,6 +85,7 @@ class PublishedCheck:
 
 
 def is_published(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a ``published.json``."""
     return (Path(folder) / PUBLISHED_JSON).is_file()
 
 
@@ -171,6 +175,7 @@ def _num(v: float, sign: str = "") -> str:
 
 
 def summary_line(check: PublishedCheck) -> str:
+    """One line: all values reproduced, or how many differ, are incomplete or missing."""
     n = len(check.rows)
     if not check.failed:
         return f"{check.published.name}: all {n} published values reproduced within tolerance"

@@ -67,6 +67,7 @@ def missing_lines(c: Comparison, limit: int | None = None) -> list[str]:
 
 
 def to_markdown(c: Comparison) -> str:
+    """The comparison as Markdown: settings, a summary and the table of differences."""
     from tabulate import tabulate
 
     from ..report.markdown import _text

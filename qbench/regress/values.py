@@ -48,6 +48,7 @@ class Quantity:
 
     @property
     def is_db(self) -> bool:
+        """Whether the quantity is in dB."""
         return self.unit.strip().lower() == "db"
 
 
@@ -103,6 +104,7 @@ def _sorted(frame):
 
 
 def baseline_files(folder: str | Path) -> tuple[Path, Path]:
+    """The baseline CSV and JSON paths in ``folder``."""
     folder = Path(folder)
     return folder / BASELINE_CSV, folder / BASELINE_JSON
 

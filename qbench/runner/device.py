@@ -19,6 +19,7 @@ from ..solvers.engine import Cost
 
 
 def check_finite(t, who: str, what: str) -> None:
+    """Raise :class:`SolverError` when tensor ``t`` holds NaN or Inf."""
     import torch
 
     if not bool(torch.isfinite(t).all()):

@@ -37,6 +37,7 @@ def resolve_device(device: str) -> str:
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
+    """The git commit of ``cwd`` (None outside a checkout or without git)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path.cwd(), capture_output=True,
                              text=True, timeout=5, check=False)
@@ -46,6 +47,7 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 
 def collect_environment(device: str) -> dict:
+    """Versions, device and git commit recorded with every run."""
     import qbench
 
     from ..codecs.jpeg import libjpeg_version

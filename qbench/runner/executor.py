@@ -23,16 +23,22 @@ class WorkerLost(RuntimeError):
 
 
 class Executor(Protocol):
+    """What the scheduler needs of an executor: submit jobs, wait for some, read results."""
+
     name: str
     workers: int
 
-    def submit(self, fn: Callable, job: Any) -> Any: ...
+    def submit(self, fn: Callable, job: Any) -> Any:
+        """Start ``fn(job)``; returns a handle."""
 
-    def wait(self, handles: Iterable[Any], timeout: float | None = None) -> set: ...
+    def wait(self, handles: Iterable[Any], timeout: float | None = None) -> set:
+        """The handles of ``handles`` that are done (at least one, unless ``timeout`` passes)."""
 
-    def result(self, handle: Any) -> Any: ...
+    def result(self, handle: Any) -> Any:
+        """The result of a finished job (raises what the job raised)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the workers; pending jobs are cancelled."""
 
 
 class InlineExecutor:
@@ -42,6 +48,7 @@ class InlineExecutor:
     workers = 1
 
     def submit(self, fn: Callable, job: Any) -> cf.Future:
+        """Run ``fn(job)`` now; a finished future."""
         fut: cf.Future = cf.Future()
         try:
             fut.set_result(fn(job))
@@ -50,12 +57,15 @@ class InlineExecutor:
         return fut
 
     def wait(self, handles: Iterable[cf.Future], timeout: float | None = None) -> set:
+        """Every handle (all are done)."""
         return set(handles)
 
     def result(self, handle: cf.Future) -> Any:
+        """The job's result (raises what it raised)."""
         return handle.result()
 
     def close(self) -> None:
+        """Nothing to stop."""
         pass
 
 
@@ -87,6 +97,7 @@ class LocalExecutor:
                                       initargs=(1, self._main_pid))
 
     def submit(self, fn: Callable, job: Any) -> cf.Future:
+        """Submit ``fn(job)`` to the pool (a new pool when a worker died)."""
         from concurrent.futures.process import BrokenProcessPool
 
         try:
@@ -97,10 +108,12 @@ class LocalExecutor:
             return self.pool.submit(fn, job)
 
     def wait(self, handles: Iterable[cf.Future], timeout: float | None = None) -> set:
+        """The finished futures of ``handles``, as soon as one is done."""
         done, _ = cf.wait(list(handles), timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done
 
     def result(self, handle: cf.Future) -> Any:
+        """The job's result; a lost worker raises :class:`WorkerLost`."""
         from concurrent.futures.process import BrokenProcessPool
 
         try:
@@ -109,6 +122,7 @@ class LocalExecutor:
             raise WorkerLost(f"a worker process died ({exc})") from exc
 
     def close(self) -> None:
+        """Shut the pool down, cancelling pending jobs."""
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -85,6 +85,7 @@ class RayExecutor:
         return task
 
     def submit(self, fn: Callable, job: Any):
+        """Run ``fn(job)`` as a Ray task; returns its object ref."""
         ref = self._remote(fn).remote(job)
         self._pending.add(ref)
         return ref
@@ -114,6 +115,7 @@ class RayExecutor:
         return _writable(value)
 
     def close(self) -> None:
+        """Cancel pending tasks (the cluster itself is left running)."""
         for ref in self._pending:
             try:
                 self._ray.cancel(ref)

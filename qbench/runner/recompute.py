@@ -23,6 +23,7 @@ KINDS = ("solver", "codec", "metric", "diagnostic")
 
 
 def component_labels(comps: Components) -> dict[str, list[str]]:
+    """The labels of every component, by kind (what ``--recompute`` may name)."""
     return {"solver": [label for label, _ in comps.solvers], "codec": [c.label for c in comps.codecs],
             "metric": [m.key for m in comps.metrics + comps.set_metrics],
             "diagnostic": [d.label for d in comps.diagnostics]}

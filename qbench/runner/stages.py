@@ -56,6 +56,7 @@ class DiagnosticRef:
 
     @classmethod
     def of(cls, diag) -> "DiagnosticRef":
+        """The reference of a built diagnostic."""
         import json
 
         return cls(diag.name, json.dumps(diag.params, sort_keys=True, default=str), diag.label, diag.version)
@@ -63,6 +64,8 @@ class DiagnosticRef:
 
 @dataclass(frozen=True)
 class CodeJob:
+    """One encode/decode (and the compressed image's measurements) of one image at one codec point."""
+
     enc_key: str
     image_hash: str
     codec_label: str
@@ -84,6 +87,8 @@ class CodeJob:
 
 @dataclass(frozen=True)
 class MeasureJob:
+    """One solver output to write to the cache and measure against its original."""
+
     key: str
     role: str
     ref: ImageSource                   # the original
@@ -103,6 +108,8 @@ class MeasureJob:
 
 @dataclass
 class StageResult:
+    """What a stage returns for the main process to record."""
+
     encoding: EncodingRow | None = None       # a new encoding (None when reused)
     decoded: np.ndarray | None = None
     artefact: ArtefactRow | None = None
@@ -218,6 +225,7 @@ def diagnose(ref_img: np.ndarray, ref_hash: str, compressed: np.ndarray, enhance
 
 
 def cache_paths(cache_dir: str | Path, enc_key: str) -> tuple[Path, Path]:
+    """The bitstream and decoded-image cache paths of ``enc_key``."""
     root = Path(cache_dir)
     return root / "bitstreams" / enc_key[:2] / f"{enc_key}.bin", root / "decoded" / enc_key[:2] / f"{enc_key}.png"
 

@@ -44,6 +44,7 @@ class SolverReports:
         return bool(self._calls)
 
     def add(self, image: int | None, fields: dict[str, Any]) -> None:
+        """Record ``fields`` for image ``image`` of the batch (None: every image)."""
         self._calls.append((image, fields))
 
     def per_image(self, n: int) -> list[dict[str, Any]]:
@@ -180,6 +181,7 @@ class Solver(ABC):
         return spec
 
     def spec_hash(self) -> str:
+        """A short hash of :meth:`spec` (part of output keys)."""
         blob = json.dumps(self.spec(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -30,6 +30,7 @@ class EngineOptions:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any] | None) -> "EngineOptions":
+        """Options from a suite's ``engine:`` mapping; unknown keys raise :class:`SolverError`."""
         data = dict(data or {})
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
