@@ -33,6 +33,7 @@ class ReportOptions:
 
     @classmethod
     def of(cls, suite: dict[str, Any]) -> ReportOptions:
+        """The options a stored suite sets (the schema's defaults where it does not)."""
         return cls(int(stored_setting(suite, "bootstrap")), int(stored_setting(suite, "bd_bootstrap")),
                    int(stored_setting(suite, "seed")))
 

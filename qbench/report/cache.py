@@ -97,6 +97,7 @@ class ReportCache:
             return None
 
     def put_aggregates(self, key: str, agg: Aggregates) -> None:
+        """Store the aggregates under the fingerprint ``key`` of their inputs."""
         self._write("aggregates.json", {
             "key": key, "summary": _frame_to_json(agg.summary), "ci": _ci_to_json(agg.ci),
             "gains": _frame_to_json(agg.gains), "gains_ci": _ci_to_json(agg.gains_ci),
@@ -108,6 +109,7 @@ class ReportCache:
         return dict(obj.get("figures", {})) if obj else {}
 
     def put_figures(self, figures: dict[str, str], group: str = "rd") -> None:
+        """Store the signatures of the figures of ``group`` now drawn."""
         self._write(_figures_file(group), {"figures": figures})
 
     def redraw_changed(self, group: str, figures: list[tuple[str, str, list[Path], Callable[[], Any]]]) -> None:

@@ -42,6 +42,7 @@ class MetricInfo:
 
     @property
     def is_set(self) -> bool:
+        """Whether the metric is set-level (FID/KID), measured per group, not per image."""
         return self.kind == "distribution"
 
 
@@ -60,6 +61,8 @@ class SolverInfo:
 
 @dataclass(frozen=True)
 class CodecInfo:
+    """A codec as the components table describes it: label, ladder and whether it is learned or targeted."""
+
     label: str
     name: str
     learned: bool
@@ -98,14 +101,17 @@ class ReportData:
 
     @property
     def set_metric_names(self) -> list[str]:
+        """The set-level metrics (FID/KID), in suite order."""
         return [m for m, info in self.metrics.items() if info.is_set]
 
     @property
     def all_metric_names(self) -> list[str]:
+        """Per-image metrics, then set-level ones."""
         return self.metric_names + self.set_metric_names
 
     @property
     def higher_is_better(self) -> dict[str, bool]:
+        """Metric -> whether higher is better."""
         return {m: info.higher_is_better for m, info in self.metrics.items()}
 
     @property

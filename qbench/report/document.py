@@ -21,10 +21,13 @@ Inline = str | Code
 
 @dataclass(frozen=True)
 class Paragraph:
+    """A paragraph: a sequence of inline parts (text, code, links)."""
+
     parts: tuple[Inline, ...]
 
     @classmethod
     def of(cls, *parts: Inline) -> Paragraph:
+        """A paragraph of ``parts``."""
         return cls(tuple(parts))
 
 
@@ -40,6 +43,8 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
+    """A table: headers and rows of cells, the leading ``text_columns`` being names."""
+
     headers: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
     text_columns: int = 1                 # leading columns of names (left-aligned in HTML)
@@ -47,6 +52,7 @@ class Table:
 
     @classmethod
     def of(cls, headers: list[str], rows: list[list], text_columns: int = 1, kind: str = "") -> Table:
+        """A table from lists; plain values become cells of their text."""
         return cls(tuple(headers), tuple(tuple(c if isinstance(c, Cell) else Cell(str(c)) for c in r) for r in rows),
                    text_columns, kind)
 
@@ -78,6 +84,8 @@ Block = Paragraph | Table | Items | Figure | Preformatted
 
 @dataclass
 class Section:
+    """A titled section of blocks (paragraphs, tables, figures, lists)."""
+
     title: str
     blocks: list[Block] = field(default_factory=list)
     anchor: str = ""                      # an id for the HTML heading
@@ -85,6 +93,8 @@ class Section:
 
 @dataclass
 class Document:
+    """A whole report: title, introduction and sections; the renderers' input."""
+
     title: str
     intro: list[Block] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)

@@ -8,14 +8,17 @@ from .data import ReportData
 
 
 def is_nan(v) -> bool:
+    """Whether ``v`` is None or a float NaN."""
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def fmt(v, digits: int, sign: str = "") -> str:
+    """``v`` with ``digits`` decimals (``sign`` as in a format spec); a dash for a missing value."""
     return "–" if is_nan(v) else f"{float(v):{sign}.{digits}f}"
 
 
 def digits_of(data: ReportData, metric: str) -> int:
+    """Decimals shown for ``metric``: 2 for dB, else 4."""
     info = data.metrics.get(metric.removesuffix("_gain"))
     if info is not None and info.unit:
         return 2 if info.unit == "dB" else 4
@@ -23,10 +26,12 @@ def digits_of(data: ReportData, metric: str) -> int:
 
 
 def arrow(data: ReportData, metric: str) -> str:
+    """The direction mark of ``metric``: up when higher is better."""
     return "↑" if data.higher_is_better.get(metric, True) else "↓"
 
 
 def quality_text(data: ReportData, codec: str, quality: float) -> str:
+    """A codec point as shown: the quality value, or ``N bpp target`` for a targeted codec."""
     info = data.codecs.get(codec)
     targeted = info.target if info is not None else any(
         (c.get("label") or c["name"]) == codec and c.get("target_bpp") for c in data.suite.get("codecs", []))

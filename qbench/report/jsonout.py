@@ -12,6 +12,7 @@ from .model import ReportModel
 
 
 def records(df) -> list[dict[str, Any]]:
+    """A frame as JSON records (empty for None or an empty frame)."""
     return json.loads(df.to_json(orient="records", double_precision=15)) if df is not None and len(df) else []
 
 

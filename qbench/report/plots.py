@@ -38,9 +38,11 @@ class PlotSpec:
     references: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
 
     def files(self, out_dir: Path) -> list[Path]:
+        """The figure's files in ``out_dir`` (one per format)."""
         return [Path(out_dir) / f"{self.stem}.{ext}" for ext in EXTENSIONS]
 
     def signature(self) -> str:
+        """A hash of what the figure shows (it is redrawn when this changes)."""
         drawn = [_STYLE, self.title, self.ylabel, self.curves]
         if self.references:                  # only figures with published curves hash their style
             drawn += [_REF_STYLE, self.references]

@@ -41,6 +41,7 @@ def _value_cell(data: ReportData, metric: str, value, ci: tuple[float, float], s
 
 
 def header(data: ReportData) -> list:
+    """The introduction: description, suite hash, run, versions, and how values were measured."""
     env, run = data.env, data.run
     blocks = []
     if data.suite.get("description"):
@@ -62,6 +63,7 @@ def header(data: ReportData) -> list:
 
 
 def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[PlotSpec]]) -> list[Section]:
+    """One section per dataset: every series' means with CIs, and its RD figures."""
     summary, names = agg.summary, data.all_metric_names
     out = []
     for dataset in dict.fromkeys(summary["dataset"]) if len(summary) else []:
@@ -90,6 +92,7 @@ def _gain_cell(data: ReportData, gain: str, row: dict, ci: tuple[float, float]) 
 
 
 def gains_section(data: ReportData, agg: Aggregates) -> list[Section]:
+    """Gains over the compressed input, with CIs and sign-test p-values."""
     if agg.gains.empty:
         return []
     gains = [c for c in agg.gains.columns if c.endswith("_gain")]
@@ -108,6 +111,7 @@ def gains_section(data: ReportData, agg: Aggregates) -> list[Section]:
 
 
 def bd_section(data: ReportData, agg: Aggregates) -> list[Section]:
+    """BD-rate and BD-metric against each anchor, with CIs and the curves' overlap."""
     anchors, table = anchors_of(data), agg.bd
     if not anchors or table.empty:
         return []
@@ -186,6 +190,7 @@ def _sec(v: float) -> str:
 
 
 def cost_section(data: ReportData) -> list[Section]:
+    """Each solver and learned codec: task, pipeline, blindness, parameters, FLOPs, latency and peak memory; codec time per megapixel."""
     records = data.costs.to_dict(orient="records")
     probes = {(r["label"], r["kind"]): r for r in records if r["step"] in ("solve", "encode+decode")}
     rows = []
@@ -225,6 +230,7 @@ def cost_section(data: ReportData) -> list[Section]:
 
 
 def set_section(data: ReportData) -> list[Section]:
+    """Set-level values between image roles other than the leaderboard's pair."""
     sets = data.set_values
     other = sets[(sets["ref_role"] != LEADERBOARD_PAIR[0]) | (sets["test_role"] != LEADERBOARD_PAIR[1])]
     if other.empty:
@@ -242,6 +248,7 @@ def set_section(data: ReportData) -> list[Section]:
 
 
 def skipped_section(data: ReportData) -> list[Section]:
+    """The metrics skipped in this run, and why."""
     if not data.skipped_metrics:
         return []
     items = tuple((Code(m), f": {reason}") for m, reason in sorted(data.skipped_metrics.items()))

@@ -146,9 +146,11 @@ class TriangleFigure:
 
     @property
     def file(self) -> str:
+        """The figure's file name."""
         return f"{self.stem}.png"
 
     def signature(self) -> str:
+        """A hash of what the figure shows (it is redrawn when this changes)."""
         blob = json.dumps([_STYLE, self.title, self.panels], allow_nan=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
