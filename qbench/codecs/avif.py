@@ -26,6 +26,7 @@ class AVIF(PillowCodec):
     defaults: dict[str, Any] = {"speed": 6, "subsampling": "4:2:0"}
 
     def validate_params(self) -> None:
+        """``speed`` 0..10 and ``subsampling`` 4:4:4, 4:2:2 or 4:2:0."""
         if self.params["speed"] not in range(11):
             raise ConfigError("avif: speed must be an integer 0..10")
         if self.params["subsampling"] not in ("4:4:4", "4:2:2", "4:2:0"):

@@ -48,6 +48,7 @@ class ExternalCodec(Codec):
     param_types = {"timeout": (int, float)}
 
     def validate_params(self) -> None:
+        """``search_range`` is None or [low, high]; ``integer_quality`` sets how rate control searches."""
         rng = self.params["search_range"]
         if rng is not None and not (isinstance(rng, (list, tuple)) and len(rng) == 2
                                     and all(isinstance(v, (int, float)) for v in rng) and rng[0] < rng[1]):
@@ -69,18 +70,22 @@ class ExternalCodec(Codec):
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
+        """None known: the program's version is its ``label_version`` (see :meth:`spec`)."""
         return {}
 
     def rate_increases_with_quality(self) -> bool:
+        """As the suite's ``rate_increases`` says."""
         return bool(self.params["rate_increases"])
 
     def search_range(self) -> tuple[float, float]:
+        """The suite's ``search_range`` (required for target bpp)."""
         if self.params["search_range"] is None:
             raise ConfigError("external: target_bpp needs params.search_range [low, high] of the quality knob")
         lo, hi = self.params["search_range"]
         return float(lo), float(hi)
 
     def spec(self) -> dict[str, Any]:
+        """The base spec, with the program (``label_version`` or the encoder's name) as its version."""
         spec = super().spec()
         spec["versions"] = {"program": str(self.params["label_version"] or self.params["encode"][0])}
         return spec
@@ -101,6 +106,7 @@ class ExternalCodec(Codec):
             raise CodecError(f"external codec: {args[0]} exited {proc.returncode}: {' | '.join(tail)}")
 
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        """Write ``img`` as PNG, run the encoder program on it, and return the file it wrote."""
         img = as_hwc(img)
         with tempfile.TemporaryDirectory(prefix="qbench-ext-") as tmp:
             t = Path(tmp)
@@ -114,6 +120,7 @@ class ExternalCodec(Codec):
             return Encoded(out.read_bytes(), {"channels": int(img.shape[2])})
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """Run the decoder program on the bitstream and read the image it wrote."""
         with tempfile.TemporaryDirectory(prefix="qbench-ext-") as tmp:
             t = Path(tmp)
             src, out = t / f"input{self.params['suffix']}", t / f"decoded{self.params['decoded_format']}"

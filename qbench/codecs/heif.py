@@ -41,6 +41,7 @@ class HEIF(PillowCodec):
     defaults: dict[str, Any] = {"chroma": "420", "preset": "slow", "tune": "ssim"}
 
     def validate_params(self) -> None:
+        """``chroma`` 420/422/444, an x265 ``preset``, ``tune`` psnr or ssim."""
         if str(self.params["chroma"]) not in ("420", "422", "444"):
             raise ConfigError("heif: chroma must be 420, 422 or 444")
         if self.params["preset"] not in PRESETS:
@@ -50,6 +51,7 @@ class HEIF(PillowCodec):
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
+        """pillow-heif, libheif and the HEVC encoder's versions."""
         import pillow_heif
 
         info = pillow_heif.libheif_info()

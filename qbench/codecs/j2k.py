@@ -32,15 +32,18 @@ class JPEG2000(PillowCodec):
     defaults: dict[str, Any] = {"mode": "rates", "mct": True}
 
     def validate_params(self) -> None:
+        """``mode`` rates or dB; ``mct`` a boolean."""
         if self.params["mode"] not in ("rates", "dB"):
             raise ConfigError("j2k: mode must be 'rates' or 'dB'")
         if not isinstance(self.params["mct"], bool):
             raise ConfigError("j2k: mct must be true or false")
 
     def rate_increases_with_quality(self) -> bool:
+        """True in dB mode; in rates mode a higher ratio gives fewer bytes."""
         return self.params["mode"] == "dB"     # a higher ratio means fewer bytes
 
     def search_range(self) -> tuple[float, float]:
+        """Ratios 2..400, or 20..60 dB."""
         return (2.0, 400.0) if self.params["mode"] == "rates" else (20.0, 60.0)
 
     def save_options(self, img: np.ndarray, quality: float) -> dict[str, Any]:

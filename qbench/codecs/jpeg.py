@@ -34,6 +34,7 @@ class PillowJPEG(Codec):
                                 "qtables": None, "backend": "pillow"}
 
     def validate_params(self) -> None:
+        """Known subsampling and backend; quantisation tables well formed."""
         if self.params["subsampling"] not in SUBSAMPLING:
             raise ConfigError(f"jpeg: subsampling must be one of {sorted(SUBSAMPLING)}, "
                               f"got {self.params['subsampling']!r}")
@@ -51,12 +52,14 @@ class PillowJPEG(Codec):
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
+        """Pillow's version and the libjpeg it links."""
         import PIL
 
         versions = {"pillow": PIL.__version__, "libjpeg": libjpeg_version()}
         return versions
 
     def spec(self) -> dict[str, Any]:
+        """The base spec, with OpenCV's version when it is the backend."""
         spec = super().spec()
         if self.params["backend"] == "opencv":
             import cv2
@@ -70,6 +73,7 @@ class PillowJPEG(Codec):
         return [[min(255, max(1, (v * scale + 50) // 100)) for v in t] for t in self.params["qtables"]]
 
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        """Baseline JPEG at integer ``quality`` through the chosen backend."""
         self.check_quality(quality)
         if int(quality) != quality:
             raise ConfigError(f"jpeg: quality must be an integer, got {quality}")
@@ -95,6 +99,7 @@ class PillowJPEG(Codec):
         return Encoded(data, {"qtables": quantization_tables(data)})
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """Decode with the chosen backend."""
         if self.params["backend"] == "opencv":
             return _cv2_decode(data, channels)
         return decode_bytes(data, policy="auto")

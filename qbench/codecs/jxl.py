@@ -22,19 +22,23 @@ class JPEGXL(Codec):
     defaults: dict[str, Any] = {"effort": 7}
 
     def validate_params(self) -> None:
+        """``effort`` 1..9."""
         if self.params["effort"] not in range(1, 10):
             raise ConfigError("jxl: effort must be an integer 1..9")
 
     def search_range(self) -> tuple[float, float]:
+        """libjxl's lossy range of distances (0 would be lossless)."""
         return 0.05, 25.0      # libjxl's whole lossy range (0 would be lossless)
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
+        """imagecodecs' and libjxl's versions."""
         import imagecodecs
 
         return {"imagecodecs": imagecodecs.__version__, "libjxl": str(imagecodecs.jpegxl_version())}
 
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        """Encode at Butteraugli distance ``quality`` and the suite's ``effort``."""
         import imagecodecs
 
         self.check_quality(quality)
@@ -48,6 +52,7 @@ class JPEGXL(Codec):
         return Encoded(bytes(data), {"channels": int(img.shape[2])})
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """Decode to ``(H, W, C)`` uint8."""
         import imagecodecs
 
         try:

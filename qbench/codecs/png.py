@@ -28,6 +28,7 @@ class PNG(PillowCodec):
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
+        """Pillow's and zlib's versions."""
         import zlib
 
         import PIL

@@ -26,6 +26,7 @@ class WebP(PillowCodec):
     defaults: dict[str, Any] = {"method": 4}
 
     def validate_params(self) -> None:
+        """``method`` 0..6."""
         if self.params["method"] not in range(7):
             raise ConfigError("webp: method must be an integer 0..6")
 

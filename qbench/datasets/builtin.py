@@ -155,6 +155,7 @@ class PinnedDataset(Dataset):
 
     @property
     def source_folder(self) -> Path:
+        """The set's folder under the data root (or its ``root``)."""
         return self.folder
 
     @property

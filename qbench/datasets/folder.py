@@ -28,6 +28,7 @@ class FolderDataset(Dataset):
 
     @property
     def source_folder(self) -> Path:
+        """The dataset's folder."""
         return self.path
 
     def _records(self) -> list[ImageRecord]:

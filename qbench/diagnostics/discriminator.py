@@ -29,6 +29,7 @@ class ConditionalDiscriminatorDiagnostic(TripletDiagnostic):
     NAMES = ("original", "compressed", "enhanced", "enhanced_minus_original")
 
     def check(self) -> None:
+        """Check the parameters and build the conditional metric (raises when its weight file is missing)."""
         p = self.params
         if not isinstance(p["arch_params"], dict) or int(p["crop_border"]) < 0:
             raise ConfigError(f"diagnostic {self.name!r}: arch_params must be a mapping and crop_border >= 0")
@@ -46,10 +47,12 @@ class ConditionalDiscriminatorDiagnostic(TripletDiagnostic):
         return hashlib.sha256(f"{super().version}:{self.metric.version}".encode()).hexdigest()[:12]
 
     def value_names(self) -> list[str]:
+        """``original``, ``compressed``, ``enhanced`` and ``enhanced_minus_original``."""
         return list(self.NAMES)
 
     def compute_prepared(self, prepared: Any, compressed: np.ndarray,
                          enhanced: np.ndarray | None) -> dict[str, float]:
+        """``D(O|C)``, ``D(C|C)``, ``D(E|C)`` (E is C for a pass-through) and ``D(E|C) - D(O|C)``."""
         m = self.metric
         o = m.compute_conditional(prepared, compressed)
         c = m.compute_conditional(compressed, compressed)

@@ -92,9 +92,11 @@ class DefocusStratifier(Stratifier):
             raise ConfigError("stratifier defocus: classes must be >= 2 and window >= 1")
 
     def class_names(self) -> list[str]:
+        """``c0`` .. ``c{classes-1}``, from least to most Laplacian energy."""
         return [f"c{i}" for i in range(int(self.params["classes"]))]
 
     def classify(self, y: np.ndarray) -> np.ndarray:
+        """Quantile classes of the local Laplacian energy."""
         return quantile_classes(laplacian_energy(y, int(self.params["window"])), int(self.params["classes"]))
 
 
@@ -105,9 +107,11 @@ class TextureStratifier(Stratifier):
     NAMES = ["flat", "texture", "edge"]
 
     def class_names(self) -> list[str]:
+        """``flat``, ``texture``, ``edge``."""
         return list(self.NAMES)
 
     def classify(self, y: np.ndarray) -> np.ndarray:
+        """``flat`` where the local deviation is below ``flat_std`` (first), ``edge`` where the smoothed Sobel slope reaches ``edge_slope``, else ``texture``."""
         from scipy.ndimage import gaussian_filter, sobel, uniform_filter
 
         y = np.asarray(y, dtype=np.float64)
@@ -267,6 +271,7 @@ class RegionDiagnostic(TripletDiagnostic):
     description = "PSNR-Y / SSIM-Y of C and E and their gain per pixel class of the original"
 
     def check(self) -> None:
+        """Build the named stratifier from ``map``."""
         from . import STRATIFIERS
 
         if not isinstance(self.params["map"], dict):
@@ -278,12 +283,15 @@ class RegionDiagnostic(TripletDiagnostic):
         self.params["map"] = dict(self.stratifier.params)     # resolved: defaults enter the version
 
     def value_names(self) -> list[str]:
+        """Each value per class, ``<value>/<class>``."""
         return [f"{v}/{c}" for c in self.stratifier.class_names() for v in VALUES]
 
     def prepare(self, original: np.ndarray) -> PreparedRegions:
+        """The original's class map and reference statistics."""
         return prepare_regions(original, self.stratifier)
 
     def compute_prepared(self, prepared: PreparedRegions, compressed, enhanced) -> dict[str, float]:
+        """Per-class values of the compressed and enhanced images."""
         return region_values(prepared, compressed, enhanced)
 
 

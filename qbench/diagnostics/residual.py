@@ -73,19 +73,24 @@ class ResidualDiagnostic(TripletDiagnostic):
     description = "||E-C|| / ||O-C||, fraction of compression error removed, cosine(E-C, O-C)"
 
     def check(self) -> None:
+        """``examples`` >= 0 and ``amplify`` > 0."""
         if int(self.params["examples"]) < 0 or float(self.params["amplify"]) <= 0:
             raise ConfigError(f"diagnostic {self.name!r}: examples must be >= 0 and amplify > 0")
 
     def value_names(self) -> list[str]:
+        """The residual statistics of :data:`NAMES`."""
         return list(NAMES)
 
     def compute_prepared(self, prepared: Any, compressed, enhanced) -> dict[str, float]:
+        """The residual statistics of one sample."""
         return residual_values(prepared, compressed, enhanced)
 
     @property
     def examples(self) -> int:
+        """How many example residual images a report shows."""
         return int(self.params["examples"])
 
     def images(self, prepared: Any, compressed, enhanced) -> dict[str, np.ndarray]:
+        """Amplified residual images ``|E - C|`` (``ec``) and ``|O - C|`` (``oc``)."""
         amp = float(self.params["amplify"])
         return {"ec": residual_image(enhanced, compressed, amp), "oc": residual_image(prepared, compressed, amp)}

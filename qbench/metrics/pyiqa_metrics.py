@@ -130,4 +130,5 @@ class PyiqaMetric(Metric):
         return [float(v) for v in score.flatten().cpu()]
 
     def compute(self, ref: np.ndarray, out: np.ndarray) -> float:
+        """The value of one pair (a batch of one)."""
         return self.compute_batch([ref], [out])[0]

@@ -12,9 +12,11 @@ class EnhancePipeline(Pipeline):
 
     @classmethod
     def accepts(cls, solver, codec) -> bool:
+        """Any enhancer."""
         from ..solvers import Enhancer
 
         return isinstance(solver, Enhancer)
 
     def post(self, batch, ctx):
+        """The enhancer's output."""
         return self.solver.enhance(batch, ctx)

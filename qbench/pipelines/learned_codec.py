@@ -50,11 +50,13 @@ class LearnedCodecCodec(Codec):
 
     @classmethod
     def library_versions(cls) -> dict[str, str]:
+        """torch's version."""
         import torch
 
         return {"torch": torch.__version__}
 
     def spec(self) -> dict[str, Any]:
+        """The learned codec's own spec (weights included), torch's version and the code identity."""
         from ..codeid import code_identity
 
         return {"name": self.name, "learned": self.solver.spec(), "versions": self.library_versions(),
@@ -66,6 +68,7 @@ class LearnedCodecCodec(Codec):
         self.device = device
 
     def encode(self, img: np.ndarray, quality: float) -> Encoded:
+        """The model's bitstream of ``img`` at quality ``quality``, on the device, after a byte that records the quality."""
         import torch
 
         from ..images import to_tensor
@@ -78,6 +81,7 @@ class LearnedCodecCodec(Codec):
         return Encoded(bytes([q]) + bytes(data), {})
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """The model's reconstruction, quantised to uint8."""
         import torch
 
         from ..images import quantize
@@ -114,4 +118,5 @@ class LearnedCodecPipeline(EnhancePipeline):
 
     @classmethod
     def accepts(cls, solver, codec) -> bool:
+        """An enhancer after a device-bound (learned) codec."""
         return super().accepts(solver, codec) and bool(getattr(codec, "device_bound", False))

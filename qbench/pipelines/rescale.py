@@ -16,6 +16,7 @@ class RescalePipeline(Pipeline):
 
     @classmethod
     def accepts(cls, solver, codec) -> bool:
+        """Any rescaler."""
         from ..solvers import Rescaler
 
         return isinstance(solver, Rescaler)
@@ -31,7 +32,9 @@ class RescalePipeline(Pipeline):
         return content_key("lowres", image.pixel_hash, spec)
 
     def pre(self, batch, ctx):
+        """The rescaler's downscale."""
         return self.solver.downscale(batch, ctx)
 
     def post(self, batch, ctx):
+        """The rescaler's upscale."""
         return self.solver.upscale(batch, ctx)
