@@ -39,18 +39,22 @@ class Sample:
 
     @property
     def enc_key(self) -> str:
+        """The key of the sample's encoding."""
         return self.keys.enc_key
 
     @property
     def out_key(self) -> str:
+        """The key of the sample's output (the encoding's key for a pass-through)."""
         return self.keys.out_key
 
     @property
     def out_role(self) -> str:
+        """The stored role of the output: ``enhanced``, or ``compressed`` for a pass-through."""
         return self.keys.out_role
 
     @property
     def what(self) -> str:
+        """The sample in words for messages: dataset/image codec@quality solver."""
         return f"{self.image.dataset}/{self.image.name} {self.codec}@{self.quality:g} {self.solver}"
 
 

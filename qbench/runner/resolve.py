@@ -25,6 +25,8 @@ from ..suite import CodecSpec, SolverSpec, Suite
 
 @dataclass
 class CodecEntry:
+    """A built codec of the suite with its label and ladder (qualities, or target bpp values)."""
+
     label: str
     codec: Codec
     points: list[float]
@@ -34,6 +36,8 @@ class CodecEntry:
 
 @dataclass
 class Components:
+    """Everything a suite names, built: codecs, solvers, metrics, set metrics and diagnostics."""
+
     codecs: list[CodecEntry]
     solvers: list[tuple[str, Solver]]
     metrics: list[Metric]                      # per-image metrics
@@ -60,6 +64,7 @@ def build_codec(spec: CodecSpec) -> Codec:
 
 
 def build_solver(spec: SolverSpec) -> Solver:
+    """The solver of a suite entry; a learned codec listed as a solver raises :class:`ConfigError`."""
     cls = solver_mod.resolve(spec.name)
     if issubclass(cls, LearnedCodec):
         raise ConfigError(f"{spec.name!r} is a learned codec: list it under codecs: "

@@ -50,11 +50,13 @@ class RunResult:
     failure_groups: dict[tuple[str, str, str, str], list] = field(default_factory=dict)
 
     def note_failure(self, stage: str, component: str, error: str, where: str, detail: str, full: str) -> None:
+        """Count a failure in its group (stage, component, error, where); the first one's text is kept."""
         group = self.failure_groups.setdefault((stage, component, error, where), [0, detail, full])
         group[0] += 1
 
     @property
     def computed_anything(self) -> bool:
+        """Whether this run computed any encoding, output or value."""
         return bool(self.encodings_computed or self.outputs_computed or self.metric_values_computed)
 
 
@@ -140,6 +142,7 @@ class Runner:
             self.log("… more cache files are computed again (the run's summary gives the count)")
 
     def record(self, result) -> None:
+        """Write a stage result to the store and count what it computed."""
         for path in getattr(result, "repaired", ()):
             self._rejected(path, "mismatch")
         if result.encoding is not None:
@@ -156,9 +159,11 @@ class Runner:
             self.store.put_artefact(row, self.result.run_id)
 
     def record_artefact(self, row: ArtefactRow) -> None:
+        """Write an artefact row to the store."""
         self.store.put_artefact(row, self.result.run_id)
 
     def record_cost(self, label: str, kind: str, component, cost) -> None:
+        """Write a solver's or learned codec's measured cost to the store."""
         self.store.put_cost(label, kind, component.spec_hash() if kind == "solver" else codec_hash(component),
                             self.device, cost, self.result.run_id)
 
@@ -177,6 +182,7 @@ class Runner:
         return self.store.get_cost(spec_hash, self.device, out.cost_probe, out.cost_repeats) is not None
 
     def cost_probe(self, pipe: Pipeline):
+        """A callable giving the cost probe of ``pipe``'s solver (None when its cost is already stored)."""
         def make():
             if self._cost_known(pipe.solver.spec_hash()):
                 return None
@@ -188,6 +194,7 @@ class Runner:
         return make
 
     def codec_probe(self, codec):
+        """A callable giving the cost probe of a learned codec (None when its cost is already stored)."""
         def make():
             if self._cost_known(codec_hash(codec)):
                 return None

@@ -68,6 +68,7 @@ class Scheduler:
 
     # -- executing the plan --------------------------------------------------------------------------
     def run(self) -> None:
+        """Execute the plan: originals' no-reference values, then every group, until all jobs are done."""
         for s, missing in self.todo.originals:       # no-reference values of the originals, once each
             img = s.image
             self._submit("measure_original", run_measure, MeasureJob(
