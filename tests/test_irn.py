@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from qbench_baselines.irn import IRNx2, IRNx4, build_irn
+from qbench_baselines.irn import IRNx2, build_irn
 
 from qbench.errors import WeightsError
 from qbench.images import read_image
@@ -118,25 +118,6 @@ def test_setup_rejects_a_checkpoint_of_the_other_scale():
 
 
 # -- 3. the rescaler -----------------------------------------------------------------------------
-@pytest.mark.parametrize("cls,size", [(IRNx2, (45, 61)), (IRNx4, (45, 62))])
-def test_down_and_up_pad_and_crop(cls, size):
-    place(cls, perturbed(cls.scale).state_dict())
-    solver = cls()
-    solver.setup("cpu")
-    s = cls.scale
-    x = torch.rand(1, 3, *size)
-    ctx = Context(original_size=size)
-    low = solver.downscale(x, ctx)
-    assert low.shape == (1, 3, math.ceil(size[0] / s), math.ceil(size[1] / s))
-    assert low.min() >= 0 and low.max() <= 1
-    torch.manual_seed(5)
-    up = solver.upscale(low, ctx)
-    torch.manual_seed(5)
-    assert up.shape == (1, 3, *size) and torch.equal(up, solver.upscale(low, ctx))   # seeded: reproducible
-    # without a context size: s times the low-res input
-    assert solver.upscale(low, Context()).shape[-2:] == (low.shape[-2] * s, low.shape[-1] * s)
-
-
 def test_a_gray_image_is_refused_with_the_fix():
     from qbench.errors import SolverError
 

@@ -1,11 +1,16 @@
-"""The weight contract the invertible rescalers (IRN, SAIN) share, checked once for both: a missing
-checkpoint is named with where to place it and where it comes from, and the checkpoint's sha256
-enters the solver's spec. No network: checkpoints are random-init state dicts of the real nets."""
+"""The contract the invertible rescalers (IRN, SAIN) share, checked once for both: a missing
+checkpoint is named with where to place it and where it comes from, the checkpoint's sha256
+enters the solver's spec, and down/up keep shapes, range and seeding. No network: checkpoints are
+random-init state dicts of the real nets."""
+import math
+
 import pytest
+import torch
 
 from qbench_baselines.irn import IRNx2, IRNx4, build_irn
 from qbench_baselines.sain import SAINx2JPEG, SAINx4JPEG, build_sain
 from qbench.errors import WeightsError
+from qbench.solvers import Context
 from qbench.weights import local_path
 
 from .test_irn import perturbed as irn_perturbed
@@ -46,3 +51,34 @@ def test_the_files_sha256_enters_the_spec(case):
     place(cls, perturbed().state_dict())
     second = cls()
     assert len({absent, first.spec_hash(), second.spec_hash()}) == 3
+
+
+#: (solver, a perturbed net of it, whether its latent is random: another seed gives another output)
+RESCALE = {"irn_x2": (IRNx2, lambda: irn_perturbed(2), False), "irn_x4": (IRNx4, lambda: irn_perturbed(4), False),
+           "sain_x2": (SAINx2JPEG, lambda: sain_perturbed("SAINx2_JPEG.pth"), True),
+           "sain_x4": (SAINx4JPEG, lambda: sain_perturbed("SAINx4_JPEG.pth"), True)}
+SIZES = {2: (45, 61), 4: (45, 62)}
+
+
+@pytest.mark.parametrize("case", sorted(RESCALE))
+def test_down_and_up_pad_crop_range_and_seeding(case):
+    cls, net, random_latent = RESCALE[case]
+    size = SIZES[cls.scale]
+    place(cls, net().state_dict())
+    solver = cls()
+    solver.setup("cpu")
+    s = cls.scale
+    x = torch.rand(1, 3, *size)
+    ctx = Context(original_size=size)
+    low = solver.downscale(x, ctx)
+    assert low.shape == (1, 3, math.ceil(size[0] / s), math.ceil(size[1] / s))
+    assert low.min() >= 0 and low.max() <= 1
+    torch.manual_seed(5)
+    up = solver.upscale(low, ctx)
+    torch.manual_seed(5)
+    assert up.shape == (1, 3, *size) and torch.equal(up, solver.upscale(low, ctx))   # seeded: reproducible
+    if random_latent:
+        torch.manual_seed(6)
+        assert not torch.equal(up, solver.upscale(low, ctx))             # the latent is random
+    # without a context size: s times the low-res input
+    assert solver.upscale(low, Context()).shape[-2:] == (low.shape[-2] * s, low.shape[-1] * s)
