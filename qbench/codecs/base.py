@@ -54,6 +54,11 @@ class Codec(ABC):
         if not (lo <= quality <= hi):
             raise ConfigError(f"codec {self.name!r}: {self.quality_name} {quality} outside [{lo}, {hi}]")
 
+    def knob(self) -> str:
+        """What the quality setting is, as reports label it: ``q`` (a 0-100 quality scale),
+        ``ratio``, ``distance``, ... (default: :attr:`quality_name`, ``quality`` written ``q``)."""
+        return "q" if self.quality_name == "quality" else self.quality_name
+
     def rate_increases_with_quality(self) -> bool:
         """Whether a larger quality value gives more bytes (used by rate control)."""
         return self.higher_quality_is_better

@@ -38,6 +38,9 @@ class JPEG2000(PillowCodec):
         if not isinstance(self.params["mct"], bool):
             raise ConfigError("j2k: mct must be true or false")
 
+    def knob(self) -> str:
+        return "ratio" if self.params["mode"] == "rates" else "PSNR dB"
+
     def rate_increases_with_quality(self) -> bool:
         """True in dB mode; in rates mode a higher ratio gives fewer bytes."""
         return self.params["mode"] == "dB"     # a higher ratio means fewer bytes

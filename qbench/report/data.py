@@ -69,6 +69,7 @@ class CodecInfo:
     target: bool
     points: tuple[float, ...]
     spec_hash: str = ""
+    knob: str = ""                 # what the quality setting is: q, ratio, distance, ... ("" in older stores)
 
 
 @dataclass
@@ -140,7 +141,7 @@ def _components(store: Store, suite_hash: str):
                for label, i in comps.get("solver", {}).items()}
     codecs = {label: CodecInfo(label, i.get("name", label), bool(i.get("learned", False)),
                                bool(i.get("target", False)), tuple(float(p) for p in i.get("points", ())),
-                               i.get("spec_hash", ""))
+                               i.get("spec_hash", ""), str(i.get("knob") or ""))
               for label, i in comps.get("codec", {}).items()}
     return metrics, solvers, codecs
 

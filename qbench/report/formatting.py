@@ -7,14 +7,18 @@ import math
 from .data import ReportData
 
 
+#: how an undefined value (no image measured, no interval) is written
+NA = "n/a"
+
+
 def is_nan(v) -> bool:
     """Whether ``v`` is None or a float NaN."""
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def fmt(v, digits: int, sign: str = "") -> str:
-    """``v`` with ``digits`` decimals (``sign`` as in a format spec); a dash for a missing value."""
-    return "–" if is_nan(v) else f"{float(v):{sign}.{digits}f}"
+    """``v`` with ``digits`` decimals (``sign`` as in a format spec); ``n/a`` for a missing value."""
+    return NA if is_nan(v) else f"{float(v):{sign}.{digits}f}"
 
 
 def digits_of(data: ReportData, metric: str) -> int:
@@ -31,11 +35,14 @@ def arrow(data: ReportData, metric: str) -> str:
 
 
 def quality_text(data: ReportData, codec: str, quality: float) -> str:
-    """A codec point as shown: the quality value, or ``N bpp target`` for a targeted codec."""
+    """A codec point as reports write it, naming the knob: ``q 40``, ``ratio 240``, ``distance 0.9``,
+    ``0.5 bpp target`` (the bare number for stores that did not record the knob)."""
     info = data.codecs.get(codec)
     targeted = info.target if info is not None else any(
         (c.get("label") or c["name"]) == codec and c.get("target_bpp") for c in data.suite.get("codecs", []))
-    return f"{quality:g} bpp target" if targeted else f"{quality:g}"
+    if targeted:
+        return f"{quality:g} bpp target"
+    return f"{info.knob} {quality:g}" if info is not None and info.knob else f"{quality:g}"
 
 
 def file_slug(text: object) -> str:

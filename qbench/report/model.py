@@ -57,7 +57,7 @@ def build_model(data: ReportData, agg: Aggregates) -> ReportModel:
     primary = primary_metric(data)
     return ReportModel(data, agg, role_means(data), triangle_table(data), branch_table(data),
                        residual_tables(data), primary, point_ranks(data, agg, primary),
-                       overall_ranks(data, agg, primary), plot_specs(data, agg.summary))
+                       overall_ranks(data, agg, primary), plot_specs(data, agg.summary, agg.ci))
 
 
 def draw_figures(model: ReportModel, out_dir: str | Path, draw: bool = True, residuals: bool = True) -> ReportModel:

@@ -18,7 +18,7 @@ from .data import KEYS, LEADERBOARD_PAIR, ReportData
 from .document import Cell, Code, Document, Figure, Items, Paragraph, Preformatted, Section, Table
 from .formatting import arrow, digits_of, fmt, is_nan, quality_text
 from .model import ReportModel
-from .plots import PlotSpec
+from .plots import PlotSpec, codec_only
 from .regions import region_sections
 from .residuals import residual_sections
 from .roles import roles_section
@@ -65,17 +65,20 @@ def header(data: ReportData) -> list:
 def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[PlotSpec]]) -> list[Section]:
     """One section per dataset: every series' means with CIs, and its RD figures."""
     summary, names = agg.summary, data.all_metric_names
+    alone = codec_only(data)             # codecs compared alone: no solver column
     out = []
     for dataset in dict.fromkeys(summary["dataset"]) if len(summary) else []:
         rows = []
         for r in summary[summary["dataset"] == dataset].to_dict(orient="records"):
             key = tuple(r[k] for k in KEYS)
-            row = [r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), str(int(r["n_images"])),
-                   str(int(r.get("n_failed", 0))), f"{r['bpp']:.4f}"]
+            row = [] if alone else [r["solver"]]
+            row += [r["codec"], quality_text(data, r["codec"], r["quality"]), str(int(r["n_images"])),
+                   str(int(r.get("n_failed", 0))), fmt(r["bpp"], 4)]
             row += [_value_cell(data, m, r[m], agg.ci[key][m]) for m in names]
             rows.append(row)
-        headers = ["solver", "codec", "quality", "images", "failed", "bpp ↓"] + [f"{m} {arrow(data, m)}" for m in names]
-        blocks: list = [Table.of(headers, rows, 2, "leaderboard")]
+        headers = ([] if alone else ["solver"]) + ["codec", "quality", "images", "failed", "bpp ↓"]
+        headers += [f"{m} {arrow(data, m)}" for m in names]
+        blocks: list = [Table.of(headers, rows, 1 if alone else 2, "leaderboard")]
         blocks += [Figure(f"{spec.stem}.svg", f"RD curve: {spec.metric} on {spec.dataset}")
                    for spec in figures.get(str(dataset), [])]
         out.append(Section(str(dataset), blocks, f"dataset-{_slug(str(dataset))}"))

@@ -282,7 +282,8 @@ def describe_components(suite: Suite, comps: Components, pipelines: dict[str, st
         spec = c.codec.spec()
         rows.append(("codec", c.label, {"name": c.codec.name, "learned": bool(getattr(c.codec, "device_bound", False)),
                                         "target": c.target, "points": c.points, "spec_hash": codec_hash(c.codec),
-                                        "code": spec["code"], "dist": spec["dist"]}))
+                                        "code": spec["code"], "dist": spec["dist"],
+                                        "knob": c.codec.knob() if hasattr(c.codec, "knob") else ""}))
     if suite.references:
         from ..references import suite_references
 
