@@ -286,9 +286,10 @@ def _note_other_suites(out: Path, name: str) -> None:
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "formats", multiple=True,
-              type=click.Choice(["md", "csv", "json", "html", "plots", "compressai"]),
+              type=click.Choice(["md", "csv", "json", "html", "plots", "compressai", "latex"]),
               help="formats to write (repeatable; default md, csv, json, html, plots); compressai: one "
-                   "CompressAI-format JSON per curve under OUT_DIR/compressai/<dataset>/")
+                   "CompressAI-format JSON per curve under OUT_DIR/compressai/<dataset>/; latex: "
+                   "leaderboard.tex, booktabs tables (best bold, second underlined) and the BD-rate table")
 @click.option("--run", "run_id", type=int, default=None, help="report this run (see the store's runs table)")
 @click.option("--suite", default=None,
               help="report the latest run of this suite (its name, or the first 6+ characters of its hash)")

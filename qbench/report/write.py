@@ -17,7 +17,7 @@ from .files import write_csv, write_text
 
 FORMATS = ("md", "csv", "json", "html", "plots")
 #: formats written only when asked for
-EXTRA_FORMATS = ("compressai",)
+EXTRA_FORMATS = ("compressai", "latex")
 
 
 def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_id: int | None = None,
@@ -65,6 +65,11 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
     if "json" in formats:
         write_text(out_dir / "results.json", results_json(model))
         written.append(out_dir / "results.json")
+    if "latex" in formats:
+        from .latex import render_latex
+
+        write_text(out_dir / "leaderboard.tex", render_latex(model))
+        written.append(out_dir / "leaderboard.tex")
     if "compressai" in formats:
         from .compressai_export import write_compressai
 
