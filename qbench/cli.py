@@ -321,6 +321,29 @@ def report(out_dir: Path, formats: tuple[str, ...], run_id: int | None, suite: s
 
 
 @main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--images", "dest", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="write DIR/<dataset>/<codec>_<setting>/<solver>/<image>.png here")
+@click.option("--solvers", default="", help="only these solvers (comma-separated labels)")
+@click.option("--datasets", default="", help="only these datasets (comma-separated labels)")
+@click.option("--run", "run_id", type=int, default=None, help="export this run (default: the latest)")
+@_handle_errors
+def export(out_dir: Path, dest: Path, solvers: str, datasets: str, run_id: int | None) -> None:
+    """Write the output images of OUT_DIR's run as a named tree (hard links where the filesystem
+    allows, else copies); samples whose image is not on disk are counted."""
+    from .report.outputs import export_images
+
+    names = lambda text: tuple(n.strip() for n in text.split(",") if n.strip())  # noqa: E731
+    with _writing(dest):
+        done = export_images(out_dir, dest, names(solvers), names(datasets), run_id)
+    click.echo(f"{len(done.written)} images written under {dest} ({done.linked} linked, "
+               f"{len(done.written) - done.linked} copied)")
+    if done.missing:
+        click.echo(f"qbench: note: {len(done.missing)} outputs have no image on disk (pass-through rows of "
+                   f"library codecs, whose decoded images are not kept), e.g. {done.missing[0]}", err=True)
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @_handle_errors
 def verify(run_dir: Path) -> None:

@@ -144,7 +144,8 @@ def test_summary_is_the_mean_of_per_image_values_and_gains_are_per_image(store_d
         assert r.fid == pytest.approx(50 - r.quality / 2 - (3 if r.solver == "sharp" else 0))
     per = pd.read_csv(out / "per_image.csv")
     assert "zz_failed" not in set(per["image"]) and "target_bpp" not in per.columns
-    assert list(per.columns[-4:]) == ["psnr_y", "lpips", "psnr_y_gain", "lpips_gain"]
+    # values, gains, then the output's file (empty here: this store records no artefact files)
+    assert list(per.columns[-5:]) == ["psnr_y", "lpips", "psnr_y_gain", "lpips_gain", "output_path"]
     ident = per[per.solver == "identity"]
     assert (ident["psnr_y_gain"] == 0).all() and (ident["lpips_gain"] == 0).all()
     for r in per[per.solver == "sharp"].itertuples():

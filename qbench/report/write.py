@@ -32,6 +32,7 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
     from .sections import leaderboard
 
     data = load_report_data(out_dir, run_id=run_id)
+    results_dir = Path(out_dir)
     out_dir = Path(dest if dest is not None else out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     options = aggregate.ReportOptions.of(data.suite)
@@ -45,7 +46,9 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
     written: list[Path] = []
     if "csv" in formats:
         write_csv(agg.summary, out_dir / "summary.csv")
-        write_csv(data.per_image.drop(columns=["ordinal", "task"]), out_dir / "per_image.csv")
+        from .outputs import with_output_paths
+
+        write_csv(with_output_paths(results_dir, data).drop(columns=["ordinal", "task"]), out_dir / "per_image.csv")
         written += [out_dir / "summary.csv", out_dir / "per_image.csv"]
         if not agg.bd.empty:
             write_csv(agg.bd, out_dir / "bd.csv")
