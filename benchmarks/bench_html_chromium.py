@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
     result = check_page(html, args.screenshot)
     print(json.dumps(result, indent=2))
     loaded = [i for i in result.get("images", []) if i["width"] > 0]
-    ok = (not result["console"] and result.get("scripts") == 0 and result.get("images")
+    ok = (not result["console"] and result.get("scripts") == 1 and result.get("images")
           and len(loaded) == len(result["images"]) and result.get("distinct_colours", 0) > 16)
     print("page ok" if ok else "page has problems")
     return 0 if ok else 1
