@@ -171,6 +171,8 @@ class OutputSpec(_Strict):
     bootstrap: int = Field(default=1000, ge=0, description="bootstrap resamples for confidence intervals")
     bd_bootstrap: int = Field(default=200, ge=0, description="bootstrap resamples for BD-rate intervals")
     keep_images: bool = Field(default=True, description="keep decoded and restored images in the cache")
+    keep_decoded: bool = Field(default=False, description="keep the decoded images of library codecs too (a "
+                               "learned codec's always are), so that exports and per_image.csv have them")
     cost_probe: int = Field(default=128, ge=16, le=4096, description="side in pixels of the probe image "
                             "solver and learned-codec latency is measured on")
     cost_repeats: int = Field(default=7, ge=1, le=1000, description="timed calls (after two warm-up calls) "

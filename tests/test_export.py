@@ -15,13 +15,13 @@ from qbench.suite import parse_suite
 from .conftest import save, smooth_image
 
 
-def _run(tmp_path):
+def _run(tmp_path, **output):
     folder = tmp_path / "imgs"
     for i in range(2):
         save(smooth_image(90 + i, 40, 56), folder / f"im{i}.png")
     data = {"name": "exp", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
             "codecs": [{"name": "jpeg", "qualities": [20, 60]}], "solvers": ["identity", "gaussian"],
-            "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0}}
+            "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0, **output}}
     out = tmp_path / "out"
     Runner(parse_suite(data), out, workers=0, progress=False).run()
     return out
@@ -52,3 +52,15 @@ def test_export_writes_the_named_tree(tmp_path):
     # everything (identity's outputs are not on disk: counted, not written)
     result = CliRunner().invoke(main, ["export", str(out), "--images", str(tmp_path / "all")])
     assert result.exit_code == 0 and "4 outputs have no image on disk" in result.output
+
+
+def test_keep_decoded_puts_library_codec_images_on_disk_for_export(tmp_path):
+    out = _run(tmp_path, keep_decoded=True)
+    write_reports(out, ("csv",))
+    per = pd.read_csv(out / "per_image.csv")
+    ident = per[per["solver"] == "identity"]
+    assert len(ident) == 4 and ident["output_path"].str.startswith("cache/").all()
+    dest = tmp_path / "named"
+    result = CliRunner().invoke(main, ["export", str(out), "--images", str(dest), "--solvers", "identity"])
+    assert result.exit_code == 0 and "4 images written" in result.output, result.output
+    assert (dest / "imgs/jpeg_20/identity/im0.png").is_file()

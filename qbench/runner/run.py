@@ -88,6 +88,7 @@ class Runner:
         self.cache_dir = self.out_dir.resolve() / "cache"     # absolute: workers may run elsewhere
         self.quantize = suite.output.quantize
         self.keep_images = suite.output.keep_images
+        self.keep_decoded = suite.output.keep_decoded
         self.store: Store | None = None
         self.codec_names: dict[str, str] = {}
         self.ladders: dict[int, list[float] | None] = {}

@@ -103,7 +103,8 @@ class Scheduler:
                       first.target, source, img.shape[0] * img.shape[1], str(self.cache_dir),
                       img.source, cached_bytes=cached.bytes_path if cached else None,
                       cached_hash=cached.bytes_hash if cached else None,
-                      keep_decoded=bool(getattr(codec, "device_bound", False)) and self.r.keep_images,
+                      keep_decoded=(bool(getattr(codec, "device_bound", False)) or self.r.keep_decoded)
+                      and self.r.keep_images,
                       return_decoded=bool(group.solve or group.remeasure), metrics=group.metrics,
                       diagnostics=group.diagnostics)
         if getattr(codec, "device_bound", False):
