@@ -42,7 +42,8 @@ def test_leaderboard_renders_in_chromium(tmp_path):
     assert result["console"] == [], result["console"]        # no script ran, nothing failed to parse
     assert result["scripts"] == 1 and result["tables"] >= 3, result     # the page's own sort/filter script
     srcs = sorted(i["src"] for i in result["images"])
-    assert srcs == ["rd_imgs_psnr_rgb.svg", "rd_imgs_psnr_y.svg"], result["images"]   # no injected <img>
+    # the RD figures and the visual comparison panel, no injected <img>
+    assert srcs == ["figures/panels/panel_imgs.png", "rd_imgs_psnr_rgb.svg", "rd_imgs_psnr_y.svg"], result["images"]
     assert all(i["complete"] and i["width"] > 100 and i["height"] > 100 for i in result["images"]), result
     assert result["size"] == [1280, 2000] and result["distinct_colours"] > 16, result
     with Image.open(tmp_path / "shot.png") as im:       # the top of the page is not blank

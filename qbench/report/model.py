@@ -40,6 +40,7 @@ class ReportModel:
     rd_specs: list[PlotSpec] = field(default_factory=list)
     rd_figures: list[PlotSpec] = field(default_factory=list)
     residual_figures: dict[str, list[Figure]] = field(default_factory=dict)
+    panels: dict[str, list[Figure]] = field(default_factory=dict)   # dataset -> visual comparison panels
 
     def rd_by_dataset(self) -> dict[str, list[PlotSpec]]:
         """The RD figures present, per dataset."""
@@ -78,4 +79,8 @@ def draw_figures(model: ReportModel, out_dir: str | Path, draw: bool = True, res
     model.rd_figures = [s for s in specs if drawn.get(s.stem) == s.signature()
                         and all(f.is_file() for f in s.files(out_dir))]
     model.residual_figures = residual_figures(model.data, out_dir) if residuals else {}
+    if residuals:
+        from .panels import panel_figures
+
+        model.panels = panel_figures(model.data, model.primary, out_dir)
     return model

@@ -62,7 +62,8 @@ def header(data: ReportData) -> list:
     return blocks
 
 
-def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[PlotSpec]]) -> list[Section]:
+def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[PlotSpec]],
+                     panels: dict[str, list[Figure]] | None = None) -> list[Section]:
     """One section per dataset: every series' means with CIs, and its RD figures."""
     summary, names = agg.summary, data.all_metric_names
     alone = codec_only(data)             # codecs compared alone: no solver column
@@ -81,6 +82,7 @@ def dataset_sections(data: ReportData, agg: Aggregates, figures: dict[str, list[
         blocks: list = [Table.of(headers, rows, 1 if alone else 2, "leaderboard")]
         blocks += [Figure(f"{spec.stem}.svg", f"RD curve: {spec.metric} on {spec.dataset}")
                    for spec in figures.get(str(dataset), [])]
+        blocks += (panels or {}).get(str(dataset), [])
         out.append(Section(str(dataset), blocks, f"dataset-{_slug(str(dataset))}"))
     return out
 
@@ -343,7 +345,7 @@ def ranking_sections(model: ReportModel) -> list[Section]:
 #: the leaderboard's sections, in order: each builds its sections from the report model
 SECTIONS: tuple[tuple[str, Callable[[ReportModel], list[Section]]], ...] = (
     ("ranking", ranking_sections),
-    ("datasets", lambda m: dataset_sections(m.data, m.agg, m.rd_by_dataset())),
+    ("datasets", lambda m: dataset_sections(m.data, m.agg, m.rd_by_dataset(), m.panels)),
     ("gains", lambda m: gains_section(m.data, m.agg)),
     ("roles", lambda m: roles_section(m.data, m.role_means)),
     ("bd", lambda m: bd_section(m.data, m.agg)),
