@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -18,14 +19,31 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def no_gpu_driver() -> bool:
+    """True when this machine certainly has no CUDA (or ROCm) driver, so that
+    ``torch.cuda.is_available()`` is False without importing torch (about 1 s); False when unsure."""
+    if not sys.platform.startswith("linux") or os.path.exists("/dev/kfd"):     # ROCm torch answers torch.cuda
+        return False
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return True
+    return False
+
+
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; validates ``cuda[:i]``."""
+    """``auto`` -> ``cuda`` when available else ``cpu``; validates ``cuda[:i]``. Imports torch only
+    when a GPU driver is present or a CUDA device is asked for."""
+    if device == "cpu":
+        return "cpu"
+    if device == "auto" and no_gpu_driver():
+        return "cpu"
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: no CUDA device is available")

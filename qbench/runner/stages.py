@@ -342,9 +342,42 @@ def init_worker(threads: int = 1, main_pid: int | None = None) -> None:
         guard_worker(main_pid)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
+    after_import("torch", lambda torch: torch.set_num_threads(threads))     # a JPEG-only worker never imports it
 
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
+
+def after_import(name: str, fn) -> None:
+    """Call ``fn(module)`` once the top-level module ``name`` is imported: now if it already is,
+    else right after its first import in this process (so a worker that never needs it does not
+    pay for importing it)."""
+    import sys
+
+    if name in sys.modules:
+        fn(sys.modules[name])
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, fn))
+
+
+class _AfterImport:
+    """A meta-path finder that runs a callback after one module's first import, then removes itself."""
+
+    def __init__(self, name: str, fn):
+        self.name, self.fn = name, fn
+
+    def find_spec(self, fullname, path=None, target=None):
+        import importlib.util
+        import sys
+
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module, fn = spec.loader.exec_module, self.fn
+
+        def exec_then_call(module):
+            exec_module(module)
+            fn(module)
+
+        spec.loader.exec_module = exec_then_call
+        return spec
