@@ -63,3 +63,14 @@ def test_worker_setup_defers_torch_and_still_sets_its_threads(tmp_path):
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [False, 1]
+
+
+def test_auto_device_agrees_with_torch():
+    """The driver shortcut never hides a CUDA device torch would use."""
+    import torch
+
+    from qbench.runner.environment import resolve_device
+
+    if no_gpu_driver():
+        assert not torch.cuda.is_available()
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
