@@ -187,6 +187,11 @@ def stored_setting(suite: dict[str, Any], name: str) -> Any:
     return (suite.get("output") or {}).get(name, OutputSpec.model_fields[name].default)
 
 
+class ReportSpec(_Strict):
+    examples: list[str] = Field(default_factory=list, description="images (names as in per_image.csv) shown "
+                                "as visual comparison panels besides the one chosen automatically")
+
+
 class Suite(_Strict):
     """A whole experiment: datasets x codec points x solvers, measured by metrics."""
 
@@ -203,6 +208,7 @@ class Suite(_Strict):
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
     primary: str | None = Field(
         default=None, description="metric label the report ranks solvers by (default: the first metric)")
+    report: ReportSpec = Field(default_factory=ReportSpec)
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
     _source_dir: Path | None = PrivateAttr(default=None)
@@ -256,6 +262,7 @@ class Suite(_Strict):
         data = self.model_dump(mode="json")
         out = data.pop("output")
         data.pop("primary")                        # how the report ranks, not what is measured
+        data.pop("report")                         # what the report shows, not what is measured
         data["quantize"] = out["quantize"]
         data.pop("description", None)
         for solver in data["solvers"]:

@@ -49,3 +49,21 @@ def test_a_panel_per_dataset_beside_the_report_redrawn_only_when_changed(tmp_pat
     panel.unlink()
     write_reports(out)                                               # gone: drawn again
     assert panel.is_file()
+
+
+def test_suite_examples_add_panels_and_leave_the_hash_alone(tmp_path):
+    folder = tmp_path / "imgs"
+    for i in range(3):
+        save(smooth_image(60 + i, 64, 96), folder / f"im{i}.png")
+    data = {"name": "panels", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+            "codecs": [{"name": "jpeg", "qualities": [10, 40]}], "solvers": ["identity", "gaussian"],
+            "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0}}
+    listed = data | {"report": {"examples": ["im0", "im1", "im2", "absent"]}}
+    assert parse_suite(listed).hash() == parse_suite(data).hash()
+    out = tmp_path / "out"
+    Runner(parse_suite(listed), out, workers=0, progress=False).run()
+    write_reports(out, ("md",))
+    panels = sorted(p.name for p in (out / "figures" / "panels").glob("*.png"))
+    assert len(panels) == 3 and "panel_imgs.png" in panels          # the automatic one and the two others
+    md = (out / "leaderboard.md").read_text()
+    assert md.count("](figures/panels/") == 3

@@ -1,5 +1,6 @@
 """Visual comparisons: per dataset, the image where the solvers disagree most on the primary metric
-(at the lowest-rate point of the first codec), shown as one PNG panel: the full original with a
+(at the lowest-rate point of the first codec) and any the suite lists under ``report: {examples:
+[...]}``, each shown as one PNG panel: the full original with a
 zoom box, then the same crop of the original, the compressed image and each solver's output,
 each captioned with its metric value and bpp.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,11 @@ class Panel:
     original: str
     tiles: tuple[Tile, ...]
     key: str                          # what the panel shows (hash of sample keys and values)
+    stem: str = ""
 
     @property
     def file(self) -> str:
-        return (FOLDER / f"panel_{file_slug(self.dataset)}.png").as_posix()
+        return (FOLDER / f"{self.stem or 'panel_' + file_slug(self.dataset)}.png").as_posix()
 
 
 def _samples(data: ReportData) -> dict[int, tuple]:
@@ -64,7 +66,8 @@ def _samples(data: ReportData) -> dict[int, tuple]:
 
 
 def panel_specs(data: ReportData, metric: str | None) -> list[Panel]:
-    """One panel per dataset (none without a metric, an on-disk original or two solvers)."""
+    """The panels of each dataset: the automatic choice, then the suite's ``report.examples`` (none
+    without a metric, an on-disk original or two solvers)."""
     per = data.per_image
     if metric is None or data.out_dir is None or per.empty or metric not in per.columns or per["solver"].nunique() < 2:
         return []
@@ -77,34 +80,43 @@ def panel_specs(data: ReportData, metric: str | None) -> list[Panel]:
         point = sub.groupby("quality")["bpp"].mean().idxmin()
         sub = sub[(sub["quality"] == point) & sub["task"].ne("rescale")]
         spread = sub.groupby("image", sort=False)[metric].agg(lambda v: v.max() - v.min()).dropna()
-        if spread.empty:
-            continue
-        image = spread.idxmax()
-        rows = sub[sub["image"] == image].sort_values("ordinal").to_dict(orient="records")
-        first = samples.get(int(rows[0]["ordinal"]))
-        if first is None or not first[0] or not Path(first[0]).is_file():
-            continue
-        d = digits_of(data, metric)
-        point_text = f"{codec} {quality_text(data, codec, point)}"
-        bpp = f"{rows[0]['bpp']:.3f} bpp"
-        tiles = [Tile("original", first[0])]
-        comp = next((r for r in rows if r["solver"] in passthrough), None)
-        compressed = first[2] or first[1]
-        tiles.append(Tile(f"compressed ({point_text})" + (f": {fmt(comp[metric], d)}" if comp else "") + f", {bpp}",
-                          compressed, encoded=not first[2]))
-        for r in rows:
-            if r["solver"] in passthrough:
-                continue
-            s = samples.get(int(r["ordinal"]))
-            if s and s[3]:
-                tiles.append(Tile(f"{r['solver']}: {fmt(r[metric], d)}, {r['bpp']:.3f} bpp", s[3]))
-        if len(tiles) < 3:
-            continue
-        key = json.dumps([_STYLE, CROP, [t.caption for t in tiles],
-                          [samples[int(r["ordinal"])][4:] for r in rows if int(r["ordinal"]) in samples]])
-        panels.append(Panel(str(dataset), str(image), f"{dataset}/{image}: {metric} at {point_text}", first[0],
-                            tuple(tiles), hashlib.sha256(key.encode()).hexdigest()[:20]))
+        listed = [str(i) for i in ((data.suite.get("report") or {}).get("examples") or [])]
+        chosen = ([spread.idxmax()] if len(spread) else []) + [i for i in listed if i in set(sub["image"])]
+        for n, image in enumerate(dict.fromkeys(chosen)):
+            panel = _panel(data, metric, samples, passthrough, sub, str(dataset), codec, point, image)
+            if panel is not None:
+                stem = f"panel_{file_slug(str(dataset))}" + ("" if n == 0 else f"_{file_slug(image)}")
+                panels.append(replace(panel, stem=stem))
     return panels
+
+
+def _panel(data: ReportData, metric: str, samples: dict, passthrough: set, sub, dataset: str, codec: str,
+           point: float, image: str) -> Panel | None:
+    """The panel of one image at one codec point, or None when its original is not on disk."""
+    rows = sub[sub["image"] == image].sort_values("ordinal").to_dict(orient="records")
+    first = samples.get(int(rows[0]["ordinal"])) if rows else None
+    if first is None or not first[0] or not Path(first[0]).is_file():
+        return None
+    d = digits_of(data, metric)
+    point_text = f"{codec} {quality_text(data, codec, point)}"
+    bpp = f"{rows[0]['bpp']:.3f} bpp"
+    tiles = [Tile("original", first[0])]
+    comp = next((r for r in rows if r["solver"] in passthrough), None)
+    compressed = first[2] or first[1]
+    tiles.append(Tile(f"compressed ({point_text})" + (f": {fmt(comp[metric], d)}" if comp else "") + f", {bpp}",
+                      compressed, encoded=not first[2]))
+    for r in rows:
+        if r["solver"] in passthrough:
+            continue
+        s = samples.get(int(r["ordinal"]))
+        if s and s[3]:
+            tiles.append(Tile(f"{r['solver']}: {fmt(r[metric], d)}, {r['bpp']:.3f} bpp", s[3]))
+    if len(tiles) < 3:
+        return None
+    key = json.dumps([_STYLE, CROP, [t.caption for t in tiles],
+                      [samples[int(r["ordinal"])][4:] for r in rows if int(r["ordinal"]) in samples]])
+    return Panel(dataset, image, f"{dataset}/{image}: {metric} at {point_text}", first[0], tuple(tiles),
+                 hashlib.sha256(key.encode()).hexdigest()[:20])
 
 
 def _load(tile: Tile) -> np.ndarray:
@@ -182,7 +194,10 @@ def panel_figures(data: ReportData, metric: str | None, out_dir: str | Path) -> 
         except (OSError, ValueError, ImageError):     # a cache file gone: no panel, the report goes on
             (out_dir / p.file).unlink(missing_ok=True)
 
-    ReportCache(out_dir).redraw_changed("panels", [(p.dataset, p.key, [out_dir / p.file], lambda p=p: draw(p))
+    ReportCache(out_dir).redraw_changed("panels", [(p.file, p.key, [out_dir / p.file], lambda p=p: draw(p))
                                                    for p in panels])
-    return {p.dataset: [Figure(p.file, f"Visual comparison: {p.title}")] for p in panels
-            if (out_dir / p.file).is_file()}
+    out: dict[str, list[Figure]] = {}
+    for p in panels:
+        if (out_dir / p.file).is_file():
+            out.setdefault(p.dataset, []).append(Figure(p.file, f"Visual comparison: {p.title}"))
+    return out
