@@ -341,9 +341,26 @@ class Runner:
             self._execute(todo, pipelines)
         self._measure_missing_costs(pipelines)
         if comps.set_metrics:
-            from .setpass import run_set_pass
+            self._set_pass(comps, samples)
 
-            run_set_pass(self, comps, samples)
+    def _set_pass(self, comps, samples) -> None:
+        """Write the set-level pass's values and failures as they come."""
+        from .setpass import SetFailure, set_pass
+
+        result = self.result
+        for row in set_pass(self.store, comps, samples, self.suite, result.suite_hash, self.device, self.cache_ok):
+            if isinstance(row, SetFailure):
+                self.fail(row.key, "set_metric", row.detail, row.exc)
+                continue
+            try:
+                self.store.put_set_value(result.suite_hash, row.group, row.ref_role, row.test_role, row.metric,
+                                         row.version, row.set_key, row.value, row.n_images, row.n_features,
+                                         result.run_id)
+            except Exception as exc:  # as when it was computed: the value is a failure, the run goes on
+                self.fail(row.set_key, "set_metric", f"{row.metric} {row.ref_role}-{row.test_role} "
+                          f"{'/'.join(map(str, row.group))}", exc)
+                continue
+            result.metric_values_computed += 1
 
     def _measure_missing_costs(self, pipelines) -> None:
         """Probe again the cost of every solver and learned codec measured on this device with

@@ -4,11 +4,15 @@ Runs after the per-image work, reading stored images through :mod:`qbench.pipeli
 A value is recomputed only when the images it covers changed (its key hashes both sets' image
 keys and the metric version). Features are extracted once per image set and sampling (full
 images or patches, border crop) and shared by every metric and pair that needs them.
+
+The pass reads the store and yields rows; the runner writes them (it is the only writer).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -32,22 +36,47 @@ def extract_stats(extractor, images, m, keep: bool) -> FeatureStats:
     return st
 
 
-def run_set_pass(runner, comps, samples) -> None:
-    """Compute (or reuse) every set metric for every group and role pair; the runner records."""
-    store, result = runner.store, runner.result
+@dataclass(frozen=True)
+class SetValue:
+    """A computed set-level value of ``group`` between two roles (``set_key``: the images covered)."""
+
+    group: tuple
+    ref_role: str
+    test_role: str
+    metric: str
+    version: str
+    set_key: str
+    value: float
+    n_images: int
+    n_features: int
+
+
+@dataclass(frozen=True)
+class SetFailure:
+    """A set-level value that could not be computed."""
+
+    key: str
+    detail: str
+    exc: BaseException
+
+
+def set_pass(store, comps, samples, suite, suite_hash: str, device: str,
+             cache_ok: Callable[..., bool]) -> Iterator[SetValue | SetFailure]:
+    """Every set metric for every group and role pair whose stored value is missing or covers
+    other images, as it is computed; reads ``store``, never writes it."""
     metrics = comps.set_metrics
     from dataclasses import replace
 
     # only cache files that match their recorded hash are read
-    encodings = {k: e if runner.cache_ok(e.decoded_path, e.decoded_hash, quiet=True) else replace(e, decoded_path=None)
+    encodings = {k: e if cache_ok(e.decoded_path, e.decoded_hash, quiet=True) else replace(e, decoded_path=None)
                  for k, e in store.get_encodings({s.enc_key for s in samples}).items()
-                 if runner.cache_ok(e.bytes_path, e.bytes_hash)}
+                 if cache_ok(e.bytes_path, e.bytes_hash)}
     artefacts = {}
     for role in (ENHANCED, LOWRES):
         artefacts.update({(k, role): a.path for k, a in store.get_artefacts(role).items()
-                          if runner.cache_ok(a.path, a.hash)})
+                          if cache_ok(a.path, a.hash)})
     images = RoleImages(encodings, artefacts, {c.label: c.codec for c in comps.codecs})
-    pairs = set_pairs(tuple(p) for p in runner.suite.diagnostics.set_pairs)
+    pairs = set_pairs(tuple(p) for p in suite.diagnostics.set_pairs)
     todo = []
     for group, members in groups(samples).items():
         for ref_role, test_role in pairs:
@@ -57,16 +86,16 @@ def run_set_pass(runner, comps, samples) -> None:
             set_key = content_key(sorted(role_key(s, ref_role) for s in usable),
                                   sorted(role_key(s, test_role) for s in usable))
             for m in metrics:
-                got = store.get_set_value(result.suite_hash, group, ref_role, test_role, m.key, m.version)
+                got = store.get_set_value(suite_hash, group, ref_role, test_role, m.key, m.version)
                 if got is None or got[0] != set_key:
                     todo.append((group, usable, ref_role, test_role, m, set_key))
     if not todo:
         return
     try:
-        extractor = InceptionExtractor(runner.device)
+        extractor = InceptionExtractor(device)
     except Exception as exc:
         for group, _, a, b, m, set_key in todo:
-            runner.fail(set_key, "set_metric", f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)
+            yield SetFailure(set_key, f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)
         return
     keep = {(m.patch, m.crop_border) for m in metrics if m.preset["type"] == "kid"}   # KID needs the rows
     cache: OrderedDict = OrderedDict()       # (image set, sampling) -> stats; a few sets at a time
@@ -84,11 +113,10 @@ def run_set_pass(runner, comps, samples) -> None:
     for group, members, a, b, m, set_key in todo:
         try:
             ref, test = stats(members, a, m), stats(members, b, m)
-            value = m.value(ref, test, runner.suite.seed)
+            value = m.value(ref, test, suite.seed)
             if not np.isfinite(value):
                 raise ValueError(f"{m.key} is {value}")
-            store.put_set_value(result.suite_hash, group, a, b, m.key, m.version, set_key, value, len(members),
-                                test.n, result.run_id)
-            result.metric_values_computed += 1
         except Exception as exc:
-            runner.fail(set_key, "set_metric", f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)
+            yield SetFailure(set_key, f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)
+            continue
+        yield SetValue(group, a, b, m.key, m.version, set_key, value, len(members), test.n)
