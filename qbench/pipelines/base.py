@@ -100,6 +100,14 @@ class Pipeline(ABC):
             return Keys(pre, enc, enc, COMPRESSED)
         return Keys(pre, enc, content_key("out", enc, self.solver.spec(), quantize), ENHANCED)
 
+    @property
+    def batch_size(self) -> int:
+        """Images per solver call: the suite's ``engine.batch_size``, else a ``batch_size``
+        parameter of the solver (1 when it has neither)."""
+        if self.solver.engine.batch_size > 1:
+            return self.solver.engine.batch_size
+        return max(1, int(self.solver.params.get("batch_size", 1) or 1))
+
     def compressed_comparable(self) -> bool:
         """Whether the compressed image has the original's size (so it is measured too)."""
         return not self.has_pre

@@ -31,11 +31,14 @@ class DeviceStage:
     """Sets up each solver/learned codec once (remembering failures) and runs pipeline steps."""
 
     def __init__(self, device: str, seed: int, on_cost: Callable[[str, str, Any, Cost], None],
-                 probe: int = 128, repeats: int = 7):
+                 probe: int = 128, repeats: int = 7, cost_known: Callable[[str], bool] | None = None,
+                 ladders: dict[int, list[float] | None] | None = None):
         self.device = device
         self.seed = seed
         self.on_cost = on_cost
         self.probe, self.repeats = probe, repeats          # the cost probe's side and timed calls
+        self.cost_known = cost_known or (lambda spec_hash: False)   # a cost of this probe is stored
+        self.ladders = ladders or {}                       # id(learned codec) -> the suite's qualities
         self._ready: dict[str, Any] = {}
 
     def reseed(self, key: str) -> None:
@@ -62,6 +65,38 @@ class DeviceStage:
         if isinstance(got, BaseException):
             raise got
         return got
+
+    def ready_solver(self, label: str, pipe: Pipeline):
+        """:meth:`ready` for ``pipe``'s solver, probing its cost unless stored."""
+        return self.ready(label, pipe.solver, "solver", self.solver_probe(pipe))
+
+    def ready_codec(self, label: str, codec):
+        """:meth:`ready` for a learned codec, probing its cost unless stored."""
+        return self.ready(label, codec, "codec", self.codec_probe(codec))
+
+    def solver_probe(self, pipe: Pipeline) -> Callable[[], tuple | None]:
+        """The cost probe of ``pipe``'s device steps: (fn, modules, channels), or None when its cost
+        is stored or it has no device steps."""
+        def make():
+            if self.cost_known(pipe.solver.spec_hash()):
+                return None
+            from ..solvers.cost import probe_context
+
+            fn = pipe.cost_probe(probe_context(self.device, self.probe))
+            channels = 3 if "rgb" in pipe.solver.card.channels else 1
+            return None if fn is None else (fn, pipe.solver.modules(), channels)
+        return make
+
+    def codec_probe(self, codec) -> Callable[[], tuple | None]:
+        """The cost probe of a learned codec at its suite's middle quality (None when stored)."""
+        def make():
+            from .resolve import codec_hash
+
+            if self.cost_known(codec_hash(codec)):
+                return None
+            channels = 3 if "rgb" in codec.solver.card.channels else 1
+            return codec.cost_probe(self.ladders.get(id(codec))), codec.modules(), channels
+        return make
 
     def _cost(self, label: str, kind: str, component, probe: Callable[[], tuple]) -> None:
         from ..solvers.cost import measure_probe_cost

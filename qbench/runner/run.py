@@ -16,7 +16,6 @@ from typing import Callable, Sequence
 from .. import datasets as dataset_mod
 from ..errors import FOLDER_ERRNOS, ConfigError, OutputError, QbenchError
 from ..folders import missing_folders, remove_empty
-from ..pipelines import Pipeline
 from ..store import ArtefactRow, Store
 from ..suite import Suite
 from ..vocabulary import STORE_NAME
@@ -168,40 +167,22 @@ class Runner:
         self.store.put_cost(label, kind, component.spec_hash() if kind == "solver" else codec_hash(component),
                             self.device, cost, self.result.run_id)
 
-    # -- what the scheduler asks ---------------------------------------------------------------------
-    def batch_size(self, pipe: Pipeline) -> int:
-        """Images per solver call: the suite's ``engine.batch_size``, else a ``batch_size``
-        parameter of the solver (1 when it has neither)."""
-        solver = pipe.solver
-        if solver.engine.batch_size > 1:
-            return solver.engine.batch_size
-        return max(1, int(solver.params.get("batch_size", 1) or 1))
+    def output_computed(self) -> None:
+        """Count one solver output computed."""
+        self.result.outputs_computed += 1
 
     def _cost_known(self, spec_hash: str) -> bool:
         """Whether a cost was measured on this device with this run's probe size and repeats."""
         out = self.suite.output
         return self.store.get_cost(spec_hash, self.device, out.cost_probe, out.cost_repeats) is not None
 
-    def cost_probe(self, pipe: Pipeline):
-        """A callable giving the cost probe of ``pipe``'s solver (None when its cost is already stored)."""
-        def make():
-            if self._cost_known(pipe.solver.spec_hash()):
-                return None
-            from ..solvers.cost import probe_context
+    def _device_stage(self):
+        """The device stage of this run: it probes costs not yet stored for this device."""
+        from .device import DeviceStage
 
-            fn = pipe.cost_probe(probe_context(self.device, self.suite.output.cost_probe))
-            channels = 3 if "rgb" in pipe.solver.card.channels else 1
-            return None if fn is None else (fn, pipe.solver.modules(), channels)
-        return make
-
-    def codec_probe(self, codec):
-        """A callable giving the cost probe of a learned codec (None when its cost is already stored)."""
-        def make():
-            if self._cost_known(codec_hash(codec)):
-                return None
-            channels = 3 if "rgb" in codec.solver.card.channels else 1
-            return codec.cost_probe(self.ladders.get(id(codec))), codec.modules(), channels
-        return make
+        out = self.suite.output
+        return DeviceStage(self.device, self.suite.seed, self.record_cost, out.cost_probe, out.cost_repeats,
+                           self._cost_known, self.ladders)
 
     # -- the run -------------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -367,16 +348,14 @@ class Runner:
         another probe size or repeat count (when every result was reused, nothing set them up); a
         component that cannot be set up keeps its old cost."""
         from ..pipelines import LearnedCodecCodec
-        from .device import DeviceStage
 
-        stage = DeviceStage(self.device, self.suite.seed, self.record_cost, self.suite.output.cost_probe,
-                            self.suite.output.cost_repeats)
+        stage = self._device_stage()
         seen: set[tuple[str, str]] = set()
         for (solver_label, codec_label), pipe in pipelines.items():
-            wanted = [(solver_label, pipe.solver, "solver", pipe.solver.spec_hash(), self.cost_probe(pipe))]
+            wanted = [(solver_label, pipe.solver, "solver", pipe.solver.spec_hash(), stage.solver_probe(pipe))]
             if isinstance(pipe.codec, LearnedCodecCodec):
                 wanted.append((codec_label, pipe.codec, "codec", codec_hash(pipe.codec),
-                               self.codec_probe(pipe.codec)))
+                               stage.codec_probe(pipe.codec)))
             for label, component, kind, spec_hash, probe in wanted:
                 if ((kind, label) in seen or self._cost_known(spec_hash)
                         or self.store.get_cost(spec_hash, self.device) is None):
@@ -390,15 +369,15 @@ class Runner:
     def _execute(self, todo: Todo, pipelines) -> None:
         from tqdm import tqdm
 
-        from .device import DeviceStage
         from .schedule import Scheduler
 
         executor = make_executor(self.executor_kind, self.workers, self.device, self.address)
-        device_stage = DeviceStage(self.device, self.suite.seed, self.record_cost, self.suite.output.cost_probe,
-                                   self.suite.output.cost_repeats)
+        device_stage = self._device_stage()
         bar = tqdm(total=len(todo.samples), desc=self.suite.name, unit="sample", disable=not self.progress)
         try:
-            Scheduler(self, todo, pipelines, executor, device_stage, bar, self.examples).run()
+            Scheduler(self, todo, pipelines, executor, device_stage, bar, cache_dir=self.cache_dir,
+                      codec_names=self.codec_names, quantize=self.quantize, keep_images=self.keep_images,
+                      keep_decoded=self.keep_decoded, examples=self.examples).run()
         finally:
             bar.close()
             executor.close()

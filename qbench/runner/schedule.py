@@ -1,10 +1,10 @@
-"""The scheduler: CPU stages on an executor, device steps in this process, results to the runner.
+"""The scheduler: CPU stages on an executor, device steps in this process, results to a recorder.
 
 Flow per encoding group (samples sharing a bitstream): [pre on the device, once per low-res key]
 -> code (a worker; a learned codec on the device) -> post on the device, batched by solver, codec
 point and size -> measure (a worker). Code and measure jobs run concurrently on the executor while
-the device works through its queue; every result goes to the runner (the only store writer) as
-soon as it arrives.
+the device works through its queue; every result goes to the :class:`Recorder` (the runner, the
+only store writer) as soon as it arrives. Each job in flight carries its completion callbacks.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -28,20 +28,59 @@ from .plan import GroupTodo, Sample, Todo, Work
 from .stages import CodeJob, MeasureJob, StageResult, run_code, run_measure
 
 
-class Scheduler:
-    """Runs the todo samples of one run; ``runner`` receives records and failures."""
+class Recorder(Protocol):
+    """What the scheduler reports to; nothing else of the run is visible to it."""
 
-    def __init__(self, runner, todo: Todo, pipelines: dict[tuple[str, str], Pipeline], executor, device_stage,
-                 bar, examples: dict[str, set[str]] | None = None):
-        self.r = runner
+    def record(self, result: StageResult) -> None:
+        """Store a stage's records (encoding, artefact, values, example images)."""
+
+    def record_artefact(self, row: ArtefactRow) -> None:
+        """Store an artefact made in this process (a low-res image)."""
+
+    def fail(self, key: str, stage: str, detail: str, exc: BaseException | str, component: str = "") -> None:
+        """Record a failed job."""
+
+    def output_computed(self) -> None:
+        """Count one solver output computed."""
+
+    def log(self, msg: str) -> None:
+        """Tell the user."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A job in flight: what ran, and what to call with its result or its error."""
+
+    what: str
+    fn: Callable
+    job: Any
+    done: Callable[[StageResult], None]
+    failed: Callable[[BaseException], None]
+    attempt: int = 1
+
+
+class Scheduler:
+    """Executes a run's :class:`~qbench.runner.plan.Todo`; ``recorder`` receives records and failures.
+
+    ``codec_names`` says how workers rebuild each codec label; outputs are cached under
+    ``cache_dir`` (as PNG when ``quantize``) and kept there when ``keep_images`` (decoded images
+    of library codecs too when ``keep_decoded``)."""
+
+    def __init__(self, recorder: Recorder, todo: Todo, pipelines: dict[tuple[str, str], Pipeline], executor,
+                 device_stage, bar, *, cache_dir: str | Path, codec_names: dict[str, str], quantize: bool,
+                 keep_images: bool, keep_decoded: bool = False, examples: dict[str, set[str]] | None = None):
+        self.r = recorder
         self.pipelines = pipelines
         self.ex = executor
         self.dev = device_stage
         self.bar = bar
         self.todo = todo
-        self.cache_dir = Path(runner.cache_dir)
-        self.quantize = runner.quantize
-        self.inflight: dict[Any, tuple[str, Any]] = {}
+        self.cache_dir = Path(cache_dir)
+        self.codec_names = codec_names
+        self.quantize = quantize
+        self.keep_images = keep_images
+        self.keep_decoded = keep_decoded          # decoded images of library codecs kept too
+        self.inflight: dict[Any, _Job] = {}
         self.code_queue: deque = deque()          # (group, job) waiting for submission
         self.device_code: deque = deque()         # (group, job) for device-bound codecs
         self.batches: dict[tuple, list] = defaultdict(list)
@@ -71,8 +110,16 @@ class Scheduler:
         """Execute the plan: originals' no-reference values, then every group, until all jobs are done."""
         for s, missing in self.todo.originals:       # no-reference values of the originals, once each
             img = s.image
-            self._submit("measure_original", run_measure, MeasureJob(
-                img.pixel_hash, ORIGINAL, img.source, img.pixel_hash, None, None, 0.0, False, missing), s)
+            what = f"{img.dataset}/{img.name} (original)"
+
+            def done(result: StageResult, img=img, what=what) -> None:
+                self.r.record(result)
+                for metric, msg in result.errors:
+                    self.r.fail(img.pixel_hash, "metric", f"{what} {metric}", msg)
+
+            self._submit("measure", run_measure, MeasureJob(
+                img.pixel_hash, ORIGINAL, img.source, img.pixel_hash, None, None, 0.0, False, missing), done,
+                lambda exc, img=img, what=what: self.r.fail(img.pixel_hash, "measure", what, exc))
         for group in self.todo.groups:
             self._start_group(group)
         self._loop()
@@ -98,13 +145,13 @@ class Scheduler:
                     return
         codec = pipe.codec
         cached = group.cached
-        job = CodeJob(group.enc_key, img.pixel_hash, first.codec, self.r.codec_names[first.codec],
+        job = CodeJob(group.enc_key, img.pixel_hash, first.codec, self.codec_names[first.codec],
                       dict(codec.params), first.quality,
                       first.target, source, img.shape[0] * img.shape[1], str(self.cache_dir),
                       img.source, cached_bytes=cached.bytes_path if cached else None,
                       cached_hash=cached.bytes_hash if cached else None,
-                      keep_decoded=(bool(getattr(codec, "device_bound", False)) or self.r.keep_decoded)
-                      and self.r.keep_images,
+                      keep_decoded=(bool(getattr(codec, "device_bound", False)) or self.keep_decoded)
+                      and self.keep_images,
                       return_decoded=bool(group.solve or group.remeasure), metrics=group.metrics,
                       diagnostics=group.diagnostics)
         if getattr(codec, "device_bound", False):
@@ -114,7 +161,7 @@ class Scheduler:
 
     def _make_lowres(self, pipe: Pipeline, s: Sample) -> str:
         """The pre step on the device, once per low-res key; the result is a cached PNG."""
-        self.dev.ready(s.solver, pipe.solver, "solver", self.r.cost_probe(pipe))
+        self.dev.ready_solver(s.solver, pipe)
         original = s.image.source.read()
         ctx = Context(codec=s.codec, image_names=(s.image.name,), original_size=s.image.shape[:2],
                       device=self.dev.device)
@@ -129,13 +176,15 @@ class Scheduler:
         return str(path)
 
     # -- the loop ------------------------------------------------------------------------------------
-    def _submit(self, kind: str, fn, job, payload, attempt: int = 1) -> None:
-        self.inflight[self.ex.submit(fn, job)] = (kind, payload, fn, job, attempt)
+    def _submit(self, what: str, fn, job, done: Callable[[StageResult], None],
+                failed: Callable[[BaseException], None], attempt: int = 1) -> None:
+        self.inflight[self.ex.submit(fn, job)] = _Job(what, fn, job, done, failed, attempt)
 
     def _submit_code(self) -> None:
         while self.code_queue and len(self.inflight) < self.max_inflight and self._queued() < 64:
             group, job = self.code_queue.popleft()
-            self._submit("code", run_code, job, group)
+            self._submit("code", run_code, job, lambda result, group=group: self._code_done(group, result),
+                         lambda exc, group=group: self._fail(group.samples, "encode", exc, group.enc_key))
 
     def _queued(self) -> int:
         return sum(len(v) for v in self.batches.values())
@@ -152,7 +201,14 @@ class Scheduler:
                          work.metrics, diagnostics=diags,
                          compressed=compressed if diags else None, examples=examples,
                          image_dir=str(self.cache_dir) if examples else None, info=info or {})
-        self._submit("measure", run_measure, job, s)
+
+        def done(result: StageResult) -> None:
+            self.r.record(result)
+            for metric, msg in result.errors:
+                self.r.fail(s.out_key, "metric", f"{s.what} {metric}", msg)
+            self._finish([s])
+
+        self._submit("measure", run_measure, job, done, lambda exc: self._fail([s], "measure", exc))
 
     def _loop(self) -> None:
         while True:
@@ -163,7 +219,7 @@ class Scheduler:
                 # (outputs waiting to be measured hold memory)
                 block = not device_work or len(self.inflight) >= 2 * self.max_inflight
                 for h in self.ex.wait(list(self.inflight), timeout=None if block else 0):
-                    self._on_result(h, *self.inflight.pop(h))
+                    self._on_result(h, self.inflight.pop(h))
                 self._submit_code()
             if self.device_code:
                 group, job = self.device_code.popleft()
@@ -181,52 +237,27 @@ class Scheduler:
                     break
 
     def _ready_batches(self) -> list[tuple]:
-        return [k for k, items in self.batches.items() if len(items) >= self.r.batch_size(self.pipelines[k[:2]])]
+        return [k for k, items in self.batches.items() if len(items) >= self.pipelines[k[:2]].batch_size]
 
     # -- results -------------------------------------------------------------------------------------
-    def _on_result(self, handle, kind: str, payload, fn, job, attempt: int) -> None:
+    def _on_result(self, handle, job: _Job) -> None:
         try:
             result: StageResult = self.ex.result(handle)
         except WorkerLost as exc:
-            if attempt < 2:                   # a worker died (killed, out of memory): once more on a new one
-                self.r.log(f"{exc}; retrying its {kind} job")
-                self._submit(kind, fn, job, payload, attempt + 1)
+            if job.attempt < 2:               # a worker died (killed, out of memory): once more on a new one
+                self.r.log(f"{exc}; retrying its {job.what} job")
+                self._submit(job.what, job.fn, job.job, job.done, job.failed, job.attempt + 1)
                 return
-            self._failed(kind, payload, exc)
+            job.failed(exc)
         except Exception as exc:
-            self._failed(kind, payload, exc)
+            job.failed(exc)
         else:
-            self._succeeded(kind, payload, result)
-
-    def _failed(self, kind: str, payload, exc: BaseException) -> None:
-        if kind == "code":
-            self._fail(payload.samples, "encode", exc, payload.enc_key)
-        elif kind == "measure_compressed":
-            self._fail(payload.samples, "measure", exc, payload.enc_key)
-        elif kind == "measure_original":
-            self.r.fail(payload.image.pixel_hash, "measure", f"{payload.image.dataset}/{payload.image.name} "
-                        "(original)", exc)
-        else:
-            self._fail([payload], "measure", exc)
-
-    def _succeeded(self, kind: str, payload, result: StageResult) -> None:
-        if kind == "code":
-            self._code_done(payload, result)
-            return
-        self.r.record(result)
-        if kind == "measure_original":
-            for metric, msg in result.errors:
-                self.r.fail(payload.image.pixel_hash, "metric",
-                            f"{payload.image.dataset}/{payload.image.name} (original) {metric}", msg)
-            return
-        for metric, msg in result.errors:
-            self.r.fail(payload.out_key, "metric", f"{payload.what} {metric}", msg)
-        self._finish(payload.samples if kind == "measure_compressed" else [payload])
+            job.done(result)
 
     def _device_code(self, group: GroupTodo, job: CodeJob) -> None:
         first = group.samples[0]
         try:
-            codec = self.dev.ready(first.codec, group.pipeline.codec, "codec", self.r.codec_probe(group.pipeline.codec))
+            codec = self.dev.ready_codec(first.codec, group.pipeline.codec)
             self.dev.reseed(job.enc_key)
             metrics, diags = job.metrics, job.diagnostics
             result = run_code(replace(job, metrics=(), diagnostics=(), return_decoded=True), codec=codec)
@@ -235,9 +266,18 @@ class Scheduler:
             return
         if metrics or diags:      # measuring needs no device: hand it to a worker
             first_img = first.image
-            self._submit("measure_compressed", run_measure, MeasureJob(
+            what = f"{group.passthrough[0].what if group.passthrough else group.enc_key} (compressed)"
+
+            def done(measured: StageResult) -> None:
+                self.r.record(measured)
+                for metric, msg in measured.errors:
+                    self.r.fail(group.enc_key, "metric", f"{what} {metric}", msg)
+                self._finish(group.passthrough)
+
+            self._submit("measure", run_measure, MeasureJob(
                 job.enc_key, COMPRESSED, first_img.source, first_img.pixel_hash, result.decoded,
-                None, 0.0, False, metrics, diagnostics=diags), _Compressed(group.enc_key, group.passthrough))
+                None, 0.0, False, metrics, diagnostics=diags), done,
+                lambda exc: self._fail(group.passthrough, "measure", exc, group.enc_key))
             result = StageResult(result.encoding, result.decoded if group.solve or group.remeasure else None)
             self._code_done(group, result, finish_passthrough=False)
         else:
@@ -263,7 +303,7 @@ class Scheduler:
 
     def _run_batch(self, key: tuple) -> None:
         items = self.batches.pop(key)
-        size = self.r.batch_size(self.pipelines[key[:2]])
+        size = self.pipelines[key[:2]].batch_size
         for i in range(0, len(items), size):
             self._post(items[i:i + size])
 
@@ -271,7 +311,7 @@ class Scheduler:
         first = items[0][0].sample
         pipe = self._pipe(first)
         try:
-            self.dev.ready(first.solver, pipe.solver, "solver", self.r.cost_probe(pipe))
+            self.dev.ready_solver(first.solver, pipe)
             qts = tuple(tuple(tuple(t) for t in enc.side_info.get("qtables", [])) for _, enc, _ in items)
             ctx = Context(codec=first.codec, quality=first.quality, bpp=tuple(enc.bpp for _, enc, _ in items),
                           qtables=qts if any(qts) else (), image_names=tuple(w.sample.image.name for w, _, _ in items),
@@ -287,22 +327,7 @@ class Scheduler:
             if isinstance(out, BaseException):
                 self._fail([s], "solve", out)
                 continue
-            self.r.result.outputs_computed += 1
+            self.r.output_computed()
             self._submit_measure(work, out, str(self._out_path(s)), seconds,
-                                 write=self.r.keep_images, compressed=d, info=info)
+                                 write=self.keep_images, compressed=d, info=info)
 
-
-@dataclass
-class _Compressed:
-    """Payload of a compressed-image measurement handed to a worker (learned codecs)."""
-
-    enc_key: str
-    samples: list[Sample]
-
-    @property
-    def out_key(self) -> str:
-        return self.enc_key
-
-    @property
-    def what(self) -> str:
-        return f"{self.samples[0].what if self.samples else self.enc_key} (compressed)"
