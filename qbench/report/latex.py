@@ -2,7 +2,7 @@
 
 Per dataset and per-image metric one table: a row per codec point, a column per solver, the mean
 with the metric's precision (2 decimals for dB, else 4); in each row the best value is bold and
-the second underlined, with ties (overlapping 95% CIs) marked alike. Then the BD-rate table.
+the second underlined, and a value whose 95% CI overlaps the best one's marked ``=`` (a tie). Then the BD-rate table.
 The file holds table environments only, to be ``\\input`` into a document that loads ``booktabs``.
 """
 
@@ -13,7 +13,7 @@ import re
 from .data import KEYS
 from .formatting import NA, digits_of, fmt, is_nan, quality_text
 from .model import ReportModel
-from .ranks import ranks
+from .ranks import marks, ranks
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -24,8 +24,8 @@ def tex(text: object) -> str:
     return re.sub(r"[\\&%$#_{}~^]", lambda m: _SPECIAL[m.group(0)], str(text))
 
 
-def _mark(text: str, rank: int | None) -> str:
-    return rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text
+def _mark(text: str, emphasis: str) -> str:
+    return rf"\textbf{{{text}}}" if emphasis == "best" else rf"\underline{{{text}}}" if emphasis == "second" else text
 
 
 def _metric_table(model: ReportModel, dataset: str, metric: str) -> list[str]:
@@ -37,7 +37,7 @@ def _metric_table(model: ReportModel, dataset: str, metric: str) -> list[str]:
     arrow = r"$\uparrow$" if higher else r"$\downarrow$"
     lines = [r"\begin{table}[t]", r"\centering",
              rf"\caption{{{tex(metric)} {arrow} on {tex(dataset)} (mean over images; best \textbf{{bold}}, "
-             r"second \underline{underlined}, ties within the 95\% CI marked alike)}",
+             r"second \underline{underlined}; $^{=}$: within the 95\% CI of the best)}",
              rf"\label{{tab:{_label(dataset)}-{_label(metric)}}}",
              r"\begin{tabular}{ll" + "r" * len(solvers) + "}", r"\toprule",
              "codec & setting & " + " & ".join(tex(s) for s in solvers) + r" \\", r"\midrule"]
@@ -49,8 +49,10 @@ def _metric_table(model: ReportModel, dataset: str, metric: str) -> list[str]:
             values.append(r[metric] if r is not None else float("nan"))
             cis.append(agg.ci.get(tuple(r[k] for k in KEYS), {}).get(metric, (float("nan"),) * 2)
                        if r is not None else (float("nan"),) * 2)
-        marks = ranks(values, cis, higher) if len(solvers) > 1 else [None] * len(solvers)
-        cells = [NA if is_nan(v) else _mark(fmt(v, d), rank) for v, rank in zip(values, marks)]
+        tied = ranks(values, cis, higher)
+        emphasis = marks(values, higher) if len(solvers) > 1 else [""] * len(solvers)
+        cells = [NA if is_nan(v) else _mark(fmt(v, d), e) + ("$^{=}$" if t == 1 and e != "best" else "")
+                 for v, e, t in zip(values, emphasis, tied)]
         lines.append(f"{tex(codec)} & {tex(quality_text(data, codec, quality))} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return lines

@@ -15,9 +15,9 @@ from typing import Any
 from .aggregate import Aggregates
 from .data import GAIN_SUFFIX, KEYS, ReportData
 
-POINT_COLUMNS = KEYS[:1] + ["codec", "quality", "rank", "tied", "solver", "n_images", "bpp", "value",
+POINT_COLUMNS = KEYS[:1] + ["codec", "quality", "rank", "tied", "mark", "solver", "n_images", "bpp", "value",
                             "ci_low", "ci_high"]
-OVERALL_COLUMNS = ["dataset", "codec", "rank", "tied", "solver", "points", "by", "mean_value", "mean_gain",
+OVERALL_COLUMNS = ["dataset", "codec", "rank", "tied", "mark", "solver", "points", "by", "mean_value", "mean_gain",
                    "bd_rate", "bd_anchor"]
 
 
@@ -64,6 +64,14 @@ def ranks(values: list[float], cis: list[tuple[float, float]], higher_is_better:
     return out
 
 
+def marks(values: list[float], higher_is_better: bool) -> list[str]:
+    """``best`` for the best value, ``second`` for the next best (equal values alike), else ``""``:
+    how papers mark a table row (bold, underlined), whatever the intervals say."""
+    distinct = sorted({float(v) for v in values if _finite(v)}, reverse=higher_is_better)
+    names = dict(zip(distinct[:2], ("best", "second")))
+    return [names.get(float(v), "") if _finite(v) else "" for v in values]
+
+
 def _ordered(rows: list[dict], key: str, higher_is_better: bool) -> list[dict]:
     sign = -1.0 if higher_is_better else 1.0
     return sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0,
@@ -99,6 +107,8 @@ def point_ranks(data: ReportData, agg: Aggregates, metric: str | None = None):
         for row, rank in zip(rows, ranks([r["value"] for r in rows], [(r["ci_low"], r["ci_high"]) for r in rows],
                                          higher)):
             row["rank"] = rank
+        for row, mark in zip(rows, marks([r["value"] for r in rows], higher)):
+            row["mark"] = mark
         rows = _ordered(rows, "value", higher)
         _mark_ties(rows)
         out += rows
@@ -148,6 +158,8 @@ def overall_ranks(data: ReportData, agg: Aggregates, metric: str | None = None):
         for row, rank in zip(rows, ranks([r[key] for r in rows], [(math.nan, math.nan)] * len(rows),
                                          True if by_gain else higher)):
             row["rank"] = rank
+        for row, mark in zip(rows, marks([r[key] for r in rows], True if by_gain else higher)):
+            row["mark"] = mark
         rows = _ordered(rows, key, True if by_gain else higher)
         _mark_ties(rows)
         out += rows

@@ -305,7 +305,7 @@ def ranking_sections(model: ReportModel) -> list[Section]:
     for r in points.to_dict(orient="records"):
         value = _value_cell(data, metric, r["value"], (r["ci_low"], r["ci_high"]))
         rank = None if is_nan(r["rank"]) else int(r["rank"])
-        emphasis = {1: "best", 2: "second"}.get(rank, "")
+        emphasis = r["mark"]
         rows.append([r["dataset"], r["codec"], quality_text(data, r["codec"], r["quality"]),
                      _rank_text(rank, bool(r["tied"])), r["solver"], Cell(value.text, value.note, emphasis),
                      fmt(r["bpp"], 4), str(int(r["n_images"]))])
@@ -321,7 +321,7 @@ def ranking_sections(model: ReportModel) -> list[Section]:
         orows = []
         for r in overall.to_dict(orient="records"):
             rank = None if is_nan(r["rank"]) else int(r["rank"])
-            emphasis = {1: "best", 2: "second"}.get(rank, "")
+            emphasis = r["mark"]
             by_gain = r["by"] == "gain"
             row = [r["dataset"], r["codec"], _rank_text(rank, bool(r["tied"])), r["solver"], str(int(r["points"])),
                    Cell(fmt(r["mean_gain"], d, "+"), "", emphasis if by_gain else ""),
