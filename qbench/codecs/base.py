@@ -38,6 +38,8 @@ class Codec(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     #: types of parameters whose default does not say it (see :mod:`qbench.params`)
     param_types: ClassVar[dict[str, Any]] = {}
+    #: runs on the device in the runner's main process (a learned codec), not in CPU workers
+    device_bound: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         from ..params import check_params
@@ -88,3 +90,10 @@ class Codec(ABC):
 
         return {"name": self.name, "params": dict(sorted(self.params.items())),
                 "versions": self.library_versions(), **code_identity(self)}
+
+    def spec_hash(self) -> str:
+        """16 hex of the sha256 of :meth:`spec` (what determines the output): the cost-table key."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -119,4 +119,4 @@ class LearnedCodecPipeline(EnhancePipeline):
     @classmethod
     def accepts(cls, solver, codec) -> bool:
         """An enhancer after a device-bound (learned) codec."""
-        return super().accepts(solver, codec) and bool(getattr(codec, "device_bound", False))
+        return super().accepts(solver, codec) and codec.device_bound

@@ -90,9 +90,7 @@ class DeviceStage:
     def codec_probe(self, codec) -> Callable[[], tuple | None]:
         """The cost probe of a learned codec at its suite's middle quality (None when stored)."""
         def make():
-            from .resolve import codec_hash
-
-            if self.cost_known(codec_hash(codec)):
+            if self.cost_known(codec.spec_hash()):
                 return None
             channels = 3 if "rgb" in codec.solver.card.channels else 1
             return codec.cost_probe(self.ladders.get(id(codec))), codec.modules(), channels

@@ -17,7 +17,7 @@ import difflib
 
 from ..errors import ConfigError
 from ..pipelines import COMPRESSED, LOWRES
-from .resolve import Components, codec_hash
+from .resolve import Components
 
 KINDS = ("solver", "codec", "metric", "diagnostic")
 
@@ -74,7 +74,7 @@ def drop(store, suite_hash: str, names: list[str], samples, comps: Components, p
             n = store.drop_encodings([s.enc_key for s in mine], COMPRESSED)
             store.drop_artefacts([(s.out_key, s.out_role) for s in mine if s.out_key != s.enc_key])
             store.drop_set_values(suite_hash, "codec", label)
-            store.drop_cost(codec_hash(codecs[label]))
+            store.drop_cost(codecs[label].spec_hash())
             lines.append(f"codec {label}: {n} stored bitstream(s) and what was computed from them dropped; "
                          f"they are recomputed")
         else:

@@ -280,8 +280,8 @@ def describe_components(suite: Suite, comps: Components, pipelines: dict[str, st
                                        "dist": spec["dist"], "solver_version": solver.version}))
     for c in comps.codecs:
         spec = c.codec.spec()
-        rows.append(("codec", c.label, {"name": c.codec.name, "learned": bool(getattr(c.codec, "device_bound", False)),
-                                        "target": c.target, "points": c.points, "spec_hash": codec_hash(c.codec),
+        rows.append(("codec", c.label, {"name": c.codec.name, "learned": c.codec.device_bound,
+                                        "target": c.target, "points": c.points, "spec_hash": c.codec.spec_hash(),
                                         "code": spec["code"], "dist": spec["dist"],
                                         "knob": c.codec.knob() if hasattr(c.codec, "knob") else ""}))
     if suite.references:
@@ -321,11 +321,3 @@ def changed_components(before: dict[str, dict[str, dict]], rows: list[tuple[str,
         if what:
             lines.append(f"{kind} {label}: {', '.join(what)} since the stored results; {_RECOMPUTED[kind]}")
     return lines
-
-
-def codec_hash(codec: Codec) -> str:
-    """16 hex of the sha256 of a codec's spec (what determines its output): its cost-table key."""
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(codec.spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]

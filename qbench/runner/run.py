@@ -23,7 +23,7 @@ from .environment import collect_environment, resolve_device
 from .executor import make_executor
 from .plan import Todo, example_images, index_dataset, make_pipelines, plan_samples, plan_todo
 from .recompute import drop, select
-from .resolve import build_components, changed_components, codec_hash, describe_components
+from .resolve import build_components, changed_components, describe_components
 
 
 @dataclass
@@ -164,8 +164,7 @@ class Runner:
 
     def record_cost(self, label: str, kind: str, component, cost) -> None:
         """Write a solver's or learned codec's measured cost to the store."""
-        self.store.put_cost(label, kind, component.spec_hash() if kind == "solver" else codec_hash(component),
-                            self.device, cost, self.result.run_id)
+        self.store.put_cost(label, kind, component.spec_hash(), self.device, cost, self.result.run_id)
 
     def output_computed(self) -> None:
         """Count one solver output computed."""
@@ -354,7 +353,7 @@ class Runner:
         for (solver_label, codec_label), pipe in pipelines.items():
             wanted = [(solver_label, pipe.solver, "solver", pipe.solver.spec_hash(), stage.solver_probe(pipe))]
             if isinstance(pipe.codec, LearnedCodecCodec):
-                wanted.append((codec_label, pipe.codec, "codec", codec_hash(pipe.codec),
+                wanted.append((codec_label, pipe.codec, "codec", pipe.codec.spec_hash(),
                                stage.codec_probe(pipe.codec)))
             for label, component, kind, spec_hash, probe in wanted:
                 if ((kind, label) in seen or self._cost_known(spec_hash)

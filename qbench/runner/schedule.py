@@ -150,11 +150,10 @@ class Scheduler:
                       first.target, source, img.shape[0] * img.shape[1], str(self.cache_dir),
                       img.source, cached_bytes=cached.bytes_path if cached else None,
                       cached_hash=cached.bytes_hash if cached else None,
-                      keep_decoded=(bool(getattr(codec, "device_bound", False)) or self.keep_decoded)
-                      and self.keep_images,
+                      keep_decoded=(codec.device_bound or self.keep_decoded) and self.keep_images,
                       return_decoded=bool(group.solve or group.remeasure), metrics=group.metrics,
                       diagnostics=group.diagnostics)
-        if getattr(codec, "device_bound", False):
+        if codec.device_bound:
             self.device_code.append((group, job))
         else:
             self.code_queue.append((group, job))
