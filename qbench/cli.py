@@ -133,17 +133,19 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     from .narrow import narrow_suite
     from .report import write_reports
     from .runner import Runner
-    from .runner.resolve import check_suite_file
+    from .runner.resolve import resolve_file
 
-    suite, notes = check_suite_file(suite_file)
-    for path, note in notes.items():
+    resolved = resolve_file(suite_file, data_root)
+    for path, note in resolved.notes.items():
         click.echo(f"qbench: warning: {suite_file}: {path} {note}", err=True)
-    if narrow:
+    suite = resolved.suite
+    if narrow:           # a quick run: the narrowed suite's components are built when it starts
         suite = narrow_suite(suite, **narrow)
     out = out_dir or Path("runs") / suite.name
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
-    result = Runner(suite, out, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                    progress=not quiet, executor=executor, address=address, recompute=recompute, rehash=rehash,
+    result = Runner(suite if narrow else resolved, out, device=device, workers=workers, fresh=fresh,
+                    data_root=data_root, progress=not quiet, executor=executor, address=address,
+                    recompute=recompute, rehash=rehash,
                     log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
     with _writing(out):
         files = write_reports(out, run_id=result.run_id) + (also(out, run_id=result.run_id) if also else [])
@@ -193,10 +195,11 @@ def validate(suite_file: Path) -> None:
 
     Every problem is reported in one pass; missing weight files are warnings (the run skips
     those metrics and fails those solvers' jobs)."""
-    from .runner.resolve import check_suite_file
+    from .runner.resolve import resolve_file
 
-    suite, notes = check_suite_file(suite_file)
-    for path, note in notes.items():
+    resolved = resolve_file(suite_file)
+    suite = resolved.suite
+    for path, note in resolved.notes.items():
         click.echo(f"{suite_file}: warning: {path} {note}", err=True)
     n_points = sum(len(c.points) for c in suite.codecs)
     click.echo(f"{suite_file}: ok — suite {suite.name} ({suite.hash()}): {len(suite.datasets)} dataset(s), "

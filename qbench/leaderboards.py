@@ -68,7 +68,7 @@ def regenerate(name: str, root: str | Path = ".", *, data_root: str | None = Non
     from .regress.values import from_run, write_baseline
     from .report import write_reports
     from .runner import Runner
-    from .runner.resolve import resolve_suite
+    from .runner.resolve import resolve
     from .suite import load_suite
 
     root = Path(root)
@@ -77,10 +77,10 @@ def regenerate(name: str, root: str | Path = ".", *, data_root: str | None = Non
         raise ConfigError(f"no suite {path} for leaderboard {name!r}; leaderboards with a suite: "
                           f"{', '.join(leaderboard_names(root)) or 'none'}")
     suite = load_suite(path)
-    resolve_suite(suite, str(path))
+    resolved = resolve(suite, str(path), data_root)
     target = root / "leaderboards" / name
     run_dir = target / RUN_FOLDER
-    result = Runner(suite, run_dir, device=device, workers=workers, fresh=not resume, data_root=data_root,
+    result = Runner(resolved, run_dir, device=device, workers=workers, fresh=not resume, data_root=data_root,
                     progress=progress, log=log).run()
     if result.failures:
         first = result.failures[0]
@@ -111,7 +111,7 @@ def check_literature(name: str, root: str | Path = ".", *, out_root: str | Path 
     from .regress.published import check_published, load_published
     from .report import write_reports
     from .runner import Runner
-    from .runner.resolve import resolve_suite
+    from .runner.resolve import resolve
     from .suite import load_suite
 
     root = Path(root)
@@ -120,9 +120,9 @@ def check_literature(name: str, root: str | Path = ".", *, out_root: str | Path 
     if not path.is_file():
         raise ConfigError(f"published table {name!r} names suite {published.suite!r}, but {path} is missing")
     suite = load_suite(path)
-    resolve_suite(suite, str(path))
+    resolved = resolve(suite, str(path), data_root)
     run_dir = Path(out_root) / name
-    Runner(suite, run_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
+    Runner(resolved, run_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
            progress=progress, log=log).run()
     write_reports(run_dir, ("md", "csv", "json"))
     return check_published(published, run_dir)

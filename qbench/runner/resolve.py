@@ -72,16 +72,29 @@ def build_solver(spec: SolverSpec) -> Solver:
     return solver_mod.build(spec.name, spec.params, spec.engine.model_dump() if spec.engine is not None else None)
 
 
-def resolve_suite(suite: Suite, source: str = "<suite>") -> dict[str, str]:
-    """Check every component name and parameter set; raise :class:`SuiteError` listing every
-    problem with its key path. Builds components without loading solver weights or data.
+@dataclass
+class Resolved:
+    """A checked suite with its components, each built once: what the Runner takes.
 
-    Returns what a run would skip or fail for want of weight files (key path -> reason):
-    metrics and diagnostics are skipped, solvers and learned codecs fail their jobs; neither
+    ``notes``: what a run would skip or fail for want of weight files (key path -> reason)."""
+
+    suite: Suite
+    components: Components
+    datasets: list[tuple[str, Any]]                 # (label, Dataset), built with the run's data root
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def resolve(suite: Suite, source: str = "<suite>", data_root: str | None = None) -> Resolved:
+    """Check every component name and parameter set and build each once; raise
+    :class:`SuiteError` listing every problem with its key path. Loads no solver weights and
+    lists no data (datasets are built under ``data_root``, their images listed by the run).
+
+    Metrics and diagnostics without their weight files are skipped (their reasons are in
+    ``components.skipped``), solvers and learned codecs without them fail their jobs; neither
     stops a run, so they are notes, not errors."""
-    problems, notes = _entry_problems(
+    problems, notes, built = _entry_problems(
         list(enumerate(suite.datasets)), list(enumerate(suite.codecs)), list(enumerate(suite.solvers)),
-        list(enumerate(suite.metrics)), list(enumerate(suite.diagnostics.per_image)))
+        list(enumerate(suite.metrics)), list(enumerate(suite.diagnostics.per_image)), data_root)
     if not suite.codecs:
         problems.append("codecs: the suite needs at least one codec (library or learned)")
     if suite.references:
@@ -90,11 +103,53 @@ def resolve_suite(suite: Suite, source: str = "<suite>") -> dict[str, str]:
         problems += check_suite_references(suite)
     if problems:
         raise SuiteError(source, problems)
-    return notes
+    return Resolved(suite, _components(suite, built), [(d.label, built["datasets"][i])
+                                                       for i, d in enumerate(suite.datasets)], notes)
+
+
+def resolve_suite(suite: Suite, source: str = "<suite>") -> dict[str, str]:
+    """:func:`resolve`'s notes (key path -> reason); raises :class:`SuiteError` like it."""
+    return resolve(suite, source).notes
+
+
+def _components(suite: Suite, built: dict[str, dict]) -> Components:
+    """The run's components from the entries :func:`_entry_problems` built (none failed)."""
+    codecs = [CodecEntry(c.key, built["codecs"][i], c.points, c.target_bpp is not None, c.name)
+              for i, c in enumerate(suite.codecs)]
+    solvers = [built["solvers"][i] for i in range(len(suite.solvers))]
+    metrics: list[Metric] = []
+    skipped: dict[str, str] = {}
+    for i, m in enumerate(suite.metrics):
+        if i in built["metrics"]:
+            metrics.append(built["metrics"][i])
+        else:
+            skipped[m.key] = built["skipped"][f"metrics[{i}].name"]
+    diagnostics = []
+    for i, d in enumerate(suite.diagnostics.per_image):
+        if i in built["per_image"]:
+            diagnostics.append(built["per_image"][i])
+        else:
+            skipped[d.key] = built["skipped"][f"diagnostics.per_image[{i}]"]
+    return Components(codecs, list(zip(solver_labels(suite, solvers), solvers)),
+                      [m for m in metrics if m.kind != "distribution"],
+                      [m for m in metrics if m.kind == "distribution"], skipped, diagnostics)
 
 
 def check_suite_file(path: str | Path) -> tuple[Suite, dict[str, str]]:
-    """:func:`check_suite_data` of a suite file (what ``qbench validate`` and ``run`` check): its
+    """The suite and notes of :func:`resolve_file`."""
+    resolved = resolve_file(path)
+    return resolved.suite, resolved.notes
+
+
+def check_suite_data(data: Any, source: str = "<suite>", source_dir: Path | None = None
+                     ) -> tuple[Suite, dict[str, str]]:
+    """The suite and notes of :func:`resolve_data`."""
+    resolved = resolve_data(data, source, source_dir)
+    return resolved.suite, resolved.notes
+
+
+def resolve_file(path: str | Path, data_root: str | None = None) -> Resolved:
+    """:func:`resolve_data` of a suite file (what ``qbench validate`` and ``run`` check): its
     import strings resolve against its folder too, and reference paths are relative to it."""
     from ..registry import add_import_root
     from ..suite import read_suite_data
@@ -102,15 +157,14 @@ def check_suite_file(path: str | Path) -> tuple[Suite, dict[str, str]]:
     path = Path(path)
     data = read_suite_data(path)
     add_import_root(path.parent)
-    return check_suite_data(data, str(path), path.parent)
+    return resolve_data(data, str(path), path.parent, data_root)
 
 
-def check_suite_data(data: Any, source: str = "<suite>", source_dir: Path | None = None
-                     ) -> tuple[Suite, dict[str, str]]:
+def resolve_data(data: Any, source: str = "<suite>", source_dir: Path | None = None,
+                 data_root: str | None = None) -> Resolved:
     """Validate parsed suite data in one pass: the schema, the checks across entries and every
     component of every entry that parses on its own, so one mistake never hides another.
-    Returns the suite and the notes of :func:`resolve_suite`; raises :class:`SuiteError` with
-    every problem found."""
+    Returns what :func:`resolve` returns; raises :class:`SuiteError` with every problem found."""
     from ..suite import DatasetSpec, DiagnosticSpec, MetricSpec, _shorthand, parse_suite
 
     try:
@@ -119,7 +173,7 @@ def check_suite_data(data: Any, source: str = "<suite>", source_dir: Path | None
         schema = exc.problems
     else:
         suite._source_dir = source_dir          # reference files are relative to the suite's folder
-        return suite, resolve_suite(suite, source)
+        return resolve(suite, source, data_root)
     if not isinstance(data, dict):
         raise SuiteError(source, schema)
 
@@ -134,16 +188,20 @@ def check_suite_data(data: Any, source: str = "<suite>", source_dir: Path | None
         return out
 
     diags = data.get("diagnostics") if isinstance(data.get("diagnostics"), dict) else {}
-    problems, _ = _entry_problems(entries("datasets", DatasetSpec), entries("codecs", CodecSpec, False),
+    problems, _, _ = _entry_problems(entries("datasets", DatasetSpec), entries("codecs", CodecSpec, False),
                                   entries("solvers", SolverSpec), entries("metrics", MetricSpec),
                                   entries("per_image", DiagnosticSpec, container=diags))
     raise SuiteError(source, schema + problems)
 
 
-def _entry_problems(datasets, codecs, solvers, metrics, per_image) -> tuple[list[str], dict[str, str]]:
-    """Build each (index, spec) entry; (problems, notes on missing weights) with key paths."""
+def _entry_problems(datasets, codecs, solvers, metrics, per_image, data_root: str | None = None
+                    ) -> tuple[list[str], dict[str, str], dict[str, dict]]:
+    """Build each (index, spec) entry; (problems, notes on missing weights, what was built by
+    kind and index, with ``skipped``: key path -> reason) with key paths."""
     problems: list[str] = []
     notes: dict[str, str] = {}
+    built: dict[str, dict] = {"datasets": {}, "codecs": {}, "solvers": {}, "metrics": {}, "per_image": {},
+                              "skipped": {}}
 
     def check(fn, path: str, skippable: bool = False) -> object | None:
         try:
@@ -151,6 +209,7 @@ def _entry_problems(datasets, codecs, solvers, metrics, per_image) -> tuple[list
         except WeightsError as exc:
             if skippable:
                 notes[path] = f"will be skipped: {exc}"
+                built["skipped"][path] = str(exc)
             else:
                 problems.append(f"{path}: {exc}")
         except ConfigError as exc:
@@ -159,10 +218,16 @@ def _entry_problems(datasets, codecs, solvers, metrics, per_image) -> tuple[list
             problems.append(f"{path}: {exc}")
         return None
 
+    def keep(kind: str, i: int, obj) -> None:
+        if obj is not None:
+            built[kind][i] = obj
+
     for i, d in datasets:
-        check(lambda d=d: dataset_mod.build(d.name, d.params, d.mode, d.limit), f"datasets[{i}]")
+        keep("datasets", i, check(lambda d=d: dataset_mod.build(d.name, d.params, d.mode, d.limit, data_root),
+                                  f"datasets[{i}]"))
     for i, c in codecs:
         codec = check(lambda c=c: build_codec(c), f"codecs[{i}]")
+        keep("codecs", i, codec)
         if isinstance(codec, LearnedCodecCodec):
             _note_missing_weights(codec.solver, f"codecs[{i}]", notes, c.qualities)
     for i, s in solvers:
@@ -172,13 +237,15 @@ def _entry_problems(datasets, codecs, solvers, metrics, per_image) -> tuple[list
             problems.append(f"solvers[{i}].name: {exc}")
             continue
         solver = check(lambda s=s: build_solver(s), f"solvers[{i}]")
+        keep("solvers", i, solver)
         if solver is not None:
             _note_missing_weights(solver, f"solvers[{i}]", notes)
     for i, m in metrics:
-        check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border), f"metrics[{i}].name", True)
+        keep("metrics", i, check(lambda m=m: metric_mod.build(m.name, crop_border=m.crop_border),
+                                 f"metrics[{i}].name", True))
     for i, d in per_image:
-        check(lambda d=d: build_diagnostic(d), f"diagnostics.per_image[{i}]", True)
-    return problems, notes
+        keep("per_image", i, check(lambda d=d: build_diagnostic(d), f"diagnostics.per_image[{i}]", True))
+    return problems, notes, built
 
 
 def _note_missing_weights(solver: Solver, path: str, notes: dict[str, str], qualities=None) -> None:
@@ -206,32 +273,11 @@ def _note_missing_weights(solver: Solver, path: str, notes: dict[str, str], qual
 
 
 def build_components(suite: Suite, device: str) -> Components:
-    """Instantiate the suite's components; metrics that cannot be built (missing weights) are
-    returned as skipped with the reason, everything else raises."""
-    codecs = [CodecEntry(c.key, build_codec(c), c.points, c.target_bpp is not None, c.name) for c in suite.codecs]
-    if not codecs:
-        raise ConfigError("the suite needs at least one codec (library or learned)")
-    built = [build_solver(s) for s in suite.solvers]
-    solvers = list(zip(solver_labels(suite, built), built))
-    metrics: list[Metric] = []
-    skipped: dict[str, str] = {}
-    for m in suite.metrics:
-        try:
-            metric = metric_mod.build(m.name, crop_border=m.crop_border)
-        except QbenchError as exc:
-            skipped[m.key] = str(exc)
-            continue
-        metric.device = device
-        metrics.append(metric)
-    per_image = [m for m in metrics if m.kind != "distribution"]
-    sets = [m for m in metrics if m.kind == "distribution"]
-    diagnostics = []
-    for d in suite.diagnostics.per_image:
-        try:
-            diagnostics.append(build_diagnostic(d))
-        except WeightsError as exc:                 # like a metric: skipped with the reason
-            skipped[d.key] = str(exc)
-    return Components(codecs, solvers, per_image, sets, skipped, diagnostics)
+    """:func:`resolve`'s components, with the metrics set to run on ``device``."""
+    comps = resolve(suite).components
+    for m in comps.metrics + comps.set_metrics:
+        m.device = device
+    return comps
 
 
 def solver_labels(suite: Suite, solvers: list[Solver]) -> list[str]:

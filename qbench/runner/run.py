@@ -23,7 +23,7 @@ from .environment import collect_environment, resolve_device
 from .executor import make_executor
 from .plan import Todo, example_images, index_dataset, make_pipelines, plan_samples, plan_todo
 from .recompute import drop, select
-from .resolve import build_components, changed_components, describe_components
+from .resolve import Resolved, changed_components, describe_components, resolve
 
 
 @dataclass
@@ -60,15 +60,19 @@ class RunResult:
 
 
 class Runner:
-    """Execute a validated suite into ``out_dir`` (a results store, a cache and the reports)."""
+    """Execute a suite into ``out_dir`` (a results store, a cache and the reports).
 
-    def __init__(self, suite: Suite, out_dir: str | Path, *, device: str = "auto", workers: int | None = None,
-                 fresh: bool = False, data_root: str | None = None, progress: bool = True,
+    ``suite`` is a :class:`~qbench.runner.resolve.Resolved` suite (its components built once, by
+    validation) or a :class:`Suite`, resolved (under ``data_root``) when the run starts."""
+
+    def __init__(self, suite: Suite | Resolved, out_dir: str | Path, *, device: str = "auto",
+                 workers: int | None = None, fresh: bool = False, data_root: str | None = None, progress: bool = True,
                  log: Callable[[str], None] | None = None, executor: str = "local", address: str | None = None,
                  recompute: Sequence[str] = (), rehash: bool = False):
         import os
 
-        self.suite = suite
+        self.resolved = suite if isinstance(suite, Resolved) else None
+        self.suite = suite.suite if isinstance(suite, Resolved) else suite
         self.out_dir = Path(out_dir)
         self.device = resolve_device(device)
         if workers is not None and workers < -1:
@@ -85,9 +89,9 @@ class Runner:
         self.rehash = rehash           # pixel-hash every image again, ignoring the file-hash cache
         self._verified: set[tuple[str, str]] = set()     # (path, sha256) found intact in this run
         self.cache_dir = self.out_dir.resolve() / "cache"     # absolute: workers may run elsewhere
-        self.quantize = suite.output.quantize
-        self.keep_images = suite.output.keep_images
-        self.keep_decoded = suite.output.keep_decoded
+        self.quantize = self.suite.output.quantize
+        self.keep_images = self.suite.output.keep_images
+        self.keep_decoded = self.suite.output.keep_decoded
         self.store: Store | None = None
         self.codec_names: dict[str, str] = {}
         self.ladders: dict[int, list[float] | None] = {}
@@ -197,6 +201,8 @@ class Runner:
 
     def _run_in_folder(self) -> RunResult:
         t_start = time.perf_counter()
+        if self.resolved is None:         # a bad component stops the run before anything is written
+            self.resolved = resolve(self.suite, data_root=self.data_root)
         datasets = self._datasets()      # a listing error stops the run before anything is written
         if self.fresh:
             for p in self._store_files():
@@ -256,15 +262,14 @@ class Runner:
         remove_empty(created)
 
     def _datasets(self) -> list[tuple[str, dataset_mod.Dataset]]:
-        """Build the suite's datasets and list their images: names must be unique within a dataset,
-        and the results folder must not lie inside a dataset's folder (its cache and figures would
-        be read as images by the next run)."""
+        """List the suite's datasets' images: names must be unique within a dataset, and the
+        results folder must not lie inside a dataset's folder (its cache and figures would be read
+        as images by the next run)."""
         from ..datasets.base import check_unique
 
         out = self.out_dir.resolve()
         built = []
-        for spec in self.suite.datasets:
-            ds = dataset_mod.build(spec.name, spec.params, spec.mode, spec.limit, self.data_root)
+        for spec, (label, ds) in zip(self.suite.datasets, self.resolved.datasets):
             folder = ds.source_folder
             if folder is not None:
                 folder = Path(folder).resolve()
@@ -279,7 +284,9 @@ class Runner:
 
     def _run(self, datasets: list[tuple[str, dataset_mod.Dataset]]) -> None:
         store, result = self.store, self.result
-        comps = build_components(self.suite, self.device)
+        comps = self.resolved.components
+        for m in comps.metrics + comps.set_metrics:
+            m.device = self.device
         store.clear_skipped_metrics(result.suite_hash)
         for key, reason in comps.skipped.items():
             result.skipped_metrics[key] = reason
