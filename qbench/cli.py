@@ -620,13 +620,7 @@ def _finish_comparison(a, b, metrics, tol_db, tol_rel, significant, max_drop_db,
     opts = CompareOptions(tuple(metrics), tol_db, tol_rel, bootstrap, seed, significant,
                           allow_missing=not fail_on_missing, max_drop_db=max_drop_db, max_drop=max_drop)
     result = compare(a, b, opts)
-    text = render(result, fmt)
-    if output:
-        output.write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
-    for w in result.warnings:
-        click.echo(f"qbench: warning: {w}", err=True)
+    _emit(render(result, fmt), output, result.warnings)
     if result.n_missing and fail_on_missing:
         click.echo(f"qbench: missing from {result.b}:", err=True)
         for line in missing_lines(result, 20):
@@ -682,17 +676,21 @@ def check(run: Path, baseline: Path, **kw) -> None:
     _finish_comparison(from_baseline(baseline), from_run(run), **kw)
 
 
-def _finish_published(run: Path, baseline: Path, fmt: str, output: Path | None) -> None:
-    from .regress.published import check_published, load_published, render_published, summary_line
-
-    result = check_published(load_published(baseline), run)
-    text = render_published(result, fmt)
+def _emit(text: str, output: Path | None, warnings) -> None:
+    """A comparison's document to ``output`` (or stdout), then its warnings on stderr."""
     if output:
         output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
-    for w in result.warnings:
+    for w in warnings:
         click.echo(f"qbench: warning: {w}", err=True)
+
+
+def _finish_published(run: Path, baseline: Path, fmt: str, output: Path | None) -> None:
+    from .regress.published import check_published, load_published, render_published, summary_line
+
+    result = check_published(load_published(baseline), run)
+    _emit(render_published(result, fmt), output, result.warnings)
     click.echo(f"qbench: {summary_line(result)}", err=True)
     if result.exit_code:
         sys.exit(result.exit_code)
