@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from qbench.solvers import Context, Rescaler, SolverCard
+from qbench.solvers.base import torch_versions
 
 
 class Bicubic(Rescaler):
     """Downscale with antialiased bicubic, upscale with bicubic (PyTorch ``interpolate``)."""
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        """torch's version: its interpolation computes both steps."""
+        return torch_versions()
 
     card = SolverCard(name="bicubic", task="rescale", license="MIT", blind=True, scale=2,
                       description="antialiased bicubic down, bicubic up (torch.nn.functional.interpolate)")

@@ -20,6 +20,13 @@ class _NumpyEnhancer(Enhancer):
     def process(self, img: np.ndarray, ctx: Context, index: int) -> np.ndarray:
         raise NotImplementedError
 
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        """OpenCV's version: its filters compute the outputs."""
+        import cv2
+
+        return {"opencv": cv2.__version__}
+
     def enhance(self, batch, ctx: Context):
         import torch
 

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 from qbench.errors import ConfigError, SolverError, WeightsError
 from qbench.solvers import Context, Rescaler, SolverCard
+from qbench.solvers.base import torch_versions
 from qbench.weights import WeightFile
 
 from .lazy_classes import module_getattr, publish
@@ -181,6 +182,11 @@ class InvertibleRescaler(Rescaler):
     loaded strictly; the forward pass gives the low-res image, the inverse pass on ``[LR, z]``
     gives the upscaled one. Subclasses say how the network is built, which forward output is the
     low-res image and how ``z`` is drawn."""
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        """torch's version: it runs the network."""
+        return torch_versions()
 
     scale: ClassVar[int] = 4
     arch_name: ClassVar[str] = ""               # for error messages

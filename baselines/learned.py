@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from qbench.errors import WeightsError
 from qbench.solvers import Context, Enhancer, SolverCard
+from qbench.solvers.base import torch_versions
 from qbench.weights import WeightFile
 
 GH = "https://github.com"
@@ -50,6 +51,13 @@ def load_spandrel(path, architecture: str = ""):
 
 class SpandrelEnhancer(Enhancer):
     """Base: one weight file (or one per quality), an expected spandrel architecture id."""
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        """torch's and spandrel's versions: they build and run the network."""
+        import spandrel
+
+        return {**torch_versions(), "spandrel": spandrel.__version__}
 
     architecture: ClassVar[str] = ""
     defaults: dict[str, Any] = {}

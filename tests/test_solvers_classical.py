@@ -97,3 +97,30 @@ def test_classical_enhancers_change_psnr_in_a_run_and_costs_are_reported(image_f
     assert s.loc["dct_deblock", "psnr_y"] > s.loc["identity", "psnr_y"]
     md = (out / "leaderboard.md").read_text()
     assert "## Solvers and cost" in md and "non-blind" in md
+
+
+@pytest.mark.parametrize("name", ["gaussian", "bilateral", "nlm", "dct_deblock"])
+def test_the_opencv_version_is_part_of_a_classical_solvers_identity(name, monkeypatch):
+    """OpenCV computes these outputs, so another OpenCV build must not reuse stored results."""
+    import cv2
+
+    from qbench import solvers
+
+    solver = solvers.build(name, {})
+    assert solver.spec()["versions"] == {"opencv": cv2.__version__}
+    before = solver.spec_hash()
+    monkeypatch.setattr(cv2, "__version__", cv2.__version__ + "-other")
+    assert solvers.build(name, {}).spec_hash() != before
+
+
+@pytest.mark.parametrize("name", ["bicubic", "irn_x2", "sain_x2_jpeg", "fbcnn_color"])
+def test_the_torch_version_is_part_of_a_network_solvers_identity(name, monkeypatch):
+    import torch
+
+    from qbench import solvers
+
+    solver = solvers.build(name, {})
+    assert solver.spec()["versions"]["torch"] == torch.__version__
+    before = solver.spec_hash()
+    monkeypatch.setattr(torch, "__version__", "0.0-other")
+    assert solvers.build(name, {}).spec_hash() != before

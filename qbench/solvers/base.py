@@ -150,6 +150,12 @@ class Solver(ABC):
         """The torch modules this solver runs (for parameter counts); empty for classical ones."""
         return []
 
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        """Versions of the libraries whose arithmetic determines the outputs (OpenCV for a filter,
+        torch for a network; part of cache keys, as a codec's). None by default."""
+        return {}
+
     def weights_sha256(self) -> list[str]:
         """An identity for every weight file of the card (part of cache keys): its sha256 pin, else
         the observed sha256 of the local file (read once per instance), else ``absent:<file>``."""
@@ -169,13 +175,16 @@ class Solver(ABC):
 
     def spec(self) -> dict[str, Any]:
         """What determines this solver's outputs: class, code identity (source hash and, for an
-        installed plugin, its distribution's version), ``version``, parameters, weights, engine."""
+        installed plugin, its distribution's version), ``version``, parameters, weights, the
+        versions of the libraries it computes with, engine."""
         from ..codeid import code_identity
 
         spec = {"name": self.card.name, "task": self.card.task, "version": self.version,
                 "class": f"{type(self).__module__}:{type(self).__qualname__}", **code_identity(self),
                 "params": json.loads(json.dumps(self.params, sort_keys=True, default=str)),
                 "weights": self.weights_sha256()}
+        if versions := self.library_versions():
+            spec["versions"] = versions
         if self.engine.output_spec():      # tiling and AMP can change outputs
             spec["engine"] = self.engine.output_spec()
         return spec
@@ -184,6 +193,13 @@ class Solver(ABC):
         """A short hash of :meth:`spec` (part of output keys)."""
         blob = json.dumps(self.spec(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def torch_versions() -> dict[str, str]:
+    """``{"torch": version}``: the :meth:`Solver.library_versions` of a solver that runs a network."""
+    import torch
+
+    return {"torch": torch.__version__}
 
 
 class Enhancer(Solver):
