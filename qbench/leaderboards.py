@@ -23,6 +23,8 @@ from .errors import ConfigError, QbenchError
 RUN_FOLDER = "run"
 REPORT_FILES = ("leaderboard.md", "leaderboard.html", "summary.csv", "per_image.csv", "bd.csv", "results.json")
 FIGURE_GLOB = "rd_*.svg"
+#: visual comparison panels, kept at the relative path the reports link to
+PANEL_GLOB = "figures/panels/*.png"
 SVG_SALT = "qbench"
 SVG_EPOCH = "0"
 
@@ -88,13 +90,18 @@ def regenerate(name: str, root: str | Path = ".", *, data_root: str | None = Non
                           f"{str(first[2]).splitlines()[0] if first[2] else ''}); {target} left as it was")
     with _deterministic_svg():
         written = write_reports(run_dir, ("md", "csv", "json", "html", "plots"), run_id=result.run_id)
-    for old in [target / f for f in REPORT_FILES] + sorted(target.glob(FIGURE_GLOB)):
+    for old in [target / f for f in REPORT_FILES] + sorted(target.glob(FIGURE_GLOB)) + sorted(target.glob(PANEL_GLOB)):
         old.unlink(missing_ok=True)
     out: list[Path] = []
     for f in written:
         if f.name in REPORT_FILES or f.match(FIGURE_GLOB):
             shutil.copyfile(f, target / f.name)
             out.append(target / f.name)
+    for f in sorted(run_dir.glob(PANEL_GLOB)):
+        dest = target / f.relative_to(run_dir)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest)
+        out.append(dest)
     out += write_baseline(from_run(run_dir), target)
     return out
 

@@ -578,3 +578,27 @@ def test_run_strict_fails_when_a_metric_was_skipped(tmp_path, write_suite, monke
                       "metrics": ["psnr_y"], "output": {"bootstrap": 10}}, "ok.yaml")
     assert runner.invoke(main, ["run", str(ok), "--out", str(tmp_path / "ok"), "--workers", "0", "--quiet",
                                 "--strict"]).exit_code == 0
+
+
+def _linked_files(folder):
+    import re
+
+    md = re.findall(r"\]\(([^)\s]+)\)", (folder / "leaderboard.md").read_text(encoding="utf-8"))
+    html = re.findall(r"(?:src|href)='([^'#:]+)'", (folder / "leaderboard.html").read_text(encoding="utf-8"))
+    return sorted(set(md + html))
+
+
+def test_a_regenerated_leaderboard_holds_every_file_its_pages_link(tiny_root):
+    """The panels the reports embed are committed beside them, at the path the pages link to."""
+    folder = tiny_root / "leaderboards" / "tiny"
+    links = _linked_files(folder)
+    assert any(link.startswith("figures/panels/") for link in links)
+    assert [link for link in links if not (folder / link).is_file()] == []
+
+
+def test_committed_leaderboards_hold_every_file_their_pages_link():
+    root = Path(__file__).resolve().parents[1] / "leaderboards"
+    folders = [p.parent for p in sorted(root.glob("*/leaderboard.md"))]
+    assert folders
+    missing = {f.name: [link for link in _linked_files(f) if not (f / link).is_file()] for f in folders}
+    assert {k: v for k, v in missing.items() if v} == {}
