@@ -198,15 +198,6 @@ def write_png(img: np.ndarray, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def write_bytes(data: bytes, path: str | os.PathLike) -> None:
-    """Write bytes atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def to_tensor(imgs: list[np.ndarray] | np.ndarray, device="cpu", dtype=None):
     """uint8 ``(H, W, C)`` image(s) -> float tensor ``(N, C, H, W)`` in [0, 1]."""
     import torch
