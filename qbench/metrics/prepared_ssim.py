@@ -109,17 +109,25 @@ def _scale(x: torch.Tensor, mu_x: torch.Tensor, var_c2: torch.Tensor, y: torch.T
         f = filter_valid(stack.view(b + WIN - 1, 3 * c, w), g, out=out_buf[:b].view(b, 3 * c, wo),
                          mid=mid_buf[:b]).view(b, 3, c, wo)
         mu_y, den, cs = f[:, 0], f[:, 1], f[:, 2]       # E[y], E[y^2], E[xy] (reused in place)
-        mx = mu_x[r:r + b]
-        den.addcmul_(mu_y, mu_y, value=-1.0).add_(var_c2[r:r + b])   # var_y + var_x + C2
-        cs.addcmul_(mx, mu_y, value=-1.0)               # cov_xy
-        cs.mul_(2.0).add_(c2).div_(den)
-        cs_sum += cs.sum(dim=(0, 2))
-        if luminance:
-            num = torch.mul(mx, mu_y).mul_(2.0).add_(c1)
-            torch.mul(mu_y, mu_y, out=den).addcmul_(mx, mx).add_(c1)
-            s_sum += num.div_(den).mul_(cs).sum(dim=(0, 2))
+        accumulate(mu_y, den, cs, mu_x[r:r + b], var_c2[r:r + b], c1, c2, cs_sum, s_sum if luminance else None)
     n = ho * wo
     return cs_sum / n, (s_sum / n if luminance else None)
+
+
+def accumulate(mu_y: torch.Tensor, den: torch.Tensor, cs: torch.Tensor, mx: torch.Tensor,
+               var_c2: torch.Tensor, c1: float, c2: float, cs_sum: torch.Tensor,
+               s_sum: torch.Tensor | None) -> None:
+    """Add one strip's per-channel sums of the contrast-structure term to ``cs_sum`` and (unless
+    ``s_sum`` is None) of SSIM to ``s_sum``, from the filtered E[y] (``mu_y``), E[y^2] (``den``),
+    E[xy] (``cs``), the reference mean ``mx`` and var_x + C2; ``den`` and ``cs`` are reused in place."""
+    den.addcmul_(mu_y, mu_y, value=-1.0).add_(var_c2)     # var_y + var_x + C2
+    cs.addcmul_(mx, mu_y, value=-1.0)                     # cov_xy
+    cs.mul_(2.0).add_(c2).div_(den)
+    cs_sum += cs.sum(dim=(0, 2))
+    if s_sum is not None:
+        num = torch.mul(mx, mu_y).mul_(2.0).add_(c1)
+        torch.mul(mu_y, mu_y, out=den).addcmul_(mx, mx).add_(c1)
+        s_sum += num.div_(den).mul_(cs).sum(dim=(0, 2))
 
 
 def _views(prep: Scales) -> list[tuple[torch.Tensor, ...]]:

@@ -26,7 +26,7 @@ import torch
 from .functional.ssim import MS_SSIM_WEIGHTS
 from .gaussian import BLOCK_H, empty, filter_valid
 from .pixels import cropped, planes
-from .prepared_ssim import WIN, check_size, pool2, taps
+from .prepared_ssim import WIN, accumulate, check_size, pool2, taps
 
 #: float64 bytes of filtered maps per strip (a strip of an 8000-wide RGB image: 32 rows)
 STRIP_BYTES = 32 << 20
@@ -141,14 +141,7 @@ def _scale(x: _Rows, y: _Rows, g: tuple[float, ...], data_range: float,
                          mid=mid_buf[:b]).view(b, 5, c, wo)
         mu_y, den, cs, mx = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
         var_c2 = f[:, 4].addcmul_(mx, mx, value=-1.0).add_(c2)      # var_x + C2, as prepare() makes it
-        den.addcmul_(mu_y, mu_y, value=-1.0).add_(var_c2)           # var_y + var_x + C2
-        cs.addcmul_(mx, mu_y, value=-1.0)                           # cov_xy
-        cs.mul_(2.0).add_(c2).div_(den)
-        cs_sum += cs.sum(dim=(0, 2))
-        if luminance:
-            num = torch.mul(mx, mu_y).mul_(2.0).add_(c1)
-            torch.mul(mu_y, mu_y, out=den).addcmul_(mx, mx).add_(c1)
-            s_sum += num.div_(den).mul_(cs).sum(dim=(0, 2))
+        accumulate(mu_y, den, cs, mx, var_c2, c1, c2, cs_sum, s_sum if luminance else None)
     n = ho * wo
     return cs_sum / n, (s_sum / n if luminance else None)
 
