@@ -270,3 +270,15 @@ def test_a_single_file_plugin_follows_its_sibling_helper_module(tmp_path, monkey
     codeid.clear_cache()
     two = codeid.code_identity(Sharpen)
     assert one["code"] != two["code"] and one["dist"] == two["dist"] == []
+
+
+def test_a_changed_solver_is_named_when_the_suite_also_has_published_references():
+    """Reference rows of the components table carry no code identity; they must not hide changes."""
+    from qbench.runner.resolve import changed_components
+
+    before = {"solver": {"mine": {"code": "a", "dist": []}},
+              "reference": {"vtm": {"path": "vtm.json", "sha256": "0" * 64}}}
+    rows = [("solver", "mine", {"code": "b", "dist": []}),
+            ("reference", "vtm", {"path": "vtm.json", "sha256": "1" * 64})]
+    assert changed_components(before, rows) == [
+        "solver mine: code changed since the stored results; its outputs are recomputed"]

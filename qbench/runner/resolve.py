@@ -253,12 +253,10 @@ def _note_missing_weights(solver: Solver, path: str, notes: dict[str, str], qual
     them (a learned codec with one file per quality: only the suite's qualities count)."""
     from ..weights import local_path
 
-    files = list(solver.card.weights)
-    if qualities and hasattr(solver, "weight_for"):
-        try:
-            files = list(dict.fromkeys(solver.weight_for(q) for q in qualities))
-        except Exception:                  # a quality it does not know: reported elsewhere
-            pass
+    try:
+        files = solver.needed_weights(qualities)
+    except Exception:                      # a quality it does not know: reported elsewhere
+        files = list(solver.card.weights)
     missing = [wf for wf in files if not local_path(wf).is_file()]
     if not missing:
         return
@@ -348,12 +346,12 @@ def changed_components(before: dict[str, dict[str, dict]], rows: list[tuple[str,
     bumped ``version``. Components new to the suite are not listed; a store written before code
     identities were recorded gets one line saying everything is computed again."""
     lines = []
-    if any("code" not in old for kinds in before.values() for old in kinds.values()):
+    if any("code" not in old for kind, kinds in before.items() if kind in _RECOMPUTED for old in kinds.values()):
         return ["the stored results were written before cache keys held each component's code identity; "
                 "they are computed again once"]
     for kind, label, info in rows:
         old = before.get(kind, {}).get(label)
-        if old is None:
+        if old is None or kind not in _RECOMPUTED:        # published references carry no code
             continue
         what = []
         if old.get("dist") != info.get("dist"):
