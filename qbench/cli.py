@@ -138,12 +138,13 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     resolved = resolve_file(suite_file, data_root)
     for path, note in resolved.notes.items():
         click.echo(f"qbench: warning: {suite_file}: {path} {note}", err=True)
-    suite = resolved.suite
-    if narrow:           # a quick run: the narrowed suite's components are built when it starts
-        suite = narrow_suite(suite, **narrow)
+    # a quick run: the narrowed suite's components are built when it starts; otherwise the run
+    # takes the components validation built
+    suite = narrow_suite(resolved.suite, **(narrow or {}))
+    narrowed = suite is not resolved.suite
     out = out_dir or Path("runs") / suite.name
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
-    result = Runner(suite if narrow else resolved, out, device=device, workers=workers, fresh=fresh,
+    result = Runner(suite if narrowed else resolved, out, device=device, workers=workers, fresh=fresh,
                     data_root=data_root, progress=not quiet, executor=executor, address=address,
                     recompute=recompute, rehash=rehash,
                     log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
@@ -752,9 +753,7 @@ def leaderboards_check(names: tuple[str, ...], root: Path, out_root: Path, data_
         click.echo(f"qbench: reproducing {name}", err=True)
         result = check_literature(name, root, out_root=out_root, data_root=data_root, workers=workers,
                                   device=device, fresh=fresh, log=lambda m: click.echo(f"qbench: {m}", err=True))
-        click.echo(render_published(result, fmt), nl=False)
-        for w in result.warnings:
-            click.echo(f"qbench: warning: {w}", err=True)
+        _emit(render_published(result, fmt), None, result.warnings)
         click.echo(f"qbench: {summary_line(result)}", err=True)
         codes.append(result.exit_code)
     if any(codes):
