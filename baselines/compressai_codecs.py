@@ -174,6 +174,12 @@ class CompressAICodec(LearnedCodec):
             spec["checkpoints"] = len(self.checkpoints)
         return {**spec, "compressai": cai}
 
+    def needed_weights(self, qualities=None) -> list:
+        """The ladder's files at ``qualities``; none when checkpoints were given by path."""
+        if self.checkpoints:
+            return []
+        return list(dict.fromkeys(self.weight_for(q) for q in qualities)) if qualities else list(self.card.weights)
+
     def weight_for(self, quality: int) -> WeightFile:
         return self.card.weights[self._index(quality)]
 

@@ -243,3 +243,18 @@ def test_round_trip_on_cuda(monkeypatch):
     data = codec.encode(x, 1)
     y = codec.decode(data, 1)
     assert y.device.type == "cuda" and y.shape == x.shape and torch.equal(y, codec.decode(data, 1))
+
+
+def test_no_missing_weight_warning_for_a_codec_given_its_own_checkpoints(tmp_path):
+    """Checkpoints given by path replace the release files: their absence is no reason to warn."""
+    from qbench.runner.resolve import _note_missing_weights
+    from qbench import solvers
+
+    ckpt = tmp_path / "q1.pth"
+    ckpt.write_bytes(b"x")
+    notes: dict[str, str] = {}
+    codec = solvers.resolve("bmshj2018_factorized")(checkpoint=str(ckpt))
+    _note_missing_weights(codec, "codecs[0]", notes, [1])
+    assert notes == {}
+    _note_missing_weights(solvers.resolve("bmshj2018_factorized")(), "codecs[0]", notes, [1])
+    assert "codecs[0]" in notes                      # the release file of quality 1 is still noted

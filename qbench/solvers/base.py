@@ -156,6 +156,11 @@ class Solver(ABC):
         torch for a network; part of cache keys, as a codec's). None by default."""
         return {}
 
+    def needed_weights(self, qualities=None) -> list:
+        """The weight files a run reads (at ``qualities``, for a learned codec with one file per
+        quality): every file of the card unless a solver says otherwise."""
+        return list(self.card.weights)
+
     def weights_sha256(self) -> list[str]:
         """An identity for every weight file of the card (part of cache keys): its sha256 pin, else
         the observed sha256 of the local file (read once per instance), else ``absent:<file>``."""
