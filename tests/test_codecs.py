@@ -171,3 +171,12 @@ def test_codec_defaults_are_explicit_parameters_of_the_spec():
     for name, params in (("j2k", {"mct": 1}), ("heif", {"tune": "grain"}), ("heif", {"preset": "fastest"})):
         with pytest.raises(ConfigError):
             build(name, params)
+
+
+def test_heif_chroma_may_be_written_as_a_number():
+    """YAML reads ``chroma: 444`` as an int; the codec takes it as it takes "444"."""
+    from qbench import codecs
+
+    assert codecs.build("heif", {"chroma": 444}).params["chroma"] == 444
+    with pytest.raises(Exception):
+        codecs.build("heif", {"chroma": 411})

@@ -285,3 +285,12 @@ def test_cli_fetch_and_verify_state_an_unknown_checksum_and_a_missing_manifest(t
     res = CliRunner().invoke(main, ["data", "manifest", "clic_professional_valid", "--data-root", root, "-o", str(out)])
     files = json.loads(out.read_text())["files"]
     assert res.exit_code == 0 and len(files) == 41 and files["0.png"]["shape"] == [6, 6, 3]
+
+
+@pytest.mark.parametrize("bad", [2.5, True, "2", 0])
+def test_modcrop_must_be_a_whole_number(bad):
+    from qbench.errors import ConfigError
+    from qbench import datasets
+
+    with pytest.raises(ConfigError, match="modcrop"):
+        datasets.build("skimage-samples", {"modcrop": bad})

@@ -39,6 +39,8 @@ class HEIF(PillowCodec):
     quality_range = (0, 100)
     integer_quality = True
     defaults: dict[str, Any] = {"chroma": "420", "preset": "slow", "tune": "ssim"}
+    #: YAML reads ``chroma: 444`` as a number
+    param_types = {"chroma": (str, int)}
 
     def validate_params(self) -> None:
         """``chroma`` 420/422/444, an x265 ``preset``, ``tune`` psnr or ssim."""

@@ -38,11 +38,7 @@ class Dataset(ABC):
     def __init__(self, mode: ChannelPolicy = "auto", limit: int | None = None, modcrop: int = 1):
         from ..errors import ConfigError
 
-        try:
-            modcrop = int(modcrop)
-        except (TypeError, ValueError):
-            modcrop = 0
-        if modcrop < 1:
+        if isinstance(modcrop, bool) or not isinstance(modcrop, int) or modcrop < 1:
             raise ConfigError(f"dataset {self.name or type(self).__name__!r}: modcrop must be an integer >= 1")
         self.mode = mode
         self.limit = limit
