@@ -72,9 +72,10 @@ def set_pass(store, comps, samples, suite, suite_hash: str, device: str,
                  for k, e in store.get_encodings({s.enc_key for s in samples}).items()
                  if cache_ok(e.bytes_path, e.bytes_hash)}
     artefacts = {}
-    for role in (ENHANCED, LOWRES):
+    wanted = {ENHANCED: {s.out_key for s in samples}, LOWRES: {s.keys.pre_key for s in samples}}
+    for role in (ENHANCED, LOWRES):     # this run's images only: other suites' files are not read
         artefacts.update({(k, role): a.path for k, a in store.get_artefacts(role).items()
-                          if cache_ok(a.path, a.hash)})
+                          if k in wanted[role] and cache_ok(a.path, a.hash)})
     images = RoleImages(encodings, artefacts, {c.label: c.codec for c in comps.codecs})
     pairs = set_pairs(tuple(p) for p in suite.diagnostics.set_pairs)
     todo = []
