@@ -14,18 +14,20 @@ the ``__init__`` modules of the component packages (which only register and re-e
 report or adding a codec does not recompute every result, while editing a codec, a metric, a
 solver, the image helpers or the weights loader does.
 
-Keys are stable across processes and machines: module names and source text (line endings
-normalised) are hashed, never paths or modification times. Each module is hashed once per process.
+Keys are stable across processes and machines: module names and code (the token stream without
+comments, docstrings and layout, :func:`code_text`) are hashed, never paths or modification times. Each module is hashed once per process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
 import re
 import sys
 import sysconfig
+import tokenize
 from functools import lru_cache
 from importlib import metadata
 from typing import Any
@@ -199,11 +201,44 @@ def _closure(name: str) -> tuple[tuple[str, str | None], ...]:
     return tuple((m, root) for m in sorted(seen))
 
 
+_DROP = (tokenize.COMMENT, tokenize.NL)
+_STATEMENT_START = (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING)
+
+
+def code_text(src: bytes) -> bytes:
+    """The code of a module without what cannot change a result: comments, docstrings (and every
+    other statement that is a bare string literal), blank lines and layout inside a statement.
+    What remains is the token stream (indentation kept as INDENT/DEDENT, statements as NEWLINE), so
+    rewording a docstring or re-wrapping a call leaves the identity alone while any change to an
+    operator, name, number or string used by the code changes it. Source that does not tokenize is
+    returned unchanged."""
+    try:
+        tokens = [t for t in tokenize.tokenize(io.BytesIO(src).readline) if t.type not in _DROP]
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
+        return src
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.type == tokenize.STRING and (i == 0 or tokens[i - 1].type in _STATEMENT_START):
+            j = i
+            while j < len(tokens) and tokens[j].type == tokenize.STRING:
+                j += 1
+            if j == len(tokens) or tokens[j].type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                i = j + 1 if j < len(tokens) and tokens[j].type == tokenize.NEWLINE else j
+                continue                               # a bare string statement: a docstring
+        if tok.type != tokenize.ENCODING:
+            out.append(tokenize.tok_name[tok.type] if tok.type in (tokenize.INDENT, tokenize.DEDENT) else tok.string)
+        i += 1
+    return "\0".join(out).encode("utf-8")
+
+
 @lru_cache(maxsize=None)
 def module_hash(name: str, root: str | None = None) -> str:
-    """sha256 of the source of one module (``"nosource"`` for a module without a source file)."""
+    """sha256 of the code of one module (:func:`code_text`; ``"nosource"`` for a module without a
+    source file)."""
     src = _source(name, root)
-    return hashlib.sha256(src).hexdigest() if src is not None else "nosource"
+    return hashlib.sha256(code_text(src)).hexdigest() if src is not None else "nosource"
 
 
 @lru_cache(maxsize=None)

@@ -282,3 +282,36 @@ def test_a_changed_solver_is_named_when_the_suite_also_has_published_references(
             ("reference", "vtm", {"path": "vtm.json", "sha256": "1" * 64})]
     assert changed_components(before, rows) == [
         "solver mine: code changed since the stored results; its outputs are recomputed"]
+
+
+def test_comments_docstrings_and_layout_do_not_change_the_identity_code_does(tmp_path, monkeypatch):
+    """Rewording a docstring, adding a comment or blank lines, or re-indenting keeps a plugin's
+    identity (its stored results stay valid); changing one number of its code changes it."""
+    from qbench import codeid
+
+    pkg = tmp_path / "docpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "kernels.py").write_text(KERNELS)
+    sharpen = pkg / "sharpen.py"
+    sharpen.write_text(SHARPEN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from docpkg.sharpen import Sharpen
+
+    def identity():
+        codeid.clear_cache()
+        return codeid.code_identity(Sharpen)["code"]
+
+    first = identity()
+    edited = SHARPEN.replace("class Sharpen(Enhancer):\n",
+                             '# a comment\n\nclass Sharpen(Enhancer):\n    """Unsharp masking.\n\n    Reworded."""\n\n')
+    sharpen.write_text(edited)
+    assert identity() == first
+    sharpen.write_text(edited.replace("\n    ", "\n  ").replace("\n        ", "\n    "))   # two-space indent
+    assert identity() == first
+    sharpen.write_text(SHARPEN.replace('"amount": 0.3', '"amount": 0.4'))
+    assert identity() != first
+    sharpen.write_text(SHARPEN.replace('"amount"]) * (batch', '"amount"]) * ( batch'))   # spacing inside a line
+    assert identity() == first
+    (pkg / "kernels.py").write_text(KERNELS.replace("3, stride", "5, stride"))       # an imported module's code
+    assert identity() != first
