@@ -670,7 +670,16 @@ def check(run: Path, baseline: Path, **kw) -> None:
     from .regress.published import is_published
 
     if is_published(baseline):        # a paper's table: dataset means within its stated tolerance
-        _finish_published(run, baseline, kw["fmt"], kw["output"])
+        ctx = click.get_current_context()
+        given = [f"--{name.replace('_', '-')}" for name in _NOT_FOR_PUBLISHED
+                 if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            from .errors import ConfigError
+
+            raise ConfigError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a published table ({baseline}): each of "
+                              "its values carries the tolerance its source states, and it holds dataset means, "
+                              "not per-image values; --metric, --allow-missing, --format and --output apply")
+        _finish_published(run, baseline, kw["fmt"], kw["output"], tuple(kw["metrics"]), not kw["fail_on_missing"])
         return
     from .regress.values import from_baseline, from_run
 
@@ -687,10 +696,15 @@ def _emit(text: str, output: Path | None, warnings) -> None:
         click.echo(f"qbench: warning: {w}", err=True)
 
 
-def _finish_published(run: Path, baseline: Path, fmt: str, output: Path | None) -> None:
+#: comparison options with no meaning against a published table (``check`` refuses them there)
+_NOT_FOR_PUBLISHED = ("tol_db", "tol_rel", "significant", "max_drop_db", "max_drop", "bootstrap", "seed")
+
+
+def _finish_published(run: Path, baseline: Path, fmt: str, output: Path | None, metrics: tuple[str, ...] = (),
+                      allow_missing: bool = False) -> None:
     from .regress.published import check_published, load_published, render_published, summary_line
 
-    result = check_published(load_published(baseline), run)
+    result = check_published(load_published(baseline), run, metrics, allow_missing)
     _emit(render_published(result, fmt), output, result.warnings)
     click.echo(f"qbench: {summary_line(result)}", err=True)
     if result.exit_code:

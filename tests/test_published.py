@@ -82,6 +82,19 @@ def test_check_compares_run_means_with_a_published_table(image_folder, tmp_path)
     r = cli.invoke(main, ["check", str(out), "--baseline", str(both)])
     assert r.exit_code == 1                                # a difference wins over a missing value
 
+    # --allow-missing and --metric apply to a published table too; per-image options are refused
+    r = cli.invoke(main, ["check", str(out), "--baseline", str(missing), "--allow-missing"])
+    assert r.exit_code == 0 and "| missing |" in r.output, r.output
+    r = cli.invoke(main, ["check", str(out), "--baseline", str(both), "--allow-missing"])
+    assert r.exit_code == 1
+    r = cli.invoke(main, ["check", str(out), "--baseline", str(good), "--metric", "ssim_y"])
+    assert r.exit_code == 2 and "no published value of metric(s) ssim_y" in r.output
+    r = cli.invoke(main, ["check", str(out), "--baseline", str(good), "--metric", "psnr_rgb"])
+    assert r.exit_code == 0
+    for opt in (["--tol-db", "5"], ["--max-drop-db", "0.1"], ["--max-drop", "psnr_rgb=1"], ["--significant"]):
+        r = cli.invoke(main, ["check", str(out), "--baseline", str(off)] + opt)
+        assert r.exit_code == 2 and f"{opt[0]} does not apply to a published table" in r.output, (opt, r.output)
+
 
 def test_committed_tables_name_their_suite_rows_and_sources():
     assert set(TABLES) >= {"jpeg_classic5", "jpeg_live1", "sr_bicubic_x2", "sr_bicubic_x3", "sr_bicubic_x4",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataNotFoundError, StoreError
+from ..errors import ConfigError, DataNotFoundError, StoreError
 
 PUBLISHED_JSON = "published.json"
 PUBLISHED_FORMAT = 1
@@ -70,6 +70,7 @@ class PublishedCheck:
     run: str
     rows: Any
     warnings: list[str] = field(default_factory=list)
+    allow_missing: bool = False
 
     @property
     def failed(self) -> int:
@@ -79,9 +80,10 @@ class PublishedCheck:
     @property
     def exit_code(self) -> int:
         """0 all reproduced; 1 a value differs beyond its tolerance; 3 values missing (rows or
-        images of the table absent from the run). Where both apply, 1 wins, as for ``check``."""
+        images of the table absent from the run; 0 with ``allow_missing``). Where both apply, 1
+        wins, as for ``check``."""
         status = set(self.rows["status"])
-        return 1 if "differs" in status else 3 if status - {"ok"} else 0
+        return 1 if "differs" in status else 3 if status - {"ok"} and not self.allow_missing else 0
 
 
 def is_published(folder: str | Path) -> bool:
@@ -114,8 +116,11 @@ def load_published(folder: str | Path) -> Published:
                      str(meta["tolerance_why"]), images, rows, str(folder))
 
 
-def check_published(published: Published, run_dir: str | Path) -> PublishedCheck:
-    """Compare the latest run in ``run_dir`` with ``published`` (see the module docstring)."""
+def check_published(published: Published, run_dir: str | Path, metrics: tuple[str, ...] = (),
+                    allow_missing: bool = False) -> PublishedCheck:
+    """Compare the latest run in ``run_dir`` with ``published`` (see the module docstring): only the
+    rows of ``metrics`` when given; with ``allow_missing`` rows the run lacks are listed but do not
+    fail the check."""
     import pandas as pd
 
     from ..report import load_report_data, summarize
@@ -127,8 +132,12 @@ def check_published(published: Published, run_dir: str | Path) -> PublishedCheck
         warnings.append(f"{run_dir} holds suite {data.suite.get('name')!r}, the table is reproduced by "
                         f"suite {published.suite!r}")
     index = {(r["dataset"], r["solver"], r["codec"], float(r["quality"])): r for r in summary.to_dict("records")}
+    rows = [p for p in published.rows if not metrics or p.metric in metrics]
+    if metrics and not rows:
+        raise ConfigError(f"{published.folder or published.name}: no published value of metric(s) "
+                          f"{', '.join(metrics)}; the table has {', '.join(sorted({p.metric for p in published.rows}))}")
     out = []
-    for p in published.rows:
+    for p in rows:
         got = index.get((p.dataset, p.solver, p.codec, p.quality))
         row = {"dataset": p.dataset, "solver": p.solver, "codec": p.codec, "quality": p.quality,
                "metric": p.metric, "published": p.value, "tolerance": p.tolerance}
@@ -146,7 +155,7 @@ def check_published(published: Published, run_dir: str | Path) -> PublishedCheck
         else:
             status = "ok" if abs(diff) <= p.tolerance + 1e-12 else "differs"
         out.append(row | {"n_images": n, "n_failed": n_failed, "measured": measured, "diff": diff, "status": status})
-    return PublishedCheck(published, str(run_dir), pd.DataFrame(out, columns=COLUMNS), warnings)
+    return PublishedCheck(published, str(run_dir), pd.DataFrame(out, columns=COLUMNS), warnings, allow_missing)
 
 
 def render_published(check: PublishedCheck, fmt: str = "md") -> str:
