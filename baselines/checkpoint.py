@@ -74,11 +74,7 @@ class SpandrelCheckpoint(SpandrelEnhancer):
     def network(self, ctx: Context | None):
         if "model" in self._models:
             return self._models["model"]
-        from qbench.weights import sha256_file
-
-        desc = load_spandrel(self.path, self.architecture)
-        if sha256_file(self.path) != self.weights_sha256()[0]:
-            raise WeightsError(f"spandrel: checkpoint {self.path} changed during the run")
+        desc = load_spandrel(self.path, self.architecture, sha256=self.weights_sha256()[0])
         from spandrel import ImageModelDescriptor
 
         purpose = getattr(desc, "purpose", "")

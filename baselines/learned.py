@@ -23,16 +23,17 @@ def _wf(name: str, url: str, subdir: str, sha256: str | None = None, size: int |
     return WeightFile(name, url, sha256=sha256, size=size, subdir=f"solvers/{subdir}")
 
 
-def load_spandrel(path, architecture: str = ""):
+def load_spandrel(path, architecture: str = "", sha256: str | None = None):
     """The spandrel model descriptor of a checkpoint: loaded with ``torch.load(weights_only=True)``,
     unwrapped from BasicSR/KAIR training containers (``params_ema``, ``params``, ``state_dict``),
     and recognised by spandrel's registry of known architectures (nothing else is built); when
-    ``architecture`` is given (a spandrel id such as ``FBCNN``) another one is refused."""
+    ``architecture`` is given (a spandrel id such as ``FBCNN``) another one is refused; with
+    ``sha256`` the loaded bytes must have that hash (:func:`qbench.weights.load_state_dict`)."""
     from spandrel import ModelLoader
 
     from qbench.weights import load_state_dict
 
-    state = load_state_dict(path)
+    state = load_state_dict(path, sha256)
     if isinstance(state, dict):
         for key in ("params_ema", "params", "state_dict"):
             if isinstance(state.get(key), dict):

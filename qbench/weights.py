@@ -20,9 +20,11 @@ convention, ``name-<prefix>.pth``). Every weight file qbench may use is listed i
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import WeightsError
 from .paths import weights_root
@@ -128,12 +130,22 @@ def ensure(wf: WeightFile, allow_download: bool = True) -> Path:
     return verify(wf, path)
 
 
-def load_state_dict(path: Path):
-    """Load a checkpoint with ``torch.load(weights_only=True)`` (no arbitrary unpickling)."""
+def load_state_dict(path: Path, sha256: str | None = None):
+    """Load a checkpoint with ``torch.load(weights_only=True)`` (no arbitrary unpickling). With
+    ``sha256``, the file is read once and those very bytes are hashed and loaded, so a file replaced
+    after it was pinned (or hashed into a cache key) is refused, never loaded in its place."""
     import torch
 
+    source: Any = path
+    if sha256 is not None:
+        data = Path(path).read_bytes()
+        got = hashlib.sha256(data).hexdigest()
+        if got != sha256:
+            raise WeightsError(f"weight file {path} has sha256 {got[:16]}…, expected {sha256[:16]}… "
+                               "(it changed since it was hashed)")
+        source = io.BytesIO(data)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad files
         raise WeightsError(f"cannot load weights {path}: {type(exc).__name__}: {exc}") from exc
 

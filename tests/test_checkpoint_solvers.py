@@ -117,6 +117,36 @@ def test_checkpoint_identity_is_its_content_not_its_path(tmp_path):
     assert build("spandrel", {"checkpoint": str(a)}).spec()["weights"] == [sha256_file(a)]
 
 
+def test_the_checkpoint_loaded_is_the_one_hashed_into_the_keys(tmp_path, monkeypatch):
+    """The cache keys carry the checkpoint's sha256; a file replaced after that is refused even
+    when it is put back before anything could hash it again (the loaded bytes are the hashed ones)."""
+    import shutil
+
+    import torch
+    from spandrel.architectures.DnCNN import DnCNN
+
+    from qbench.solvers import build
+
+    torch.manual_seed(0)
+    path = _save_net(DnCNN(in_nc=1, out_nc=1, nc=8, nb=5), tmp_path / "net.pth")
+    original = shutil.copy(path, tmp_path / "original.pth")
+    torch.manual_seed(1)
+    other = _save_net(DnCNN(in_nc=1, out_nc=1, nc=8, nb=5), tmp_path / "other.pth")
+    solver = build("spandrel", {"checkpoint": str(path)})
+    solver.spec_hash()                                      # keys made from the original file
+    shutil.copy(other, path)                                # replaced before the model is loaded ...
+    real_load = torch.load
+
+    def load_then_restore(*args, **kwargs):                 # ... and put back right after it is read
+        out = real_load(*args, **kwargs)
+        shutil.copy(original, path)
+        return out
+
+    monkeypatch.setattr(torch, "load", load_then_restore)
+    with pytest.raises(WeightsError, match="changed since it was hashed"):
+        solver.setup("cpu")
+
+
 def test_checkpoint_errors_are_clear(tmp_path):
     import torch
     from spandrel.architectures.Compact import Compact
