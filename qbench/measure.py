@@ -149,11 +149,16 @@ def _set_values(pairs: list[Pair], sets: list, mode: str, device: str, seed: int
     extractor = InceptionExtractor(resolve_device(device))
     out: dict[str, float] = {}
     cache: dict = {}
+    # one extraction per side and sampling (FID and KID of the same patches share it; KID needs the
+    # features themselves, FID only their running sums, which a kept extraction also has)
+    keeps: dict[tuple, bool] = {}
     for m in sets:
-        keep = m.preset["type"] == "kid"
+        keeps[(m.patch, m.crop_border)] = keeps.get((m.patch, m.crop_border), False) or m.preset["type"] == "kid"
+    for m in sets:
+        keep = keeps[(m.patch, m.crop_border)]
         stats = []
         for side in ("ref", "dist"):
-            ident = (side, m.patch, m.crop_border, keep)
+            ident = (side, m.patch, m.crop_border)
             if ident not in cache:
                 imgs = (read_image(getattr(p, side), mode) for p in pairs)   # type: ignore[arg-type]
                 cache[ident] = extract_stats(extractor, imgs, m, keep)

@@ -129,3 +129,18 @@ def test_fid_kid_of_two_folders_equal_the_run_set_pass(tmp_path, monkeypatch, on
     assert abs(got["fid"] - sets["fid"]) <= 1e-9 * max(1.0, abs(sets["fid"]))
     assert abs(got["kid"] - sets["kid"]) <= 1e-12
     assert "fid ↓ (3 images)" in r.output
+
+    # FID and KID of the same patches share one feature extraction per side
+    from qbench.metrics.distribution import InceptionExtractor
+
+    seen = []
+    real_call = InceptionExtractor.__call__
+    monkeypatch.setattr(InceptionExtractor, "__call__", lambda self, imgs: seen.append(len(imgs)) or real_call(self, imgs))
+    extracted = {}
+    for metrics in ("fid", "fid,kid"):
+        seen.clear()
+        r = CliRunner().invoke(main, ["measure", str(folder), str(tmp_path / "jpeg"), "--metrics", metrics,
+                                      "--device", "cpu"])
+        assert r.exit_code == 0, r.output
+        extracted[metrics] = sum(seen)
+    assert extracted["fid,kid"] == extracted["fid"] > 0
