@@ -13,7 +13,7 @@ from .conftest import save, smooth_image
 
 
 def test_the_crop_is_where_the_images_differ_most():
-    from qbench.report.panels import crop_where_outputs_differ
+    from qbench.report.panel_draw import crop_where_outputs_differ
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
@@ -39,7 +39,7 @@ def test_a_panel_per_dataset_beside_the_report_redrawn_only_when_changed(tmp_pat
     from PIL import Image
 
     with Image.open(panel) as im:
-        assert im.size[0] > 4 * im.size[1] / 2 and len(im.convert("RGB").getcolors(1 << 24)) > 100
+        assert im.size[0] > im.size[1] and len(im.convert("RGB").getcolors(1 << 24)) > 100
     md = (out / "leaderboard.md").read_text()
     assert "](figures/panels/panel_imgs.png)" in md and "Visual comparison: imgs/" in md
     assert "src='figures/panels/panel_imgs.png'" in (out / "leaderboard.html").read_text()
@@ -67,3 +67,107 @@ def test_suite_examples_add_panels_and_leave_the_hash_alone(tmp_path):
     assert len(panels) == 3 and "panel_imgs.png" in panels          # the automatic one and the two others
     md = (out / "leaderboard.md").read_text()
     assert md.count("](figures/panels/") == 3
+
+
+def _run(tmp_path, data, folders):
+    for name, images in folders.items():
+        for image, img in images.items():
+            save(img, tmp_path / name / f"{image}.png")
+    out = tmp_path / "out"
+    Runner(parse_suite(data), out, workers=0, progress=False).run()
+    return out
+
+
+def _specs(out):
+    from qbench.report.data import load_report_data
+    from qbench.report.panels import panel_specs
+    from qbench.report.ranks import primary_metric
+
+    data = load_report_data(out)
+    return panel_specs(data, primary_metric(data))
+
+
+def test_a_rescaler_shows_its_low_res_input_and_every_output_its_residual_and_error_maps(tmp_path):
+    from PIL import Image
+
+    from qbench.report.panel_draw import draw_panel
+
+    folder = {f"im{i}": smooth_image(60 + i, 64, 96) for i in range(2)}
+    data = {"name": "rs", "datasets": [{"name": "folder", "params": {"path": str(tmp_path / "imgs")}}],
+            "codecs": [{"name": "jpeg", "qualities": [20, 60]}],
+            "solvers": ["identity", "gaussian", {"name": "bicubic", "params": {"scale": 2}}],
+            "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0}}
+    out = _run(tmp_path, data, {"imgs": folder})
+    [panel] = _specs(out)
+    roles = [t.role for t in panel.tiles]
+    assert roles == ["original", "compressed", "output", "lowres", "output"], panel.tiles
+    _, comp, gauss, low, bic = panel.tiles
+    assert gauss.base == 1 and bic.base == 3 and low.base is None          # E − C against what each one saw
+    assert comp.error and gauss.error and bic.error and not low.error
+    assert "bicubic" in low.caption and "low-res" in low.caption and "bpp" in bic.caption
+    path = draw_panel(panel, tmp_path / "drawn")
+    with Image.open(path) as im:
+        w, h = im.size
+        rgb = np.asarray(im.convert("RGB")).astype(int)
+    assert h > 0.45 * w * 3 / 6          # three rows (crops, E − C, |X − O|) of six columns
+    # the diverging E − C scale and the magma error scale are both there (strong blue and near-black)
+    assert ((rgb[..., 2] - rgb[..., 0]) > 80).any() and (rgb.sum(axis=2) < 40).any()
+
+
+def test_a_codec_only_suite_compares_codecs_at_matched_bpp(tmp_path):
+    folder = {f"im{i}": smooth_image(80 + i, 64, 96) for i in range(3)}
+    data = {"name": "codecs", "datasets": [{"name": "folder", "params": {"path": str(tmp_path / "imgs")}}],
+            "codecs": [{"name": "jpeg", "qualities": [10, 30, 60, 90]}, {"name": "webp", "qualities": [5, 40, 80]}],
+            "solvers": ["identity"], "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0}}
+    out = _run(tmp_path, data, {"imgs": folder})
+    [panel] = _specs(out)
+    assert [t.role for t in panel.tiles] == ["original", "compressed", "compressed"]
+    assert panel.tiles[1].caption.startswith("jpeg q ") and panel.tiles[2].caption.startswith("webp q ")
+    assert all("bpp" in t.caption and "psnr" not in t.caption for t in panel.tiles[1:])
+    from qbench.report.data import load_report_data
+
+    per = load_report_data(out).per_image
+    rates = per.groupby(["codec", "quality"])["bpp"].mean()
+    target = max(rates["jpeg"].min(), rates["webp"].min())
+    for tile in panel.tiles[1:]:
+        codec, q = tile.caption.split(":")[0].split(" q ")
+        ladder = rates[codec]
+        assert float(q) == min(ladder.index, key=lambda k: abs(np.log(ladder[k] / target)))
+    assert "near" in panel.title and "bpp" in panel.title
+    write_reports(out, ("md", "html"))
+    assert (out / panel.file).is_file()
+    assert f"]({panel.file})" in (out / "leaderboard.md").read_text()
+    assert f"<a href='{panel.file}'><img src='{panel.file}'" in (out / "leaderboard.html").read_text()
+
+
+def test_a_single_codec_shows_its_ladder(tmp_path):
+    folder = {f"im{i}": smooth_image(90 + i, 48, 64) for i in range(2)}
+    data = {"name": "ladder", "datasets": [{"name": "folder", "params": {"path": str(tmp_path / "imgs")}}],
+            "codecs": [{"name": "jpeg", "qualities": [10, 20, 30, 40, 60, 90]}],
+            "solvers": ["identity"], "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0}}
+    out = _run(tmp_path, data, {"imgs": folder})
+    [panel] = _specs(out)
+    qs = [t.caption.split(":")[0] for t in panel.tiles[1:]]
+    assert qs[0] == "jpeg q 10" and qs[-1] == "jpeg q 90" and len(qs) == 4, qs
+    write_reports(out, ("md",))
+    assert (out / panel.file).is_file()
+
+
+def test_panel_files_of_names_that_meet_do_not_overwrite_each_other(tmp_path):
+    flat = np.full((48, 64, 3), 128, np.uint8)               # every solver gives the same value here
+    folders = {"a_b": {"p": smooth_image(1, 48, 64), "q": smooth_image(2, 48, 64)},
+               "a": {"b": flat, "z": smooth_image(3, 48, 64), "x y": smooth_image(4, 48, 64),
+                     "x_y": smooth_image(5, 48, 64)}}
+    data = {"name": "meet", "datasets": [{"name": "folder", "params": {"path": str(tmp_path / "a_b")}},
+                                         {"name": "folder", "params": {"path": str(tmp_path / "a")}}],
+            "codecs": [{"name": "jpeg", "qualities": [15]}], "solvers": ["identity", "gaussian"],
+            "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0},
+            "report": {"examples": ["b", "x y", "x_y"]}}
+    out = _run(tmp_path, data, folders)
+    specs = _specs(out)
+    shown = {(p.dataset, p.image) for p in specs}
+    assert {("a", "b"), ("a", "x y"), ("a", "x_y")} <= shown and any(d == "a_b" for d, _ in shown)
+    files = [p.file for p in specs]
+    assert len(set(files)) == len(files) == len(shown), files
+    write_reports(out, ("md",))
+    assert len(list((out / "figures" / "panels").glob("*.png"))) == len(files)

@@ -1,20 +1,30 @@
-"""Visual comparisons: per dataset, the image where the solvers disagree most on the primary metric
-(at the lowest-rate point of the first codec) and any the suite lists under ``report: {examples:
-[...]}``, each shown as one PNG panel: the full original with a
-zoom box, then the same crop of the original, the compressed image and each solver's output,
-each captioned with its metric value and bpp.
+"""Visual comparisons: per dataset, the image where the compared images disagree most on the primary
+metric and any the suite lists under ``report: {examples: [...]}``, each shown as one PNG panel
+(drawn by :mod:`qbench.report.panel_draw`): the full original with a zoom box, the same crop of
+every tile, each captioned with its metric value and bpp, and below them residual and error maps.
 
-The crop (a fixed-size square, at most a third of the image's shorter side) is where the outputs
-differ most: the window with the largest summed per-pixel spread across the images shown, on a
-fixed grid, first maximum wins (deterministic). Panels are drawn from the cache (the original's
-file, the stored bitstream or decoded image, the outputs) and only when what they show changed:
-their signature hashes the samples' keys and values, so a cached rerun reads no pixels.
+* A suite with solvers compares, at the first codec's lowest-rate point: the original, the
+  compressed image and each solver's output; a rescaler adds, before its output, the low-res image
+  it was given (its downscale after the codec, decoded from the stored bitstream). The image shown
+  is the one where the solvers' values (the pass-through's included) spread most.
+* A codec-only suite (every solver a pass-through) compares codecs at matched rate: the common
+  bpp is the lowest mean bpp that every codec reaches (the largest of the codecs' lowest ladder
+  points), and each codec shows its ladder point closest to it (in log bpp); with a single codec,
+  up to four points of its ladder, lowest to highest rate. The image shown is the one where those
+  values spread most.
+
+Panels are drawn from the cache (the original's file, the stored outputs, decoded images, or the
+bitstreams decoded by their codec) and only when what they show changed: a panel's signature hashes
+the samples' keys, captions and the drawing's settings, so a cached rerun reads no pixels. File
+names are ``panel_<dataset>.png`` (the automatic choice) and ``panel_<dataset>_<image>.png`` (listed
+images), made unique when two would meet (:func:`~qbench.report.formatting.unique_stems`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,20 +33,28 @@ import numpy as np
 from ..store import Store
 from .data import STORE_NAME, ReportData
 from .document import Figure
-from .formatting import digits_of, file_slug, fmt, quality_text
+from .formatting import digits_of, file_slug, fmt, quality_text, unique_stems
 
 FOLDER = Path("figures") / "panels"
 CROP = 96
-_STYLE = 1
+_STYLE = 2
+LADDER_TILES = 4
 
 
 @dataclass(frozen=True)
 class Tile:
-    """One image of a panel: its caption and where its pixels are (a file, or a bitstream to decode)."""
+    """One image of a panel: its caption, where its pixels are (an image file, or a bitstream that
+    ``decoder`` -- JSON ``[codec name, params]`` -- decodes), its role (``original``, ``compressed``,
+    ``lowres``, ``output``), the index of the tile its ``E − C`` map is taken against (None: no map),
+    whether its ``|X − O|`` map is drawn, and a short name for the maps' titles."""
 
     caption: str
     path: str
-    encoded: bool = False
+    decoder: str = ""
+    role: str = "output"
+    base: int | None = None
+    error: bool = False
+    short: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,146 +62,205 @@ class Panel:
     dataset: str
     image: str
     title: str
-    original: str
     tiles: tuple[Tile, ...]
-    key: str                          # what the panel shows (hash of sample keys and values)
+    key: str                          # what the panel shows (hash of sample keys, captions, settings)
     stem: str = ""
+    crop: int = CROP
 
     @property
     def file(self) -> str:
         return (FOLDER / f"{self.stem or 'panel_' + file_slug(self.dataset)}.png").as_posix()
 
 
-def _samples(data: ReportData) -> dict[int, tuple]:
-    """ordinal -> (original file, bitstream file, decoded file, output file, enc_key, out_key)."""
+@dataclass(frozen=True)
+class _Sample:
+    original: str | None
+    bytes_path: str | None
+    decoded_path: str | None
+    output: str | None
+    enc_key: str
+    out_key: str
+    pre_key: str | None
+
+
+def _samples(data: ReportData) -> dict[int, _Sample]:
+    """ordinal -> the sample's files and keys, as the store records them."""
     with Store(Path(data.out_dir) / STORE_NAME, readonly=True) as store:
         _, rows = store.query(
             "SELECT p.ordinal, (SELECT f.path FROM files f WHERE f.pixel_hash = p.image_hash LIMIT 1), "
-            "e.bytes_path, e.decoded_path, CASE WHEN p.out_role = 'enhanced' THEN a.path END, p.enc_key, p.out_key "
-            "FROM plan p JOIN encodings e ON e.enc_key = p.enc_key LEFT JOIN artefacts a "
+            "e.bytes_path, e.decoded_path, CASE WHEN p.out_role = 'enhanced' THEN a.path END, p.enc_key, "
+            "p.out_key, p.pre_key FROM plan p JOIN encodings e ON e.enc_key = p.enc_key LEFT JOIN artefacts a "
             "ON a.key = p.out_key AND a.role = p.out_role WHERE p.suite_hash = ?", (data.suite_hash,))
-    return {int(r[0]): tuple(r[1:]) for r in rows}
+    return {int(r[0]): _Sample(*r[1:]) for r in rows}
+
+
+def _decoders(data: ReportData) -> dict[str, str]:
+    """codec label -> JSON ``[name, params]`` that builds its decoder."""
+    return {str(c.get("label") or c["name"]): json.dumps([c["name"], c.get("params") or {}], sort_keys=True)
+            for c in data.suite.get("codecs", [])}
+
+
+def _coded(s: _Sample, decoder: str) -> tuple[str, str] | None:
+    """(path, decoder) of a sample's decoded image: the kept file, else its bitstream."""
+    if s.decoded_path:
+        return s.decoded_path, ""
+    if s.bytes_path:
+        return s.bytes_path, decoder
+    return None
 
 
 def panel_specs(data: ReportData, metric: str | None) -> list[Panel]:
     """The panels of each dataset: the automatic choice, then the suite's ``report.examples`` (none
-    without a metric, an on-disk original or two solvers)."""
+    without a metric or without an on-disk original)."""
     per = data.per_image
-    if metric is None or data.out_dir is None or per.empty or metric not in per.columns or per["solver"].nunique() < 2:
+    if metric is None or data.out_dir is None or per.empty or metric not in per.columns:
         return []
-    samples = _samples(data)
     passthrough = {s for s, i in data.solvers.items() if i.passthrough}
+    codec_only = set(per["solver"]) <= passthrough
+    samples = _samples(data)
+    decoders = _decoders(data)
+    listed = [str(i) for i in ((data.suite.get("report") or {}).get("examples") or [])]
     panels = []
     for dataset, sub in per.groupby("dataset", sort=False):
-        codec = sub["codec"].iloc[0]
-        sub = sub[sub["codec"] == codec]
-        point = sub.groupby("quality")["bpp"].mean().idxmin()
-        sub = sub[(sub["quality"] == point) & sub["task"].ne("rescale")]
-        spread = sub.groupby("image", sort=False)[metric].agg(lambda v: v.max() - v.min()).dropna()
-        listed = [str(i) for i in ((data.suite.get("report") or {}).get("examples") or [])]
-        chosen = ([spread.idxmax()] if len(spread) else []) + [i for i in listed if i in set(sub["image"])]
+        dataset = str(dataset)
+        rows, title_at = (_codec_rows(data, sub) if codec_only else _solver_rows(sub))
+        if rows is None or rows.empty:
+            continue
+        finite = rows[metric].where(np.isfinite(rows[metric].astype(float)))
+        spread = finite.groupby(rows["image"], sort=False).agg(lambda v: v.max() - v.min()).dropna()
+        chosen = ([spread.idxmax()] if len(spread) else []) + [i for i in listed if i in set(rows["image"])]
         for n, image in enumerate(dict.fromkeys(chosen)):
-            panel = _panel(data, metric, samples, passthrough, sub, str(dataset), codec, point, image)
+            part = rows[rows["image"] == image]
+            build = _codec_panel if codec_only else _solver_panel
+            panel = build(data, metric, samples, decoders, passthrough, part, dataset, str(image), title_at)
             if panel is not None:
-                stem = f"panel_{file_slug(str(dataset))}" + ("" if n == 0 else f"_{file_slug(image)}")
-                panels.append(replace(panel, stem=stem))
-    return panels
+                panels.append(replace(panel, stem=f"panel_{file_slug(dataset)}" + (
+                    "" if n == 0 else f"_{file_slug(image)}")))
+    stems = unique_stems({(p.dataset, p.image): p.stem for p in panels})
+    return [replace(p, stem=stems[(p.dataset, p.image)]) for p in panels]
 
 
-def _panel(data: ReportData, metric: str, samples: dict, passthrough: set, sub, dataset: str, codec: str,
-           point: float, image: str) -> Panel | None:
-    """The panel of one image at one codec point, or None when its original is not on disk."""
-    rows = sub[sub["image"] == image].sort_values("ordinal").to_dict(orient="records")
+# -- suites with solvers ------------------------------------------------------------------------------
+def _solver_rows(sub):
+    """The first codec's lowest-rate point of a dataset's rows, and its text."""
+    codec = sub["codec"].iloc[0]
+    sub = sub[sub["codec"] == codec]
+    point = sub.groupby("quality")["bpp"].mean().idxmin()
+    return sub[sub["quality"] == point], (codec, point)
+
+
+def _solver_panel(data: ReportData, metric: str, samples: dict[int, _Sample], decoders: dict[str, str],
+                  passthrough: set, part, dataset: str, image: str, at) -> Panel | None:
+    """Original, compressed, each solver (a rescaler's low-res input first); None when the original
+    or every output is missing from disk."""
+    codec, point = at
+    rows = part.sort_values("ordinal").to_dict(orient="records")
     first = samples.get(int(rows[0]["ordinal"])) if rows else None
-    if first is None or not first[0] or not Path(first[0]).is_file():
+    if first is None or not first.original or not Path(first.original).is_file():
         return None
     d = digits_of(data, metric)
     point_text = f"{codec} {quality_text(data, codec, point)}"
-    bpp = f"{rows[0]['bpp']:.3f} bpp"
-    tiles = [Tile("original", first[0])]
-    comp = next((r for r in rows if r["solver"] in passthrough), None)
-    compressed = first[2] or first[1]
-    tiles.append(Tile(f"compressed ({point_text})" + (f": {fmt(comp[metric], d)}" if comp else "") + f", {bpp}",
-                      compressed, encoded=not first[2]))
+    tiles = [Tile("original", first.original, role="original", short="O")]
+    keys = []
+    enhance = [r for r in rows if r["task"] != "rescale"]
+    compressed = None
+    if enhance:
+        s = samples.get(int(enhance[0]["ordinal"]))
+        coded = _coded(s, decoders.get(codec, "")) if s else None
+        if coded:
+            comp = next((r for r in enhance if r["solver"] in passthrough), None)
+            value = f": {fmt(comp[metric], d)}" if comp else ""
+            compressed = len(tiles)
+            tiles.append(Tile(f"compressed ({point_text}){value}, {enhance[0]['bpp']:.3f} bpp", coded[0], coded[1],
+                              role="compressed", error=True, short="C"))
+            keys.append(s.enc_key)
     for r in rows:
         if r["solver"] in passthrough:
             continue
         s = samples.get(int(r["ordinal"]))
-        if s and s[3]:
-            tiles.append(Tile(f"{r['solver']}: {fmt(r[metric], d)}, {r['bpp']:.3f} bpp", s[3]))
-    if len(tiles) < 3:
+        if s is None or not s.output:
+            continue
+        base = compressed
+        if r["task"] == "rescale":
+            coded = _coded(s, decoders.get(codec, ""))
+            if coded is None:
+                continue
+            base = len(tiles)
+            tiles.append(Tile(f"{r['solver']}: its low-res input, decoded (nearest)", coded[0], coded[1],
+                              role="lowres", short=f"{r['solver']} low-res"))
+        tiles.append(Tile(f"{r['solver']}: {fmt(r[metric], d)}, {r['bpp']:.3f} bpp", s.output, base=base,
+                          error=True, short=str(r["solver"])))
+        keys.append([s.enc_key, s.out_key, s.pre_key])
+    if len(tiles) < 2 or all(t.role != "output" for t in tiles):
         return None
-    key = json.dumps([_STYLE, CROP, [t.caption for t in tiles],
-                      [samples[int(r["ordinal"])][4:] for r in rows if int(r["ordinal"]) in samples]])
-    return Panel(dataset, image, f"{dataset}/{image}: {metric} at {point_text}", first[0], tuple(tiles),
-                 hashlib.sha256(key.encode()).hexdigest()[:20])
+    return _finish(dataset, image, f"{dataset}/{image}: {metric} at {point_text}", tiles, keys)
 
 
-def _load(tile: Tile) -> np.ndarray:
-    from ..images import decode_bytes, read_image
-
-    img = decode_bytes(Path(tile.path).read_bytes()) if tile.encoded else read_image(tile.path)
-    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
-
-
-def crop_where_outputs_differ(images: list[np.ndarray], size: int) -> tuple[int, int, int]:
-    """(top, left, side) of the square window where ``images`` (same shape) differ most."""
-    h, w = images[0].shape[:2]
-    side = max(8, min(size, min(h, w) // 3 or min(h, w)))
-    stack = np.stack([im.astype(np.float64).mean(axis=2) for im in images])
-    spread = stack.std(axis=0)
-    integral = np.pad(spread.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    step = max(1, side // 4)
-    best, at = -1.0, (0, 0)
-    for top in range(0, h - side + 1, step):
-        for left in range(0, w - side + 1, step):
-            s = (integral[top + side, left + side] - integral[top, left + side] - integral[top + side, left]
-                 + integral[top, left])
-            if s > best + 1e-9:
-                best, at = s, (top, left)
-    return at[0], at[1], side
-
-
-def draw_panel(panel: Panel, out_dir: Path) -> Path:
-    """Draw one panel to ``out_dir/<panel.file>``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    images = [_load(t) for t in panel.tiles]
-    h = min(im.shape[0] for im in images)
-    w = min(im.shape[1] for im in images)
-    images = [im[:h, :w] for im in images]
-    top, left, side = crop_where_outputs_differ(images[1:], CROP)
-    n = len(images) + 1
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 3.0))
-    try:
-        axes[0].imshow(images[0])
-        axes[0].add_patch(Rectangle((left, top), side, side, fill=False, edgecolor="red", lw=1.5))
-        axes[0].set_title("original (zoom box)", fontsize=8)
-        for ax, im, tile in zip(axes[1:], images, panel.tiles):
-            ax.imshow(im[top:top + side, left:left + side], interpolation="nearest")
-            ax.set_title(tile.caption.replace("$", r"\$"), fontsize=7, wrap=True)    # names are text, not math
-        for ax in axes:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.suptitle(panel.title.replace("$", r"\$"), fontsize=9)
-        fig.tight_layout()
-        path = Path(out_dir) / panel.file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150)
-    finally:
-        plt.close(fig)
-    return path
+# -- codec-only suites --------------------------------------------------------------------------------
+def _codec_rows(data: ReportData, sub):
+    """A dataset's rows at the compared codec points (one pass-through solver) and the title's text."""
+    solver = sub["solver"].iloc[0]
+    sub = sub[sub["solver"] == solver]
+    rates = sub.groupby(["codec", "quality"], sort=False)["bpp"].mean()
+    codecs = list(dict.fromkeys(sub["codec"]))
+    if len(codecs) >= 2:
+        target = max(float(rates[c].min()) for c in codecs)
+        points = []
+        for c in codecs:
+            ladder = rates[c]
+            q = min(ladder.index, key=lambda q: (abs(math.log(max(ladder[q], 1e-12) / target)), ladder[q]))
+            points.append((c, q))
+        text = f"codecs near {target:.3f} bpp"
+    else:
+        ladder = rates[codecs[0]].sort_values()
+        idx = sorted({round(i * (len(ladder) - 1) / max(1, LADDER_TILES - 1)) for i in range(LADDER_TILES)})
+        points = [(codecs[0], ladder.index[i]) for i in idx]
+        text = f"{codecs[0]} ladder"
+    keep = sub.set_index(["codec", "quality"]).index.isin(points)
+    rows = sub[keep]
+    order = {p: i for i, p in enumerate(points)}
+    rows = rows.assign(_at=[order[(c, q)] for c, q in zip(rows["codec"], rows["quality"])])
+    return rows, text
 
 
+def _codec_panel(data: ReportData, metric: str, samples: dict[int, _Sample], decoders: dict[str, str],
+                 passthrough: set, part, dataset: str, image: str, text: str) -> Panel | None:
+    """Original and each compared codec point; None when the original or every decoded image is missing."""
+    rows = part.sort_values(["_at", "ordinal"]).to_dict(orient="records")
+    first = samples.get(int(rows[0]["ordinal"])) if rows else None
+    if first is None or not first.original or not Path(first.original).is_file():
+        return None
+    d = digits_of(data, metric)
+    tiles = [Tile("original", first.original, role="original", short="O")]
+    keys = []
+    for r in rows:
+        s = samples.get(int(r["ordinal"]))
+        coded = _coded(s, decoders.get(str(r["codec"]), "")) if s else None
+        if coded is None:
+            continue
+        point = f"{r['codec']} {quality_text(data, r['codec'], r['quality'])}"
+        tiles.append(Tile(f"{point}: {fmt(r[metric], d)}, {r['bpp']:.3f} bpp", coded[0], coded[1],
+                          role="compressed", error=True, short=point))
+        keys.append(s.enc_key)
+    if len(tiles) < 2:
+        return None
+    return _finish(dataset, image, f"{dataset}/{image}: {metric}, {text}", tiles, keys)
+
+
+def _finish(dataset: str, image: str, title: str, tiles: list[Tile], keys: list) -> Panel:
+    from .panel_draw import ERROR_SCALE, RESIDUAL_SCALE
+
+    key = json.dumps([_STYLE, CROP, RESIDUAL_SCALE, ERROR_SCALE, title,
+                      [[t.caption, t.role, t.base, t.error, t.decoder] for t in tiles], keys], default=str)
+    return Panel(dataset, image, title, tuple(tiles), hashlib.sha256(key.encode()).hexdigest()[:20])
+
+
+# -- the figure pass ----------------------------------------------------------------------------------
 def panel_figures(data: ReportData, metric: str | None, out_dir: str | Path) -> dict[str, list[Figure]]:
-    """Draw (when changed) each dataset's panel into ``out_dir``; the figures per dataset."""
+    """Draw (when changed) each dataset's panels into ``out_dir``; the figures per dataset."""
+    from ..errors import QbenchError
     from .cache import ReportCache
-
-    from ..errors import ImageError
+    from .panel_draw import draw_panel
 
     out_dir = Path(out_dir)
     panels = panel_specs(data, metric)
@@ -191,7 +268,7 @@ def panel_figures(data: ReportData, metric: str | None, out_dir: str | Path) -> 
     def draw(p: Panel) -> None:
         try:
             draw_panel(p, out_dir)
-        except (OSError, ValueError, ImageError):     # a cache file gone: no panel, the report goes on
+        except (OSError, ValueError, ImportError, QbenchError):     # a cache file gone or undecodable: no panel
             (out_dir / p.file).unlink(missing_ok=True)
 
     ReportCache(out_dir).redraw_changed("panels", [(p.file, p.key, [out_dir / p.file], lambda p=p: draw(p))
