@@ -125,9 +125,10 @@ def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None
 
 def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, workers: int | None, fresh: bool,
                     data_root: str | None, quiet: bool, executor: str = "local", address: str | None = None,
-                    also=None, strict: bool = False, narrow: dict | None = None,
+                    diagnostics: bool = False, strict: bool = False, narrow: dict | None = None,
                     recompute: tuple[str, ...] = (), rehash: bool = False) -> None:
-    """Validate, run and report a suite (``also(out)`` writes further documents); exit 1 on failures,
+    """Validate, run and report a suite (``diagnostics``: the diagnostics document too, from the same
+    report model); exit 1 on failures,
     else 3 when ``strict`` and a metric or diagnostic was skipped. ``narrow``: the keyword
     arguments of :func:`qbench.narrow.narrow_suite` (a quick run)."""
     from .narrow import narrow_suite
@@ -149,7 +150,9 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
                     recompute=recompute, rehash=rehash,
                     log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
     with _writing(out):
-        files = write_reports(out, run_id=result.run_id) + (also(out, run_id=result.run_id) if also else [])
+        from .report.diagnose import FORMATS as DIAGNOSTIC_FORMATS
+
+        files = write_reports(out, run_id=result.run_id, diagnostics=DIAGNOSTIC_FORMATS if diagnostics else ())
     if not result.computed_anything and not result.failures:
         click.echo(f"qbench: nothing new computed ({result.samples} samples reused from the store) "
                    f"in {result.seconds:.2f} s", err=True)
@@ -392,7 +395,7 @@ def diagnose(target: Path, out_dir: Path | None, device: str, workers: int | Non
 
     if not target.is_dir():
         _run_and_report(target, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
-                        quiet=quiet, also=write_diagnostics, strict=strict)
+                        quiet=quiet, diagnostics=True, strict=strict)
         return
     for f in write_diagnostics(target, out_dir):
         click.echo(str(f))

@@ -284,3 +284,43 @@ def test_diagnose_skips_absent_weights_with_the_reason(tmp_path, write_suite):
     assert "## No-reference values by role" in md and "FID triangle" not in md
     missing = CliRunner().invoke(main, ["diagnose", str(tmp_path / "nothing-here")])
     assert missing.exit_code != 0
+
+
+def test_diagnose_derives_its_tables_once_with_the_leaderboard(tmp_path, monkeypatch, write_suite):
+    """'qbench diagnose SUITE' writes the leaderboard and the diagnostics from one report model:
+    the residual, triangle and role tables are derived a single time."""
+    from click.testing import CliRunner
+
+    import qbench.report.diagnose as diagnose_mod
+    import qbench.report.model as model_mod
+    import qbench.report.residuals as residuals_mod
+    import qbench.report.roles as roles_mod
+    import qbench.report.triangle as triangle_mod
+    from qbench.cli import main
+
+    calls = {"residual_tables": 0, "triangle_table": 0, "role_means": 0}
+
+    def counted(name, fn):
+        def wrapper(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return wrapper
+
+    for name, mod in (("residual_tables", residuals_mod), ("triangle_table", triangle_mod), ("role_means", roles_mod)):
+        wrapped = counted(name, getattr(mod, name))
+        for where in (mod, model_mod, diagnose_mod):
+            monkeypatch.setattr(where, name, wrapped, raising=False)
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        save(smooth_image(30 + i, 40, 48), folder / f"{i}.png")
+    suite = {"name": "once", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+             "codecs": [{"name": "jpeg", "qualities": [10]}], "anchor": None, "solvers": ["identity", "gaussian"],
+             "metrics": ["psnr_y"], "diagnostics": {"per_image": [{"name": "residual", "params": {"examples": 0}}]},
+             "output": {"bootstrap": 10}}
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["diagnose", str(write_suite(suite)), "--out", str(out), "--workers", "0",
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "## Residual analysis" in (out / "diagnostics.md").read_text()
+    assert "## Residual analysis" in (out / "leaderboard.md").read_text()
+    assert calls == {"residual_tables": 1, "triangle_table": 1, "role_means": 1}, calls

@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from .data import KEYS, ReportData, load_report_data
 from .document import Document, Paragraph, Section, Table
 from .files import write_text
@@ -23,10 +25,13 @@ from .formatting import quality_text
 from .jsonout import records, strict
 from .regions import region_sections
 from .residuals import residual_figures, residual_sections
-from .roles import role_means, roles_section
+from .roles import roles_section
 from .sections import failures_section, header, set_section, skipped_section
 from .tables import ci_cell, mean_table
-from .triangle import triangle_sections, triangle_table, write_triangle_plots
+from .triangle import triangle_sections, write_triangle_plots
+
+if TYPE_CHECKING:
+    from .model import ReportModel
 
 FORMATS = ("md", "html", "json")
 STEM = "diagnostics"
@@ -75,23 +80,30 @@ def conditional_sections(data: ReportData) -> list[Section]:
     return sections
 
 
-def diagnostic_sections(data: ReportData, out_dir: str | Path | None = None) -> list[Section]:
-    """Every diagnostic section that has something to show; figures are drawn into ``out_dir``."""
-    triangle = triangle_table(data)
+def diagnostic_sections(model: ReportModel, out_dir: str | Path | None = None) -> list[Section]:
+    """Every diagnostic section of ``model`` that has something to show; figures are drawn into
+    ``out_dir`` (the residual figures only when the model's figure pass drew them elsewhere)."""
+    data, triangle = model.data, model.triangle
     drawn = write_triangle_plots(data, triangle, out_dir) if out_dir is not None and len(triangle) else []
-    residual_figs = residual_figures(data, out_dir) if out_dir is not None else {}
+    if out_dir is None:
+        residual_figs = {}
+    elif model.figures_dir is not None and Path(model.figures_dir) == Path(out_dir):
+        residual_figs = model.residual_figures
+    else:
+        residual_figs = residual_figures(data, out_dir)
     out: list[Section] = []
-    for part in (roles_section(data), conditional_sections(data), set_section(data),
-                 triangle_sections(data, triangle, drawn), residual_sections(data, residual_figs),
+    for part in (roles_section(data, model.role_means), conditional_sections(data), set_section(data),
+                 triangle_sections(data, triangle, drawn), residual_sections(data, residual_figs, model.residuals),
                  region_sections(data)):
         out += part
     return out
 
 
-def diagnostics_document(data: ReportData, out_dir: str | Path | None = None) -> Document:
-    """The diagnostics document of ``data``; with ``out_dir`` its figures are drawn there."""
+def diagnostics_document(model: ReportModel, out_dir: str | Path | None = None) -> Document:
+    """The diagnostics document of ``model``; with ``out_dir`` its figures are drawn there."""
+    data = model.data
     doc = Document(f"Diagnostics: {data.suite['name']}", header(data))
-    sections = diagnostic_sections(data, out_dir)
+    sections = diagnostic_sections(model, out_dir)
     if not sections:
         doc.intro.append(Paragraph.of(
             "No diagnostic values in this store: add no-reference metrics (e.g. disc_realesrgan, bef_y), "
@@ -100,16 +112,17 @@ def diagnostics_document(data: ReportData, out_dir: str | Path | None = None) ->
     return doc
 
 
-def diagnostics_payload(data: ReportData) -> dict[str, Any]:
+def diagnostics_payload(model: ReportModel) -> dict[str, Any]:
     """The JSON document: the run's identity and every diagnostic table."""
+    data = model.data
     return {
         "suite": data.suite.get("name"), "suite_hash": data.suite_hash, "run_id": data.run.get("run_id"),
         "metrics": {m: {"kind": i.kind, "version": i.version, "higher_is_better": i.higher_is_better}
                     for m, i in data.metrics.items()},
         "skipped_metrics": data.skipped_metrics,
-        "role_means": records(role_means(data)),
+        "role_means": records(model.role_means),
         "set_values": records(data.set_values),
-        "fid_triangle": records(triangle_table(data)),
+        "fid_triangle": records(model.triangle),
         "conditional_discriminator": {label: [{k: v for k, v in r.items() if k != "ci"} | {"ci95": r["ci"]}
                                               for r in conditional_table(data, label)]
                                       for label in conditional_labels(data)},
@@ -118,19 +131,23 @@ def diagnostics_payload(data: ReportData) -> dict[str, Any]:
 
 
 def write_diagnostics(results_dir: str | Path, dest: str | Path | None = None,
-                      formats: tuple[str, ...] = FORMATS, run_id: int | None = None) -> list[Path]:
+                      formats: tuple[str, ...] = FORMATS, run_id: int | None = None,
+                      model: ReportModel | None = None) -> list[Path]:
     """Write ``diagnostics.{md,html,json}`` (and the triangle figures) of run ``run_id`` (default:
     the latest run) of the store in ``results_dir`` into ``dest`` (default ``results_dir``);
-    returns the files written."""
+    returns the files written. ``model``: the report model of that run, when the leaderboard was
+    just written from it (its tables are not derived again)."""
     from .html import render_html
     from .markdown import render_markdown
+    from .model import build_model
 
-    data = load_report_data(results_dir, run_id=run_id)
+    if model is None:
+        model = build_model(load_report_data(results_dir, run_id=run_id), None)
     dest = Path(dest) if dest is not None else Path(results_dir)
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if "md" in formats or "html" in formats:
-        doc = diagnostics_document(data, dest)
+        doc = diagnostics_document(model, dest)
         written += [dest / f.src for s in doc.sections for f in s.blocks if hasattr(f, "src")]
         if "md" in formats:
             write_text(dest / f"{STEM}.md", render_markdown(doc))
@@ -139,7 +156,7 @@ def write_diagnostics(results_dir: str | Path, dest: str | Path | None = None,
             write_text(dest / f"{STEM}.html", render_html(doc))
             written.append(dest / f"{STEM}.html")
     if "json" in formats:
-        text = json.dumps(strict(diagnostics_payload(data)), indent=1, default=str, allow_nan=False)
+        text = json.dumps(strict(diagnostics_payload(model)), indent=1, default=str, allow_nan=False)
         write_text(dest / f"{STEM}.json", text)
         written.append(dest / f"{STEM}.json")
     return written

@@ -29,7 +29,7 @@ class ReportModel:
     figures present beside the report (filled by :func:`draw_figures`)."""
 
     data: ReportData
-    agg: Aggregates
+    agg: Aggregates | None                            # None: a diagnostics-only model (no ranks, no RD figures)
     role_means: Any                                   # DataFrame (qbench.report.roles.role_means)
     triangle: Any                                     # DataFrame (qbench.report.triangle.triangle_table)
     branches: Any                                     # DataFrame (qbench.report.branches.branch_table)
@@ -41,6 +41,7 @@ class ReportModel:
     rd_figures: list[PlotSpec] = field(default_factory=list)
     residual_figures: dict[str, list[Figure]] = field(default_factory=dict)
     panels: dict[str, list[Figure]] = field(default_factory=dict)   # dataset -> visual comparison panels
+    figures_dir: str | None = None                    # where the figure pass drew the residual figures and panels
 
     def rd_by_dataset(self) -> dict[str, list[PlotSpec]]:
         """The RD figures present, per dataset."""
@@ -50,15 +51,20 @@ class ReportModel:
         return out
 
 
-def build_model(data: ReportData, agg: Aggregates) -> ReportModel:
-    """Derive every table of the report of ``data`` (with its aggregates ``agg``) once."""
+def build_model(data: ReportData, agg: Aggregates | None) -> ReportModel:
+    """Derive every table of the report of ``data`` (with its aggregates ``agg``) once; without
+    ``agg``, only the tables the diagnostics document shows (no ranks, no RD figures)."""
     from .plots import plot_specs
     from .ranks import overall_ranks, point_ranks, primary_metric
 
     primary = primary_metric(data)
-    return ReportModel(data, agg, role_means(data), triangle_table(data), branch_table(data),
-                       residual_tables(data), primary, point_ranks(data, agg, primary),
-                       overall_ranks(data, agg, primary), plot_specs(data, agg.summary, agg.ci))
+    model = ReportModel(data, agg, role_means(data), triangle_table(data), branch_table(data),
+                        residual_tables(data), primary)
+    if agg is not None:
+        model.point_ranks = point_ranks(data, agg, primary)
+        model.overall_ranks = overall_ranks(data, agg, primary)
+        model.rd_specs = plot_specs(data, agg.summary, agg.ci)
+    return model
 
 
 def draw_figures(model: ReportModel, out_dir: str | Path, draw: bool = True, residuals: bool = True) -> ReportModel:
@@ -83,4 +89,5 @@ def draw_figures(model: ReportModel, out_dir: str | Path, draw: bool = True, res
         from .panels import panel_figures
 
         model.panels = panel_figures(model.data, model.primary, out_dir)
+        model.figures_dir = str(out_dir)
     return model

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .panels import Panel, Tile
 
 #: grey levels at the ends of the E − C colour scale (signed) and of the |X − O| scale
-RESIDUAL_SCALE = 32.0
+RESIDUAL_SCALE = 16.0
 ERROR_SCALE = 32.0
 
 

@@ -21,10 +21,12 @@ EXTRA_FORMATS = ("compressai", "latex")
 
 
 def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_id: int | None = None,
-                  dest: str | Path | None = None) -> list[Path]:
+                  dest: str | Path | None = None, diagnostics: tuple[str, ...] = ()) -> list[Path]:
     """Rebuild the reports of ``out_dir``'s store (opened read-only) for run ``run_id`` (default:
     the latest run) in ``dest`` (default ``out_dir``); returns the files written (``compressai``:
-    one CompressAI-format JSON per curve, :mod:`qbench.report.compressai_export`)."""
+    one CompressAI-format JSON per curve, :mod:`qbench.report.compressai_export`). ``diagnostics``:
+    the formats of the diagnostics document (:mod:`qbench.report.diagnose`) to write as well, from
+    the same report model."""
     from .html import render_html
     from .jsonout import results_json
     from .markdown import render_markdown
@@ -77,4 +79,8 @@ def write_reports(out_dir: str | Path, formats: tuple[str, ...] = FORMATS, run_i
         from .compressai_export import write_compressai
 
         written += write_compressai(data, agg.summary, out_dir)
+    if diagnostics:
+        from .diagnose import write_diagnostics
+
+        written += write_diagnostics(results_dir, out_dir, diagnostics, model=model)
     return written
