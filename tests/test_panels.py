@@ -171,3 +171,24 @@ def test_panel_files_of_names_that_meet_do_not_overwrite_each_other(tmp_path):
     assert len(set(files)) == len(files) == len(shown), files
     write_reports(out, ("md",))
     assert len(list((out / "figures" / "panels").glob("*.png"))) == len(files)
+
+
+def test_region_diagnostics_add_their_class_map_and_the_diagnostics_show_the_panels(tmp_path):
+    folder = {f"im{i}": smooth_image(20 + i, 64, 80) for i in range(2)}
+    data = {"name": "regions", "datasets": [{"name": "folder", "params": {"path": str(tmp_path / "imgs")}}],
+            "codecs": [{"name": "jpeg", "qualities": [10]}], "solvers": ["identity", "gaussian"],
+            "metrics": ["psnr_y"], "diagnostics": {"per_image": ["region_texture"]},
+            "output": {"bootstrap": 0, "bd_bootstrap": 0}}
+    out = _run(tmp_path, data, {"imgs": folder})
+    [panel] = _specs(out)
+    assert [t.role for t in panel.tiles] == ["original", "regions", "compressed", "output"]
+    assert "flat, texture, edge" in panel.tiles[1].caption
+    from qbench.diagnostics.regions import TextureStratifier, luma
+    from qbench.images import read_image
+    from qbench.report.panel_draw import class_map
+
+    want = TextureStratifier().classify(luma(read_image(panel.tiles[0].path)))
+    assert np.array_equal(class_map(panel.tiles[1]), want)
+    write_reports(out, ("md",), diagnostics=("md",))
+    diag = (out / "diagnostics.md").read_text()
+    assert "## Visual comparisons" in diag and f"]({panel.file})" in diag and (out / panel.file).is_file()

@@ -7,7 +7,9 @@ enhanced images and their differences to the original), the conditional discrimi
 ``D(O|C)``, ``D(C|C)``, ``D(E|C)`` (the ``disc_conditional`` triplet diagnostic), the set-level
 values between image sets, the FID triangle (:mod:`qbench.report.triangle`), the residual analysis
 (:mod:`qbench.report.residuals`), the region-stratified gains (:mod:`qbench.report.regions`), the
-skipped metrics (a probe whose weights are absent is listed there with the reason) and the failures.
+visual comparison panels (crops beside their residual and error maps and the region class maps, as
+in the leaderboard), the skipped metrics (a probe whose weights are absent is listed there with
+the reason) and the failures.
 """
 
 from __future__ import annotations
@@ -94,9 +96,33 @@ def diagnostic_sections(model: ReportModel, out_dir: str | Path | None = None) -
     out: list[Section] = []
     for part in (roles_section(data, model.role_means), conditional_sections(data), set_section(data),
                  triangle_sections(data, triangle, drawn), residual_sections(data, residual_figs, model.residuals),
-                 region_sections(data)):
+                 region_sections(data), panel_section(model, out_dir)):
         out += part
     return out
+
+
+def panel_section(model: ReportModel, out_dir: str | Path | None) -> list[Section]:
+    """The visual comparison panels (:mod:`qbench.report.panels`) of the run: the crops beside their
+    residual and error maps and each region diagnostic's class map (none without ``out_dir``)."""
+    if out_dir is None:
+        return []
+    if model.figures_dir is not None and Path(model.figures_dir) == Path(out_dir):
+        panels = model.panels
+    else:
+        from .panels import panel_figures
+
+        panels = panel_figures(model.data, model.primary, out_dir)
+    figures = [f for figs in panels.values() for f in figs]
+    if not figures:
+        return []
+    from .panel_draw import ERROR_SCALE, RESIDUAL_SCALE
+
+    text = (f"Per dataset, the crop where the outputs differ most, of the original, the compressed image and "
+            f"each output (a rescaler's decoded low-res input before its output), with each region "
+            f"diagnostic's class map; below, E − C (output minus the compressed image it was given, mean over "
+            f"channels, ±{RESIDUAL_SCALE:g} grey levels, red = brighter) and |X − O| (RMS over channels, "
+            f"0-{ERROR_SCALE:g} grey levels) on the same fixed scales in every panel.")
+    return [Section("Visual comparisons", [Paragraph.of(text), *figures], "panels")]
 
 
 def diagnostics_document(model: ReportModel, out_dir: str | Path | None = None) -> Document:
@@ -104,7 +130,7 @@ def diagnostics_document(model: ReportModel, out_dir: str | Path | None = None) 
     data = model.data
     doc = Document(f"Diagnostics: {data.suite['name']}", header(data))
     sections = diagnostic_sections(model, out_dir)
-    if not sections:
+    if all(sec.title == "Visual comparisons" for sec in sections):
         doc.intro.append(Paragraph.of(
             "No diagnostic values in this store: add no-reference metrics (e.g. disc_realesrgan, bef_y), "
             "set-level metrics (fid, kid) with diagnostics.set_pairs, or diagnostics.per_image to the suite."))

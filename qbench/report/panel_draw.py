@@ -10,7 +10,8 @@ in every panel, so panels compare):
 * ``|X − O|``: the error of each image against the original, RMS over channels, 0 to
   :data:`ERROR_SCALE` grey levels (``magma``: black = exact, light = large).
 
-A low-res tile is shown enlarged to the crop's size by nearest-neighbour repetition (its pixels stay
+A region diagnostic's tile is its class map (the stratifier run on the original; ``cividis``,
+class 0 darkest). A low-res tile is shown enlarged to the crop's size by nearest-neighbour repetition (its pixels stay
 visible as blocks). The crop is where the full-size tiles differ most
 (:func:`crop_where_outputs_differ`).
 """
@@ -31,10 +32,23 @@ RESIDUAL_SCALE = 16.0
 ERROR_SCALE = 32.0
 
 
-def load_tile(tile: Tile, channels: int | None = None) -> np.ndarray:
-    """The tile's pixels ``(H, W, 3)`` uint8: its image file, or its bitstream decoded by its codec."""
+def class_map(tile: Tile) -> np.ndarray:
+    """A ``regions`` tile's class map ``(H, W)`` int: its stratifier run on the original's luma."""
+    from ..diagnostics import STRATIFIERS
+    from ..diagnostics.regions import luma
     from ..images import read_image
 
+    name, params, _ = json.loads(tile.decoder)
+    return np.asarray(STRATIFIERS.get(name)(**params).classify(luma(read_image(tile.path))))
+
+
+def load_tile(tile: Tile, channels: int | None = None) -> np.ndarray:
+    """The tile's pixels ``(H, W, 3)`` uint8: its image file, or its bitstream decoded by its codec
+    (a ``regions`` tile: its class map ``(H, W)``)."""
+    from ..images import read_image
+
+    if tile.role == "regions":
+        return class_map(tile)
     if tile.decoder:
         from .. import codecs
 
@@ -126,7 +140,7 @@ def draw_panel(panel: Panel, out_dir: Path) -> Path:
     w = min(im.shape[1] for im in shown + [b for b in bases if b is not None])
     shown = [im[:h, :w] for im in shown]
     bases = [None if b is None else b[:h, :w] for b in bases]
-    full = [im for im, t in zip(shown[1:], panel.tiles[1:]) if t.role != "lowres"]
+    full = [im for im, t in zip(shown[1:], panel.tiles[1:]) if t.role not in ("lowres", "regions")]
     top, left, side = crop_where_outputs_differ(full if len(full) >= 2 else [shown[0]] + full, panel.crop)
     box = (slice(top, top + side), slice(left, left + side))
     has_res = any(b is not None for b in bases)
@@ -139,7 +153,10 @@ def draw_panel(panel: Panel, out_dir: Path) -> Path:
         axes[0][0].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", lw=1.5))
         axes[0][0].set_title("original (zoom box)", fontsize=7)
         for ax, im, tile in zip(axes[0][1:], shown, panel.tiles):
-            ax.imshow(im[box], interpolation="nearest")
+            if tile.role == "regions":
+                ax.imshow(im[box], cmap="cividis", vmin=0, vmax=max(1, json.loads(tile.decoder)[2] - 1), interpolation="nearest")
+            else:
+                ax.imshow(im[box], interpolation="nearest")
             ax.set_title(tile.caption.replace("$", r"\$"), fontsize=6.5, wrap=True)    # names are text, not math
         r = 1
         if has_res:

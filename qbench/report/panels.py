@@ -13,6 +13,9 @@ every tile, each captioned with its metric value and bpp, and below them residua
   up to four points of its ladder, lowest to highest rate. The image shown is the one where those
   values spread most.
 
+A suite with region diagnostics (:mod:`qbench.diagnostics.regions`) gets, after the original, the
+crop of each one's class map (its stratifier run on the original, classes dark to light).
+
 Panels are drawn from the cache (the original's file, the stored outputs, decoded images, or the
 bitstreams decoded by their codec) and only when what they show changed: a panel's signature hashes
 the samples' keys, captions and the drawing's settings, so a cached rerun reads no pixels. File
@@ -45,7 +48,8 @@ LADDER_TILES = 4
 class Tile:
     """One image of a panel: its caption, where its pixels are (an image file, or a bitstream that
     ``decoder`` -- JSON ``[codec name, params]`` -- decodes), its role (``original``, ``compressed``,
-    ``lowres``, ``output``), the index of the tile its ``E − C`` map is taken against (None: no map),
+    ``lowres``, ``output``, ``regions``: a region diagnostic's class map, whose ``decoder`` is JSON
+    ``[stratifier, map params, number of classes]``), the index of the tile its ``E − C`` map is taken against (None: no map),
     whether its ``|X − O|`` map is drawn, and a short name for the maps' titles."""
 
     caption: str
@@ -160,7 +164,7 @@ def _solver_panel(data: ReportData, metric: str, samples: dict[int, _Sample], de
         return None
     d = digits_of(data, metric)
     point_text = f"{codec} {quality_text(data, codec, point)}"
-    tiles = [Tile("original", first.original, role="original", short="O")]
+    tiles = [Tile("original", first.original, role="original", short="O"), *_region_tiles(data, first.original)]
     keys = []
     enhance = [r for r in rows if r["task"] != "rescale"]
     compressed = None
@@ -231,7 +235,7 @@ def _codec_panel(data: ReportData, metric: str, samples: dict[int, _Sample], dec
     if first is None or not first.original or not Path(first.original).is_file():
         return None
     d = digits_of(data, metric)
-    tiles = [Tile("original", first.original, role="original", short="O")]
+    tiles = [Tile("original", first.original, role="original", short="O"), *_region_tiles(data, first.original)]
     keys = []
     for r in rows:
         s = samples.get(int(r["ordinal"]))
@@ -245,6 +249,22 @@ def _codec_panel(data: ReportData, metric: str, samples: dict[int, _Sample], dec
     if len(tiles) < 2:
         return None
     return _finish(dataset, image, f"{dataset}/{image}: {metric}, {text}", tiles, keys)
+
+
+def _region_tiles(data: ReportData, original: str) -> list[Tile]:
+    """One class-map tile per region diagnostic in the store (its stratifier on the original)."""
+    from .regions import region_labels
+
+    tiles = []
+    for label in region_labels(data):
+        params = data.diagnostics.info[label].get("params") or {}
+        strat = str(params.get("stratifier", "defocus"))
+        names = [str(v).split("/", 1)[1] for v in data.diagnostics.info[label].get("values", ())
+                 if str(v).startswith("psnr_gain/")]
+        tiles.append(Tile(f"{label}: classes {', '.join(names)} (dark to light)", original,
+                          json.dumps([strat, params.get("map") or {}, len(names)], sort_keys=True), role="regions",
+                          short=label))
+    return tiles
 
 
 def _finish(dataset: str, image: str, title: str, tiles: list[Tile], keys: list) -> Panel:
