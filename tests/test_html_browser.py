@@ -105,3 +105,69 @@ def test_clicking_a_header_sorts_and_the_codec_filter_hides_rows(tmp_path):
     assert r["before"] != r["after"] and r["after"] == sorted(r["before"]), r      # ranked order, then by solver
     assert r["reversed"] == sorted(r["before"], reverse=True), r
     assert r["codecs"] == ["", "jpeg", "webp"] and r["filtered"] and set(r["filtered"]) == {"webp"}, r
+
+
+PANEL_PROBE = """<!doctype html><html><body><pre id="out">pending</pre>
+<iframe id="f" src="{page}" width="1280" height="2000"></iframe>
+<script>
+var r = {{error: null, panels: []}}, loads = 0;
+function done() {{ document.getElementById('out').textContent = 'PROBE' + JSON.stringify(r) + 'PROBE'; }}
+document.getElementById('f').addEventListener('load', function () {{
+  loads += 1;
+  try {{
+    var doc = this.contentDocument;
+    if (loads === 1) {{
+      var imgs = Array.prototype.filter.call(doc.querySelectorAll('img'), function (i) {{
+        return i.getAttribute('src').indexOf('figures/panels/') === 0; }});
+      r.panels = imgs.map(function (i) {{
+        var a = i.closest('a');
+        return {{src: i.getAttribute('src'), natural: i.naturalWidth, shown: i.width,
+                 href: a ? a.getAttribute('href') : null}};
+      }});
+      if (!imgs.length) {{ done(); return; }}
+      imgs[0].click();                       // the click lands on the image inside its link
+    }} else {{
+      r.opened = this.contentWindow.location.href;
+      var img = doc.querySelector('img');
+      r.opened_width = img ? img.naturalWidth : 0;
+      done();
+    }}
+  }} catch (e) {{ r.error = String(e); done(); }}
+}});
+</script></body></html>
+"""
+
+
+def test_panels_load_and_a_click_opens_the_full_resolution_png(tmp_path):
+    import json
+    import re
+
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        save(smooth_image(80 + i, 96, 128), folder / f"im{i}.png")
+    data = {"name": "panels", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+            "codecs": [{"name": "jpeg", "qualities": [10, 50]}], "solvers": ["identity", "gaussian", "bilateral"],
+            "metrics": ["psnr_rgb"], "output": {"bootstrap": 0, "bd_bootstrap": 0},
+            "report": {"examples": ["im0", "im1"]}}
+    out = tmp_path / "out"
+    Runner(parse_suite(data), out, workers=0, progress=False).run()
+    write_reports(out, ("md", "html"))
+    probe = out / "probe.html"
+    probe.write_text(PANEL_PROBE.format(page="leaderboard.html"), encoding="utf-8")
+    dom = chromium_check._chromium(BROWSER, ["--allow-file-access-from-files", "--virtual-time-budget=8000",
+                                             "--dump-dom", probe.as_uri()], tmp_path / "profile", 90)
+    found = re.search(r"PROBE(.*?)PROBE", dom.stdout, re.S)
+    assert found, dom.stderr[-500:]
+    r = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert r["error"] is None, r
+    assert len(r["panels"]) == 2, r                                   # the automatic choice and the other listed one
+    for p in r["panels"]:
+        with Image.open(out / p["src"]) as im:
+            width = im.size[0]
+        assert p["natural"] == width and p["href"] == p["src"] and p["src"].endswith(".png"), p
+        assert p["shown"] < width, p                                  # the page shows it smaller than it is
+    assert r["opened"].endswith("/" + r["panels"][0]["src"]), r       # the click opened the PNG itself
+    with Image.open(out / r["panels"][0]["src"]) as im:
+        assert r["opened_width"] == im.size[0], r                     # at full resolution

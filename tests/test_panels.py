@@ -192,3 +192,33 @@ def test_region_diagnostics_add_their_class_map_and_the_diagnostics_show_the_pan
     write_reports(out, ("md",), diagnostics=("md",))
     diag = (out / "diagnostics.md").read_text()
     assert "## Visual comparisons" in diag and f"]({panel.file})" in diag and (out / panel.file).is_file()
+
+
+def test_a_cached_rerun_of_the_quickstart_redraws_nothing(tmp_path, monkeypatch):
+    """The quickstart suite (one image): the second 'qbench run' computes nothing and
+    draws no figure; every figure file keeps its modification time."""
+    from click.testing import CliRunner
+
+    import qbench.report.panel_draw as panel_draw
+    import qbench.report.plots as plots
+    from qbench.cli import main
+
+    from .conftest import REPO
+
+    out = tmp_path / "out"
+    args = ["run", str(REPO / "suites" / "quickstart.yaml"), "--out", str(out), "--limit", "1", "--workers", "0",
+            "--quiet"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    figures = sorted(p for p in out.rglob("*") if p.suffix in (".png", ".svg") and "cache" not in p.parts)
+    assert any(p.parent.name == "panels" for p in figures) and any(p.suffix == ".svg" for p in figures)
+    stamps = {p: p.stat().st_mtime_ns for p in figures}
+    drawn = []
+    monkeypatch.setattr(panel_draw, "draw_panel", lambda *a, **k: drawn.append(("panel", a)))
+    monkeypatch.setattr(plots, "draw", lambda *a, **k: drawn.append(("rd", a)))
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "nothing new computed" in res.output
+    assert drawn == []
+    assert {p: p.stat().st_mtime_ns for p in figures} == stamps
+    assert sorted(p for p in out.rglob("*") if p.suffix in (".png", ".svg") and "cache" not in p.parts) == figures
