@@ -2,6 +2,8 @@
 
     python benchmarks/bench_html_chromium.py                 # runs a tiny suite, then checks its page
     python benchmarks/bench_html_chromium.py runs/x/leaderboard.html
+    python benchmarks/bench_html_chromium.py runs/x/leaderboard.html --fragment dataset-kodak \
+        --screenshot benchmarks/results/leaderboard_html_chromium_panel.png     # scrolled to a section
 
 Writes the screenshot to ``benchmarks/results/leaderboard_html_chromium.png`` and prints what the
 browser saw: every ``<img>`` with its natural size (0 = not loaded), the number of tables and
@@ -37,6 +39,8 @@ document.getElementById('f').addEventListener('load', function () {{
     }});
     r.tables = doc.querySelectorAll('table').length;
     r.scripts = doc.querySelectorAll('script').length;
+    var el = {fragment} ? doc.getElementById({fragment}) : null;
+    r.fragment_top = el ? Math.max(0, Math.round(el.getBoundingClientRect().top) - 8) : 0;
   }} catch (e) {{ r.error = String(e); }}
   document.getElementById('out').textContent = 'PROBE' + JSON.stringify(r) + 'PROBE';
 }});
@@ -59,8 +63,10 @@ def _chromium(browser: str, args: list[str], profile: Path, timeout: float) -> s
     return subprocess.run(base + args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def check_page(html: Path, screenshot: Path, browser: str | None = None, timeout: float = 90.0) -> dict:
-    """Render ``html`` headless: save a 1280x2000 screenshot and report images, tables, console."""
+def check_page(html: Path, screenshot: Path, browser: str | None = None, timeout: float = 90.0,
+               fragment: str = "") -> dict:
+    """Render ``html`` headless: save a 1280x2000 screenshot (from the top of the element whose id
+    is ``fragment``, when given) and report images, tables, console."""
     from PIL import Image
 
     browser = browser or find_chromium()
@@ -69,19 +75,23 @@ def check_page(html: Path, screenshot: Path, browser: str | None = None, timeout
     html = html.resolve()
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="qbench-chromium-") as tmp:
-        shot = _chromium(browser, [f"--screenshot={screenshot}", "--window-size=1280,2000",
-                                   "--virtual-time-budget=5000", html.as_uri()], Path(tmp) / "p1", timeout)
         probe_path = html.with_name(".chromium_probe.html")
-        probe_path.write_text(PROBE.format(page=html.name), encoding="utf-8")
+        probe_path.write_text(PROBE.format(page=html.name, fragment=json.dumps(fragment)), encoding="utf-8")
         try:
             dom = _chromium(browser, ["--allow-file-access-from-files", "--virtual-time-budget=5000",
                                       "--dump-dom", probe_path.as_uri()], Path(tmp) / "p2", timeout)
         finally:
             probe_path.unlink(missing_ok=True)
+        found = re.search(r"PROBE(.*?)PROBE", dom.stdout, re.S)
+        probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&")) if found else {
+            "error": f"probe did not report (exit {dom.returncode}): {dom.stderr[-500:]}"}
+        top = int(probe.get("fragment_top") or 0)       # a section's screenshot: a taller window, cropped
+        shot = _chromium(browser, [f"--screenshot={screenshot}", f"--window-size=1280,{2000 + top}",
+                                   "--virtual-time-budget=5000", html.as_uri()], Path(tmp) / "p1", timeout)
+    if top and screenshot.is_file():
+        with Image.open(screenshot) as im:
+            im.crop((0, top, 1280, top + 2000)).save(screenshot)
     console = [line for line in shot.stderr.splitlines() if ":CONSOLE" in line]
-    found = re.search(r"PROBE(.*?)PROBE", dom.stdout, re.S)
-    probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&")) if found else {
-        "error": f"probe did not report (exit {dom.returncode}): {dom.stderr[-500:]}"}
     result = {"screenshot": str(screenshot), "screenshot_exit": shot.returncode, "console": console, **probe}
     if screenshot.is_file():
         with Image.open(screenshot) as im:
@@ -113,9 +123,10 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("page", nargs="?", type=Path, help="an HTML report (default: a tiny run's leaderboard)")
     ap.add_argument("--screenshot", type=Path, default=SCREENSHOT, help=f"where the screenshot goes ({SCREENSHOT})")
+    ap.add_argument("--fragment", default="", help="scroll the screenshot to the element with this id (e.g. dataset-kodak)")
     args = ap.parse_args(argv)
     html = args.page or _tiny_run(Path(tempfile.mkdtemp(prefix="qbench-html-")) / "out")
-    result = check_page(html, args.screenshot)
+    result = check_page(html, args.screenshot, fragment=args.fragment)
     print(json.dumps(result, indent=2))
     loaded = [i for i in result.get("images", []) if i["width"] > 0]
     ok = (not result["console"] and result.get("scripts") == 1 and result.get("images")

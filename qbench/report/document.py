@@ -66,10 +66,12 @@ class Items:
 
 @dataclass(frozen=True)
 class Figure:
-    """An image beside the report (a relative path) with its alternative text."""
+    """An image beside the report (a relative path) with its alternative text; a ``wide`` one (a
+    visual comparison panel) takes the page's full width in HTML."""
 
     src: str
     alt: str
+    wide: bool = False
 
 
 @dataclass(frozen=True)

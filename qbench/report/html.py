@@ -17,6 +17,7 @@ th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left}
 .ci{color:#777;font-size:.85em}
 figure{display:inline-block;margin:.5em} figure img{max-width:36em}
+figure.wide{display:block} figure.wide img{max-width:100%}
 th{cursor:pointer;user-select:none} th[aria-sort=ascending]::after{content:" ▲"}
 th[aria-sort=descending]::after{content:" ▼"} td u{text-decoration-thickness:2px}
 #filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ddd}
@@ -129,7 +130,8 @@ def _block(b) -> str:
         return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in b.items) + "</ul>"
     if isinstance(b, Figure):
         src = _e(quote(str(b.src), safe="/"))       # a file name with '#', '?' or spaces stays one link
-        return (f"<figure><a href='{src}'><img src='{src}' alt='{_e(b.alt)}'></a>"
+        wide = " class='wide'" if b.wide else ""
+        return (f"<figure{wide}><a href='{src}'><img src='{src}' alt='{_e(b.alt)}'></a>"
                 f"<figcaption>{_e(b.alt)}</figcaption></figure>")
     if isinstance(b, Preformatted):
         return f"<pre>{_e(b.text)}</pre>"

@@ -296,5 +296,5 @@ def panel_figures(data: ReportData, metric: str | None, out_dir: str | Path) -> 
     out: dict[str, list[Figure]] = {}
     for p in panels:
         if (out_dir / p.file).is_file():
-            out.setdefault(p.dataset, []).append(Figure(p.file, f"Visual comparison: {p.title}"))
+            out.setdefault(p.dataset, []).append(Figure(p.file, f"Visual comparison: {p.title}", wide=True))
     return out
