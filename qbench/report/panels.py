@@ -208,7 +208,7 @@ def _codec_rows(data: ReportData, sub):
     rates = sub.groupby(["codec", "quality"], sort=False)["bpp"].mean()
     codecs = list(dict.fromkeys(sub["codec"]))
     if len(codecs) >= 2:
-        target = max(float(rates[c].min()) for c in codecs)
+        target = max(max(float(rates[c].min()) for c in codecs), 1e-12)
         points = []
         for c in codecs:
             ladder = rates[c]
