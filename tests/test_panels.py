@@ -3,6 +3,8 @@ drawn from the cache and only when what it shows changed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from qbench.report import write_reports
@@ -112,6 +114,19 @@ def test_a_rescaler_shows_its_low_res_input_and_every_output_its_residual_and_er
     assert h > 0.45 * w * 3 / 6          # three rows (crops, E − C, |X − O|) of six columns
     # the diverging E − C scale and the magma error scale are both there (strong blue and near-black)
     assert ((rgb[..., 2] - rgb[..., 0]) > 80).any() and (rgb.sum(axis=2) < 40).any()
+    # no bitstream on disk for the rescaler: its stored low-res image (before the codec) stands in
+    import sqlite3
+
+    with sqlite3.connect(out / "results.sqlite") as db:
+        gone = [p for (p,) in db.execute("SELECT e.bytes_path FROM plan p JOIN encodings e ON e.enc_key = p.enc_key "
+                                         "WHERE p.task = 'rescale'")]
+    for p in gone:
+        Path(p).unlink()
+    [panel] = _specs(out)
+    low = next(t for t in panel.tiles if t.role == "lowres")
+    assert "before the codec" in low.caption and not low.decoder and Path(low.path).parts[-3] == "lowres"
+    assert next(t for t in panel.tiles if t.short == "bicubic" and t.role == "output").base is None
+    draw_panel(panel, tmp_path / "drawn2")
 
 
 def test_a_codec_only_suite_compares_codecs_at_matched_bpp(tmp_path):

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .data import KEYS, ReportData, load_report_data
 from .document import Document, Paragraph, Section, Table

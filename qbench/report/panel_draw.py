@@ -154,7 +154,8 @@ def draw_panel(panel: Panel, out_dir: Path) -> Path:
         axes[0][0].set_title("original (zoom box)", fontsize=7)
         for ax, im, tile in zip(axes[0][1:], shown, panel.tiles):
             if tile.role == "regions":
-                ax.imshow(im[box], cmap="cividis", vmin=0, vmax=max(1, json.loads(tile.decoder)[2] - 1), interpolation="nearest")
+                top_class = max(1, json.loads(tile.decoder)[2] - 1)
+                ax.imshow(im[box], cmap="cividis", vmin=0, vmax=top_class, interpolation="nearest")
             else:
                 ax.imshow(im[box], interpolation="nearest")
             ax.set_title(tile.caption.replace("$", r"\$"), fontsize=6.5, wrap=True)    # names are text, not math

@@ -5,7 +5,8 @@ every tile, each captioned with its metric value and bpp, and below them residua
 
 * A suite with solvers compares, at the first codec's lowest-rate point: the original, the
   compressed image and each solver's output; a rescaler adds, before its output, the low-res image
-  it was given (its downscale after the codec, decoded from the stored bitstream). The image shown
+  it was given (its downscale after the codec, decoded from the stored bitstream; where no
+  bitstream is kept, its stored low-res image before the codec, said so in the caption). The image shown
   is the one where the solvers' values (the pass-through's included) spread most.
 * A codec-only suite (every solver a pass-through) compares codecs at matched rate: the common
   bpp is the lowest mean bpp that every codec reaches (the largest of the codecs' lowest ladder
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..store import Store
+from ..vocabulary import LOWRES
 from .data import STORE_NAME, ReportData
 from .document import Figure
 from .formatting import digits_of, file_slug, fmt, quality_text, unique_stems
@@ -49,8 +51,9 @@ class Tile:
     """One image of a panel: its caption, where its pixels are (an image file, or a bitstream that
     ``decoder`` -- JSON ``[codec name, params]`` -- decodes), its role (``original``, ``compressed``,
     ``lowres``, ``output``, ``regions``: a region diagnostic's class map, whose ``decoder`` is JSON
-    ``[stratifier, map params, number of classes]``), the index of the tile its ``E − C`` map is taken against (None: no map),
-    whether its ``|X − O|`` map is drawn, and a short name for the maps' titles."""
+    ``[stratifier, map params, number of classes]``), the index of the tile its ``E − C`` map is
+    taken against (None: no map), whether its ``|X − O|`` map is drawn, and a short name for the
+    maps' titles."""
 
     caption: str
     path: str
@@ -85,6 +88,7 @@ class _Sample:
     enc_key: str
     out_key: str
     pre_key: str | None
+    lowres: str | None                # a rescaler's stored low-res image (before the codec)
 
 
 def _samples(data: ReportData) -> dict[int, _Sample]:
@@ -93,8 +97,9 @@ def _samples(data: ReportData) -> dict[int, _Sample]:
         _, rows = store.query(
             "SELECT p.ordinal, (SELECT f.path FROM files f WHERE f.pixel_hash = p.image_hash LIMIT 1), "
             "e.bytes_path, e.decoded_path, CASE WHEN p.out_role = 'enhanced' THEN a.path END, p.enc_key, "
-            "p.out_key, p.pre_key FROM plan p JOIN encodings e ON e.enc_key = p.enc_key LEFT JOIN artefacts a "
-            "ON a.key = p.out_key AND a.role = p.out_role WHERE p.suite_hash = ?", (data.suite_hash,))
+            "p.out_key, p.pre_key, l.path FROM plan p JOIN encodings e ON e.enc_key = p.enc_key LEFT JOIN artefacts a "
+            "ON a.key = p.out_key AND a.role = p.out_role LEFT JOIN artefacts l ON l.key = p.pre_key "
+            "AND l.role = ? WHERE p.suite_hash = ?", (LOWRES, data.suite_hash))
     return {int(r[0]): _Sample(*r[1:]) for r in rows}
 
 
@@ -105,10 +110,10 @@ def _decoders(data: ReportData) -> dict[str, str]:
 
 
 def _coded(s: _Sample, decoder: str) -> tuple[str, str] | None:
-    """(path, decoder) of a sample's decoded image: the kept file, else its bitstream."""
-    if s.decoded_path:
+    """(path, decoder) of a sample's decoded image: the kept file, else its bitstream (None: neither on disk)."""
+    if s.decoded_path and Path(s.decoded_path).is_file():
         return s.decoded_path, ""
-    if s.bytes_path:
+    if s.bytes_path and Path(s.bytes_path).is_file():
         return s.bytes_path, decoder
     return None
 
@@ -187,11 +192,16 @@ def _solver_panel(data: ReportData, metric: str, samples: dict[int, _Sample], de
         base = compressed
         if r["task"] == "rescale":
             coded = _coded(s, decoders.get(codec, ""))
-            if coded is None:
-                continue
-            base = len(tiles)
-            tiles.append(Tile(f"{r['solver']}: its low-res input, decoded (nearest)", coded[0], coded[1],
-                              role="lowres", short=f"{r['solver']} low-res"))
+            if coded is not None:
+                base = len(tiles)
+                tiles.append(Tile(f"{r['solver']}: its low-res input, decoded (nearest)", coded[0], coded[1],
+                                  role="lowres", short=f"{r['solver']} low-res"))
+            elif s.lowres:                    # no bitstream kept: the low-res image before the codec
+                base = None
+                tiles.append(Tile(f"{r['solver']}: its low-res image before the codec (nearest)", s.lowres,
+                                  role="lowres", short=f"{r['solver']} low-res"))
+            else:
+                base = None
         tiles.append(Tile(f"{r['solver']}: {fmt(r[metric], d)}, {r['bpp']:.3f} bpp", s.output, base=base,
                           error=True, short=str(r["solver"])))
         keys.append([s.enc_key, s.out_key, s.pre_key])
