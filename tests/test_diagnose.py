@@ -205,9 +205,14 @@ def test_diagnose_end_to_end(tmp_path, monkeypatch, write_suite, one_torch_threa
                                            {"name": "residual", "params": {"examples": 0}}]},
              "output": {"bootstrap": 20}}
     out = tmp_path / "out"
+    import qbench.report.diagnose as diagnose_mod
+
+    tables, derive = [], diagnose_mod.conditional_table
+    monkeypatch.setattr(diagnose_mod, "conditional_table", lambda *a: tables.append(a[1]) or derive(*a))
     res = CliRunner().invoke(main, ["diagnose", str(write_suite(suite)), "--out", str(out), "--workers", "0",
                                     "--quiet"])
     assert res.exit_code == 0, res.output
+    assert tables == ["disc_conditional"]          # derived once, for the document and its JSON
     for name in ("diagnostics.md", "diagnostics.html", "diagnostics.json", "leaderboard.md"):
         assert (out / name).is_file() and str(out / name) in res.output
     md = (out / "diagnostics.md").read_text()

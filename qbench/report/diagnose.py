@@ -57,14 +57,15 @@ def conditional_table(data: ReportData, label: str) -> list[dict]:
     return mean_table(data, wide, [*CONDITIONAL_VALUES, "compressed_minus_original"], KEYS)
 
 
-def conditional_sections(data: ReportData) -> list[Section]:
-    """One section per conditional-discriminator diagnostic in the store."""
+def conditional_sections(data: ReportData, tables: dict[str, list[dict]]) -> list[Section]:
+    """One section per conditional-discriminator diagnostic in the store (``tables``: label -> the
+    rows of :func:`conditional_table`)."""
     sections = []
-    for label in conditional_labels(data):
+    for label, table in tables.items():
         rows = [[r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), str(r["n_images"])]
                 + [ci_cell(r, c, 4) for c in ("original", "compressed", "enhanced")]
                 + [ci_cell(r, c, 4, "+") for c in ("enhanced_minus_original", "compressed_minus_original")]
-                for r in conditional_table(data, label)]
+                for r in table]
         if not rows:
             continue
         text = ("Mean over images, with a bootstrap 95% CI, of a conditional discriminator's score "
@@ -92,9 +93,10 @@ def diagnostic_sections(model: ReportModel, out_dir: str | Path | None = None) -
     else:
         residual_figs = residual_figures(data, out_dir)
     out: list[Section] = []
-    for part in (roles_section(data, model.role_means), conditional_sections(data), set_section(data),
-                 triangle_sections(data, triangle, drawn), residual_sections(data, residual_figs, model.residuals),
-                 region_sections(data), panel_section(model, out_dir)):
+    for part in (roles_section(data, model.role_means), conditional_sections(data, model.conditional),
+                 set_section(data), triangle_sections(data, triangle, drawn),
+                 residual_sections(data, residual_figs, model.residuals), region_sections(data),
+                 panel_section(model, out_dir)):
         out += part
     return out
 
@@ -148,8 +150,8 @@ def diagnostics_payload(model: ReportModel) -> dict[str, Any]:
         "set_values": records(data.set_values),
         "fid_triangle": records(model.triangle),
         "conditional_discriminator": {label: [{k: v for k, v in r.items() if k != "ci"} | {"ci95": r["ci"]}
-                                              for r in conditional_table(data, label)]
-                                      for label in conditional_labels(data)},
+                                              for r in rows]
+                                      for label, rows in model.conditional.items()},
         "failures": records(data.failures),
     }
 

@@ -42,6 +42,7 @@ class ReportModel:
     residual_figures: dict[str, list[Figure]] = field(default_factory=dict)
     panels: dict[str, list[Figure]] = field(default_factory=dict)   # dataset -> visual comparison panels
     figures_dir: str | None = None                    # where the figure pass drew the residual figures and panels
+    conditional: dict[str, list[dict]] = field(default_factory=dict)  # label -> conditional-discriminator rows
 
     def rd_by_dataset(self) -> dict[str, list[PlotSpec]]:
         """The RD figures present, per dataset."""
@@ -58,8 +59,11 @@ def build_model(data: ReportData, agg: Aggregates | None) -> ReportModel:
     from .ranks import overall_ranks, point_ranks, primary_metric
 
     primary = primary_metric(data)
+    from .diagnose import conditional_labels, conditional_table
+
     model = ReportModel(data, agg, role_means(data), triangle_table(data), branch_table(data),
                         residual_tables(data), primary)
+    model.conditional = {label: conditional_table(data, label) for label in conditional_labels(data)}
     if agg is not None:
         model.point_ranks = point_ranks(data, agg, primary)
         model.overall_ranks = overall_ranks(data, agg, primary)
