@@ -1,4 +1,5 @@
-"""Large images: PSNR, SSIM and MS-SSIM measured in row bands, with bounded memory and the same values."""
+"""Large images: PSNR, SSIM and MS-SSIM measured in row bands (float64), with bounded memory and the
+same values (to 1e-6: the whole-image path measures SSIM in float32)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def test_streamed_values_equal_the_whole_image_path(monkeypatch, one_torch_threa
         prep = prepare(x, *p)
         assert prep.pixels is not None and np.shares_memory(prep.pixels, x)      # a view, no copy
         got = [compute(prep, o) for o in outputs]
-        # the same arithmetic per element; only sums over strips are grouped differently
-        tol = 1e-9 if p[0] == "psnr" else 1e-12
+        # PSNR: the same float64 arithmetic, sums grouped differently; SSIM / MS-SSIM: the streamed
+        # path is float64, the whole-image one float32 on the differences (within 1e-6)
+        tol = 1e-9 if p[0] == "psnr" else 1e-6
         assert got == pytest.approx(whole[p], abs=tol, rel=0), p
         if p[0] == "psnr" and p[2] == "rgb":
             assert got[0] == whole[p][0]                 # integer sums: exact
@@ -114,7 +116,10 @@ def test_coarser_scales_of_uint8_pixels_are_stored_exactly_in_float32():
 
     for shape, channels in [((181, 203, 3), "rgb"), ((190, 177, 1), "y"), ((181, 203, 3), "y")]:
         x, _ = _pair(*shape)
-        whole = prepared_ssim.prepare(planes(x, 0, channels), multiscale=True)[0][1:]
+        whole, p = [], planes(x, 0, channels)
+        for _ in range(4):
+            p = prepared_ssim.pool2(p)
+            whole.append(p)
         got = prepared_stream.pyramid(x, channels)
         exact = channels == "rgb" or shape[2] == 1
         assert all(g.dtype == (np.float32 if exact else np.float64) for g in got)

@@ -64,13 +64,13 @@ def sk_ssim(a: np.ndarray, b: np.ndarray) -> float:
 def test_ssim_y_matches_skimage():
     x, y = pair(3)
     got = build("ssim_y").compute(x, y)
-    assert abs(got - sk_ssim(np_y(x), np_y(y))) < 1e-9
+    assert abs(got - sk_ssim(np_y(x), np_y(y))) < 1e-6        # the preset's distorted side is float32
 
 
 def test_ssim_rgb_is_channel_mean_of_skimage():
     x, y = pair(4)
     ref = np.mean([sk_ssim(x[..., c].astype(np.float64), y[..., c].astype(np.float64)) for c in range(3)])
-    assert abs(build("ssim_rgb").compute(x, y) - ref) < 1e-9
+    assert abs(build("ssim_rgb").compute(x, y) - ref) < 1e-6
 
 
 def np_ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -127,7 +127,7 @@ def test_ms_ssim_rgb_equals_pytorch_msssim():
     pm = pytest.importorskip("pytorch_msssim")
     x, y = pair(6, h=181, w=203)
     t = [torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None] for a in (x, y)]
-    assert abs(build("ms_ssim_rgb").compute(x, y) - float(pm.ms_ssim(*t, data_range=255))) < 1e-9
+    assert abs(build("ms_ssim_rgb").compute(x, y) - float(pm.ms_ssim(*t, data_range=255))) < 1e-6
 
 
 def test_ms_ssim_rejects_too_small_images():

@@ -4,6 +4,7 @@ matplotlib or pandas until a component or a report needs them (each subprocess s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,19 @@ def test_auto_device_agrees_with_torch():
     if no_gpu_driver():
         assert not torch.cuda.is_available()
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_worker_setup_limits_numpys_blas_threads(tmp_path):
+    """numpy's OpenBLAS is loaded (one thread per core) before a pool worker starts; the worker
+    set-up brings it to one thread, so two workers on two cores do not run four BLAS threads."""
+    code = ("import numpy\nfrom qbench.runner.blas import blas_threads\n"
+            "from qbench.runner.stages import init_worker\ninit_worker(1)\n"
+            "print(json.dumps(list(blas_threads().values())))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-c", "import sys, json\n" + code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not counts:
+        pytest.skip("no OpenBLAS mapped in this process (numpy built against another BLAS, or not Linux)")
+    assert counts and all(c == 1 for c in counts), counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ImageError
-from .functional.color import BT601_Y
+from .constants import BT601_Y
 
 _DTYPES = (np.uint8, np.float32, np.float64)
 

@@ -1,10 +1,15 @@
 """Full-reference protocols with a prepared reference: one pristine image, many distorted ones.
 
-:func:`prepare` does everything that depends on the reference alone (crop, BT.601 Y, float64,
-and for SSIM / MS-SSIM the per-scale Gaussian statistics and the reference pyramid) and returns
-a :class:`PreparedReference` of plain numpy arrays; :func:`compute` measures one output against
-it. Values equal :mod:`qbench.metrics.functional` (the oracle) to within rounding: summation
-order differs, nothing else.
+:func:`prepare` does everything that depends on the reference alone (crop, BT.601 Y, and for SSIM
+/ MS-SSIM the per-scale Gaussian statistics and the reference pyramid, in float64) and returns a
+:class:`PreparedReference` of plain numpy arrays; :func:`compute` measures one output against it.
+
+Precision: PSNR and PSNR-B are computed in float64 (uint8 PSNR exactly: integer squared errors
+summed in float64), so they equal :mod:`qbench.metrics.functional` (the oracle) up to summation
+order. SSIM and MS-SSIM measure the distorted side in float32 on the difference to the reference
+(:mod:`qbench.metrics.prepared_ssim`): within 1e-6 of the float64 oracle. Large images
+(:data:`STREAM_ABOVE`) and ``precision="float64"`` take the float64 row-band path
+(:mod:`qbench.metrics.prepared_stream`, which imports torch); nothing else here does.
 """
 
 from __future__ import annotations
@@ -13,16 +18,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from . import prepared_ssim, prepared_stream
-from .functional.psnrb import BLOCK
+from . import prepared_ssim
+from .constants import PSNRB_BLOCK as BLOCK
 from .pixels import as_metric_hwc, cropped, measured, planes
 
 DATA_RANGE = 255.0
 #: above this many bytes of float64 measured planes (128 MiB: 5.6 megapixels RGB, 16.8 gray or Y),
-#: PSNR, SSIM and MS-SSIM keep the reference as its pixels and measure in row bands
-#: (:mod:`qbench.metrics.prepared_stream`); the values are the same
+#: PSNR, SSIM and MS-SSIM keep the reference as its pixels and measure in row bands, in float64
+#: (:mod:`qbench.metrics.prepared_stream`); the values agree with the whole-image path to 1e-6
 STREAM_ABOVE = 128 << 20
 
 
@@ -30,9 +34,11 @@ STREAM_ABOVE = 128 << 20
 class PreparedReference:
     """What a full-reference protocol keeps of one reference image.
 
-    ``planes`` holds the measured reference per scale (PSNR: ``(H, W, C)``; others ``(H, C, W)``,
-    float64); ``mu`` and ``var_c2`` the SSIM statistics per scale (Gaussian mean of the reference
-    and its Gaussian variance plus C2, ``(H - 10, C, W - 10)``), empty for PSNR / PSNR-B.
+    PSNR: ``planes`` holds the measured reference ``(H, W, C)``: uint8 as given, or float64 (Y,
+    float pixels). PSNR-B: its float64 ``(H, C, W)`` planes. SSIM / MS-SSIM: per scale the float32
+    planes ``(H, C, W)``, in ``mu`` the Gaussian mean and in ``a0`` twice the Gaussian variance plus
+    C2 (``(H - 10, C, W - 10)``, float32), and in ``exact`` the first scale in float64 when float32
+    does not hold it exactly (Y, float pixels).
 
     A streamed reference (a large image, see :data:`STREAM_ABOVE`) has ``pixels``, the cropped
     reference as given (a view, no copy), and in ``planes`` only MS-SSIM's coarser scales.
@@ -42,14 +48,15 @@ class PreparedReference:
     shape: tuple[int, int, int]             # (H, W, C) of the reference as given
     planes: tuple[np.ndarray, ...]
     mu: tuple[np.ndarray, ...] = ()
-    var_c2: tuple[np.ndarray, ...] = ()
+    a0: tuple[np.ndarray, ...] = ()
     pixels: np.ndarray | None = None
+    exact: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays (for sizing a cache)."""
-        own = 0 if self.pixels is None else self.pixels.nbytes
-        return own + sum(a.nbytes for a in (*self.planes, *self.mu, *self.var_c2))
+        own = sum(a.nbytes for a in (self.pixels, self.exact) if a is not None)
+        return own + sum(a.nbytes for a in (*self.planes, *self.mu, *self.a0))
 
 
 def streamed(shape: tuple[int, ...], border: int, channels: str) -> bool:
@@ -58,16 +65,27 @@ def streamed(shape: tuple[int, ...], border: int, channels: str) -> bool:
     return 8 * h * w * (1 if channels == "y" else c) > STREAM_ABOVE
 
 
-def prepare(ref: np.ndarray, kind: str, border: int = 0, channels: str = "rgb") -> PreparedReference:
-    """Prepare ``ref`` (``(H, W, C)``, uint8 or float in [0, 255]) for protocol ``kind``."""
+def _as_is(img: np.ndarray, channels: str) -> bool:
+    """Whether ``img``'s measured pixels are its own uint8 values (no Y conversion)."""
+    return img.dtype == np.uint8 and (channels != "y" or img.shape[2] == 1)
+
+
+def prepare(ref: np.ndarray, kind: str, border: int = 0, channels: str = "rgb",
+            precision: str = "float32") -> PreparedReference:
+    """Prepare ``ref`` (``(H, W, C)``, uint8 or float in [0, 255]) for protocol ``kind``.
+
+    ``precision="float64"`` measures PSNR, SSIM and MS-SSIM on the float64 row-band path."""
     ref = as_metric_hwc(ref)
     protocol = (kind, int(border), channels)
-    if kind in ("psnr", "ssim", "ms_ssim") and streamed(ref.shape, border, channels):
+    if kind in ("psnr", "ssim", "ms_ssim") and (precision == "float64" or streamed(ref.shape, border, channels)):
+        from . import prepared_stream
+
         x = cropped(ref, border)
         pyramid = () if kind == "psnr" else prepared_stream.prepare_pyramid(x, channels, kind == "ms_ssim")
         return PreparedReference(protocol, ref.shape, pyramid, pixels=x)
     if kind == "psnr":
-        x = np.ascontiguousarray(measured(ref, border, channels), dtype=np.float64)
+        m = measured(ref, border, channels)
+        x = np.ascontiguousarray(m) if _as_is(ref, channels) else np.asarray(m, dtype=np.float64)
         return PreparedReference(protocol, ref.shape, (x,))
     x = planes(ref, border, channels)
     if kind == "psnrb":
@@ -76,7 +94,7 @@ def prepare(ref: np.ndarray, kind: str, border: int = 0, channels: str = "rgb") 
         return PreparedReference(protocol, ref.shape, (x,))
     if kind in ("ssim", "ms_ssim"):
         stats = prepared_ssim.prepare(x, multiscale=kind == "ms_ssim", data_range=DATA_RANGE)
-        return PreparedReference(protocol, ref.shape, *stats)
+        return PreparedReference(protocol, ref.shape, *stats, exact=None if _as_is(ref, channels) else x)
     raise ValueError(f"unknown full-reference type {kind!r}")
 
 
@@ -87,6 +105,8 @@ def compute(prep: PreparedReference, out: np.ndarray) -> float:
         raise ValueError(f"reference {prep.shape} and output {out.shape} differ")
     kind, border, channels = prep.protocol
     if prep.pixels is not None:
+        from . import prepared_stream
+
         y = cropped(out, border)
         if kind == "psnr":
             return prepared_stream.psnr(prep.pixels, y, 0, channels, DATA_RANGE)
@@ -95,18 +115,27 @@ def compute(prep: PreparedReference, out: np.ndarray) -> float:
         return prepared_stream.ms_ssim(prep.pixels, prep.planes, y, channels, DATA_RANGE)
     if kind == "psnr":
         return psnr(prep.planes[0], measured(out, border, channels))
-    y = planes(out, border, channels)
     if kind == "psnrb":
-        return psnrb(prep.planes[0], y)
+        return psnrb(prep.planes[0], planes(out, border, channels))
+    if prep.exact is None and _as_is(out, channels):
+        d = prepared_ssim.difference(prep.planes[0], cropped(out, border))
+    else:
+        x = prep.exact if prep.exact is not None else prep.planes[0].astype(np.float64)
+        d = prepared_ssim.difference(x, planes(out, border, channels))
     if kind == "ssim":
-        return prepared_ssim.ssim((prep.planes, prep.mu, prep.var_c2), y, DATA_RANGE)
-    return prepared_ssim.ms_ssim((prep.planes, prep.mu, prep.var_c2), y, DATA_RANGE)
+        return prepared_ssim.ssim((prep.planes, prep.mu, prep.a0), d, DATA_RANGE)
+    return prepared_ssim.ms_ssim((prep.planes, prep.mu, prep.a0), d, DATA_RANGE)
 
 
 def psnr(x: np.ndarray, y: np.ndarray, data_range: float = DATA_RANGE) -> float:
-    """PSNR over all pixels and channels of ``x`` (float64) and ``y`` (any layout alike)."""
-    d = torch.from_numpy(np.subtract(y, x, dtype=np.float64).ravel())
-    mse = float(torch.dot(d, d)) / d.numel()        # torch's BLAS follows torch.set_num_threads
+    """PSNR over all pixels and channels of ``x`` and ``y`` (``(H, W, C)`` alike): uint8 pair
+    exactly (float32 integer differences, squares summed in float64), else in float64."""
+    if x.dtype == np.uint8 and y.dtype == np.uint8:
+        d = np.subtract(y, x, dtype=np.float32)
+    else:
+        d = np.subtract(y, x, dtype=np.float64)
+    d *= d
+    mse = float(d.sum(dtype=np.float64)) / d.size
     return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
 
 

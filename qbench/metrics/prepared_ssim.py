@@ -1,37 +1,51 @@
-"""SSIM and MS-SSIM with the reference's statistics computed once.
+"""SSIM and MS-SSIM with the reference's statistics computed once; the distorted side in float32.
 
-The same protocol as :mod:`qbench.metrics.functional.ssim` (which stays the oracle): Gaussian
-window, 'valid' filtering, ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, per-channel means, and for
-MS-SSIM zero-padded 2x2 average pooling, clamped per-channel terms and the weighted product.
-Per scale the reference keeps its planes, its Gaussian mean ``mu_x`` and ``var_x + C2``; a
-measurement then filters only ``y``, ``y^2`` and ``x y``, stacked, in one call per scale.
-Arrays are ``(H, C, W)`` (rows of planes, see :func:`qbench.metrics.pixels.planes`); the
-reference is kept as numpy arrays and used through zero-copy torch views.
+The protocol of :mod:`qbench.metrics.functional.ssim` (the float64 oracle): Gaussian window,
+'valid' filtering, ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, per-channel means, and for MS-SSIM
+zero-padded 2x2 average pooling, clamped per-channel terms and the weighted product.
+
+The reference side is computed once per image in float64 with the protocol's window: per scale
+the planes ``x``, the Gaussian mean ``mu_x`` and ``2 var_x + C2``, kept as float32. A measurement
+works on the difference ``d = y - x`` (float32; exact for uint8 pixels), filtering ``d``, ``d^2``
+and ``x d`` in one call per scale, because every SSIM term follows from them exactly (the filter
+is linear, also for a window whose taps do not sum to exactly one)::
+
+    cov_xd = E[x d] - mu_x mu_d,   var_d = E[d^2] - mu_d^2,   A = 2 var_x + C2 + 2 cov_xd
+    cs = A / (A + var_d),          B = 2 mu_x (mu_x + mu_d) + C1,   luminance = B / (B + mu_d^2)
+
+so the cancellations that make plain float32 SSIM inexact (``E[y^2] - mu_y^2`` of values near
+255^2) happen on the small differences only. The coarser scales of ``d`` are its 2x2 means (the
+pooling is linear). Against the float64 oracle the values differ by less than 1e-6 (SSIM and
+MS-SSIM of JPEG-coded photographs, tested at 2e-6). Arrays are ``(H, C, W)`` (rows of planes,
+see :func:`qbench.metrics.pixels.planes`); nothing here imports torch.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-import torch
 
-from .functional.ssim import MS_SSIM_WEIGHTS, gaussian_1d
-from .gaussian import BLOCK_H, empty, filter_valid
+from .band import BLOCK_H, filter_valid
+from .constants import MS_SSIM_WEIGHTS
 
 WIN, SIGMA = 11, 1.5
-#: bytes of filtered maps per strip: strips of that size stay in cache (4 MiB: 64 rows of a
-#: 768-wide RGB image, 192 of a luma one)
-STRIP_BYTES = 4 << 20
+#: SSIM's window: the normalised float64 Gaussian (as ``functional.ssim.gaussian_1d``)
+TAPS_SSIM = tuple(float(v) for v in (lambda g: g / g.sum())(np.exp(-((np.arange(WIN) - (WIN - 1) / 2.0) ** 2)
+                                                                   / (2 * SIGMA**2))))
+#: MS-SSIM's window: built in float32 as pytorch_msssim builds it (part of the protocol: it moves
+#: MS-SSIM by up to ~1e-6); the values torch's float32 ``exp`` gives, which numpy's may miss by an ulp
+TAPS_MS_SSIM = (0.0010283803567290306, 0.0075987582094967365, 0.036000773310661316, 0.10936068743467331,
+                0.21300552785396576, 0.26601171493530273, 0.21300552785396576, 0.10936068743467331,
+                0.036000773310661316, 0.0075987582094967365, 0.0010283803567290306)
+#: bytes of float32 filtered maps per strip: a strip's maps and buffers stay in cache (1 MiB: 48
+#: rows of a 768-wide RGB image)
+STRIP_BYTES = 1 << 20
 
 Scales = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
 
 
-@functools.lru_cache(maxsize=2)
 def taps(multiscale: bool) -> tuple[float, ...]:
-    """The window of the protocol: float64 for SSIM, built in float32 for MS-SSIM (pytorch_msssim)."""
-    dtype = torch.float32 if multiscale else torch.float64
-    return tuple(gaussian_1d(WIN, SIGMA, dtype).to(torch.float64).tolist())
+    """The window of the protocol."""
+    return TAPS_MS_SSIM if multiscale else TAPS_SSIM
 
 
 def check_size(shape: tuple[int, int], multiscale: bool) -> None:
@@ -46,113 +60,127 @@ def check_size(shape: tuple[int, int], multiscale: bool) -> None:
         raise ValueError(f"image {tuple(shape)} is smaller than the {WIN}x{WIN} SSIM window")
 
 
-def pool2(a: torch.Tensor) -> torch.Tensor:
+def pool2(a: np.ndarray) -> np.ndarray:
     """torch ``avg_pool2d(kernel 2, padding (H % 2, W % 2))`` on ``(H, C, W)`` planes: an odd side
-    gets a zero row/column in front (counted in the average), then 2x2 means."""
+    gets a zero row/column in front (counted in the average), then 2x2 means (same dtype)."""
     ph, pw = a.shape[0] % 2, a.shape[2] % 2
     if ph or pw:
-        a = torch.nn.functional.pad(a, (pw, 0, 0, 0, ph, 0))
+        a = np.pad(a, ((ph, 0), (0, 0), (pw, 0)))
     s = a[0::2, :, 0::2] + a[0::2, :, 1::2]
     s += a[1::2, :, 0::2]
     s += a[1::2, :, 1::2]
-    return s.mul_(0.25)
+    s *= a.dtype.type(0.25)
+    return s
 
 
 def prepare(x: np.ndarray, multiscale: bool, data_range: float = 255.0) -> Scales:
-    """Per scale ``(x, mu_x, var_x + C2)`` for reference planes ``x`` ``(H, C, W)`` float64."""
+    """Per scale ``(x, mu_x, 2 var_x + C2)`` (float32) of reference planes ``x`` ``(H, C, W)``,
+    computed in float64."""
     check_size((x.shape[0], x.shape[2]), multiscale)
     g = taps(multiscale)
     c2 = (0.03 * data_range) ** 2
     levels = len(MS_SSIM_WEIGHTS) if multiscale else 1
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
-    planes, mus, vars_c2 = [], [], []
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    planes, mus, a0s = [], [], []
     for i in range(levels):
-        h, c, w = xt.shape
-        stack = empty(h, 2, c, w)
-        stack[:, 0] = xt
-        torch.mul(xt, xt, out=stack[:, 1])
-        f = filter_valid(stack.view(h, 2 * c, w), g).view(h - WIN + 1, 2, c, w - WIN + 1)
-        mu = f[:, 0].contiguous()
-        var = f[:, 1].addcmul(mu, mu, value=-1.0).add_(c2)
-        planes.append(xt.numpy())
-        mus.append(mu.numpy())
-        vars_c2.append(var.numpy())
+        h, c, w = x.shape
+        stack = np.empty((h, 2, c, w))
+        stack[:, 0] = x
+        np.multiply(x, x, out=stack[:, 1])
+        f = filter_valid(stack.reshape(h, 2 * c, w), g).reshape(h - WIN + 1, 2, c, w - WIN + 1)
+        mu, ex2 = f[:, 0], f[:, 1]
+        a0 = ex2 - mu * mu                               # var_x
+        a0 *= 2.0
+        a0 += c2
+        planes.append(x.astype(np.float32))
+        mus.append(mu.astype(np.float32))
+        a0s.append(a0.astype(np.float32))
         if i < levels - 1:
-            xt = pool2(xt)
-    return tuple(planes), tuple(mus), tuple(vars_c2)
+            x = pool2(x)
+    return tuple(planes), tuple(mus), tuple(a0s)
 
 
-def _scale(x: torch.Tensor, mu_x: torch.Tensor, var_c2: torch.Tensor, y: torch.Tensor,
-           g: tuple[float, ...], data_range: float,
-           luminance: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-channel mean contrast-structure term and (with ``luminance``) mean SSIM at one scale.
+def difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y - x`` as float32 ``(H, C, W)`` planes: ``y`` is uint8 ``(H, W, C)`` pixels measured as
+    they are and ``x`` the float32 reference planes (exact), or both are float64 planes."""
+    if y.dtype == np.uint8:
+        d = np.empty(x.shape, np.float32)
+        np.subtract(y.transpose(0, 2, 1), x, out=d)
+        return d
+    return np.subtract(y, x).astype(np.float32)
 
-    Works in strips of about :data:`STRIP_BYTES` of filtered maps, so the stacked maps, the
-    filter's buffers and the statistics of a strip stay in cache (whole images are memory-bound).
-    """
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    h, c, w = y.shape
+
+def _scale(x: np.ndarray, mu_x: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tuple[float, ...],
+           c1: float, luminance: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-channel mean contrast-structure term and (with ``luminance``) mean SSIM at one scale,
+    from the reference's planes, mean and ``2 var_x + C2`` and the difference planes ``d``.
+
+    Works in strips of about :data:`STRIP_BYTES` of filtered maps, so a strip's stacked maps, the
+    filter's buffers and the statistics stay in cache (whole images are memory-bound)."""
+    h, c, w = d.shape
     ho, wo = h - WIN + 1, w - WIN + 1
-    rows = min(max(BLOCK_H, STRIP_BYTES // (24 * c * w) // BLOCK_H * BLOCK_H), ho)
-    stack_buf = empty(rows + WIN - 1, 3, c, w)
-    mid_buf = empty(rows, 3 * c * w)
-    out_buf = empty(rows, 3, c, wo)
-    cs_sum = torch.zeros(c, dtype=torch.float64)
-    s_sum = torch.zeros(c, dtype=torch.float64)
+    rows = min(max(BLOCK_H, STRIP_BYTES // (12 * c * w) // BLOCK_H * BLOCK_H), ho)
+    f32 = np.float32
+    stack_buf = np.empty((rows + WIN - 1, 3, c, w), f32)
+    mid_buf = np.empty((rows, 3 * c * w), f32)
+    out_buf = np.empty((rows, 3, c, wo), f32)
+    tmp_buf = np.empty((rows, c, wo), f32)
+    cs_sum = np.zeros(c)
+    s_sum = np.zeros(c)
     for r in range(0, ho, rows):
         b = min(rows, ho - r)
         stack = stack_buf[:b + WIN - 1]
-        ys, xs = y[r:r + b + WIN - 1], x[r:r + b + WIN - 1]
-        stack[:, 0] = ys
-        torch.mul(ys, ys, out=stack[:, 1])
-        torch.mul(xs, ys, out=stack[:, 2])
-        f = filter_valid(stack.view(b + WIN - 1, 3 * c, w), g, out=out_buf[:b].view(b, 3 * c, wo),
-                         mid=mid_buf[:b]).view(b, 3, c, wo)
-        mu_y, den, cs = f[:, 0], f[:, 1], f[:, 2]       # E[y], E[y^2], E[xy] (reused in place)
-        accumulate(mu_y, den, cs, mu_x[r:r + b], var_c2[r:r + b], c1, c2, cs_sum, s_sum if luminance else None)
+        ds, xs = d[r:r + b + WIN - 1], x[r:r + b + WIN - 1]
+        stack[:, 0] = ds
+        np.multiply(ds, ds, out=stack[:, 1])
+        np.multiply(xs, ds, out=stack[:, 2])
+        f = filter_valid(stack.reshape(b + WIN - 1, 3 * c, w), g, out=out_buf[:b].reshape(b, 3 * c, wo),
+                         mid=mid_buf[:b]).reshape(b, 3, c, wo)
+        mu_d, var_d, a = f[:, 0], f[:, 1], f[:, 2]       # E[d], E[d^2], E[xd] (reused in place)
+        mx, t = mu_x[r:r + b], tmp_buf[:b]
+        np.multiply(mx, mu_d, out=t)
+        a -= t                                           # cov_xd
+        a *= f32(2.0)
+        a += a0[r:r + b]                                 # A = 2 var_x + C2 + 2 cov_xd
+        np.multiply(mu_d, mu_d, out=t)
+        var_d -= t                                       # var_d
+        var_d += a
+        np.divide(a, var_d, out=a)                       # cs
+        cs_sum += a.sum(axis=(0, 2), dtype=np.float64)
+        if luminance:
+            lum = var_d
+            np.add(mx, mu_d, out=lum)
+            lum *= mx
+            lum *= f32(2.0)
+            lum += f32(c1)                               # B
+            t += lum
+            np.divide(lum, t, out=lum)
+            lum *= a
+            s_sum += lum.sum(axis=(0, 2), dtype=np.float64)
     n = ho * wo
     return cs_sum / n, (s_sum / n if luminance else None)
 
 
-def accumulate(mu_y: torch.Tensor, den: torch.Tensor, cs: torch.Tensor, mx: torch.Tensor,
-               var_c2: torch.Tensor, c1: float, c2: float, cs_sum: torch.Tensor,
-               s_sum: torch.Tensor | None) -> None:
-    """Add one strip's per-channel sums of the contrast-structure term to ``cs_sum`` and (unless
-    ``s_sum`` is None) of SSIM to ``s_sum``, from the filtered E[y] (``mu_y``), E[y^2] (``den``),
-    E[xy] (``cs``), the reference mean ``mx`` and var_x + C2; ``den`` and ``cs`` are reused in place."""
-    den.addcmul_(mu_y, mu_y, value=-1.0).add_(var_c2)     # var_y + var_x + C2
-    cs.addcmul_(mx, mu_y, value=-1.0)                     # cov_xy
-    cs.mul_(2.0).add_(c2).div_(den)
-    cs_sum += cs.sum(dim=(0, 2))
-    if s_sum is not None:
-        num = torch.mul(mx, mu_y).mul_(2.0).add_(c1)
-        torch.mul(mu_y, mu_y, out=den).addcmul_(mx, mx).add_(c1)
-        s_sum += num.div_(den).mul_(cs).sum(dim=(0, 2))
-
-
-def _views(prep: Scales) -> list[tuple[torch.Tensor, ...]]:
-    return [tuple(torch.from_numpy(a) for a in scale) for scale in zip(*prep)]
-
-
-def ssim(prep: Scales, y: np.ndarray, data_range: float = 255.0) -> float:
-    """Mean SSIM of planes ``y`` against a reference prepared with ``multiscale=False``."""
-    (x, mu, var), = _views(prep)
-    _, s = _scale(x, mu, var, torch.from_numpy(y), taps(False), data_range, luminance=True)
+def ssim(prep: Scales, d: np.ndarray, data_range: float = 255.0) -> float:
+    """Mean SSIM of difference planes ``d`` (:func:`difference`) against a reference prepared
+    with ``multiscale=False``."""
+    (x,), (mu,), (a0,) = prep
+    _, s = _scale(x, mu, a0, d, taps(False), (0.01 * data_range) ** 2, luminance=True)
     return float(s.mean())
 
 
-def ms_ssim(prep: Scales, y: np.ndarray, data_range: float = 255.0) -> float:
-    """MS-SSIM of planes ``y`` against a reference prepared with ``multiscale=True``."""
-    scales = _views(prep)
-    g = taps(True)
-    yt = torch.from_numpy(y)
+def ms_ssim(prep: Scales, d: np.ndarray, data_range: float = 255.0) -> float:
+    """MS-SSIM of difference planes ``d`` (:func:`difference`) against a reference prepared with
+    ``multiscale=True``."""
+    g, c1 = taps(True), (0.01 * data_range) ** 2
+    levels = len(prep[0])
     terms = []
-    for i, (x, mu, var) in enumerate(scales):
-        last = i == len(scales) - 1
-        cs, s = _scale(x, mu, var, yt, g, data_range, luminance=last)
+    for i, (x, mu, a0) in enumerate(zip(*prep)):
+        last = i == levels - 1
+        cs, s = _scale(x, mu, a0, d, g, c1, luminance=last)
         terms.append(s if last else cs)
         if not last:
-            yt = pool2(yt)
-    stack = torch.relu(torch.stack(terms))               # (levels, C)
-    w = torch.tensor(MS_SSIM_WEIGHTS, dtype=torch.float64).view(-1, 1)
-    return float(torch.prod(stack ** w, dim=0).mean())
+            d = pool2(d)
+    stack = np.maximum(np.stack(terms), 0.0)             # (levels, C)
+    w = np.asarray(MS_SSIM_WEIGHTS).reshape(-1, 1)
+    return float(np.prod(stack**w, axis=0).mean())

@@ -1,8 +1,8 @@
 """PSNR, SSIM and MS-SSIM of large images in row bands: memory bounded by the band, not the image.
 
-:mod:`qbench.metrics.prepared` keeps a reference's float64 planes and SSIM statistics whole, which
-is fastest for the usual test images but costs 8-24 bytes per pixel and channel (a 64-megapixel
-RGB image: several GB). Above :data:`qbench.metrics.prepared.STREAM_ABOVE` bytes of float64 planes
+:mod:`qbench.metrics.prepared` keeps a reference's planes and SSIM statistics whole, which is
+fastest for the usual test images but costs about 16 bytes per pixel and channel, and float64
+while preparing (a 64-megapixel RGB image: several GB). Above :data:`qbench.metrics.prepared.STREAM_ABOVE` bytes of float64 planes
 the reference is kept as its pixels (uint8, no copy), and a measurement converts, filters and sums
 a band of rows at a time: PSNR sums squared differences per band; SSIM filters ``y``, ``y^2``,
 ``xy``, ``x`` and ``x^2`` of a strip together (the reference statistics are recomputed per strip
@@ -11,9 +11,9 @@ instead of stored); MS-SSIM streams its first scale from the pixels and keeps th
 measured as they are (exact: each value is a multiple of 1/256 below 256), float64 for Y and
 float images.
 
-Values equal the whole-image path: the per-element arithmetic is the same (the same filter, in
-the same row blocks, and the same pooling); only sums over a whole image are added band by band
-(PSNR of uint8 images is exact either way: integer sums below 2^53).
+This is qbench's float64 path (also taken for any image size with ``precision="float64"``): its
+values equal the functional oracle to 1e-12 (PSNR: to 1e-9 dB; uint8 PSNR exactly, integer sums
+below 2^53) and the float32 whole-image path (:mod:`qbench.metrics.prepared_ssim`) to 1e-6.
 """
 
 from __future__ import annotations
@@ -26,12 +26,40 @@ import torch
 from .functional.ssim import MS_SSIM_WEIGHTS
 from .gaussian import BLOCK_H, empty, filter_valid
 from .pixels import cropped, planes
-from .prepared_ssim import WIN, accumulate, check_size, pool2, taps
+from .prepared_ssim import WIN, check_size, taps
 
 #: float64 bytes of filtered maps per strip (a strip of an 8000-wide RGB image: 32 rows)
 STRIP_BYTES = 32 << 20
 #: float64 bytes per PSNR band
 BAND_BYTES = 16 << 20
+
+
+def pool2(a: torch.Tensor) -> torch.Tensor:
+    """torch ``avg_pool2d(kernel 2, padding (H % 2, W % 2))`` on ``(H, C, W)`` planes: an odd side
+    gets a zero row/column in front (counted in the average), then 2x2 means."""
+    ph, pw = a.shape[0] % 2, a.shape[2] % 2
+    if ph or pw:
+        a = torch.nn.functional.pad(a, (pw, 0, 0, 0, ph, 0))
+    s = a[0::2, :, 0::2] + a[0::2, :, 1::2]
+    s += a[1::2, :, 0::2]
+    s += a[1::2, :, 1::2]
+    return s.mul_(0.25)
+
+
+def accumulate(mu_y: torch.Tensor, den: torch.Tensor, cs: torch.Tensor, mx: torch.Tensor,
+               var_c2: torch.Tensor, c1: float, c2: float, cs_sum: torch.Tensor,
+               s_sum: torch.Tensor | None) -> None:
+    """Add one strip's per-channel sums of the contrast-structure term to ``cs_sum`` and (unless
+    ``s_sum`` is None) of SSIM to ``s_sum``, from the filtered E[y] (``mu_y``), E[y^2] (``den``),
+    E[xy] (``cs``), the reference mean ``mx`` and var_x + C2; ``den`` and ``cs`` are reused in place."""
+    den.addcmul_(mu_y, mu_y, value=-1.0).add_(var_c2)     # var_y + var_x + C2
+    cs.addcmul_(mx, mu_y, value=-1.0)                     # cov_xy
+    cs.mul_(2.0).add_(c2).div_(den)
+    cs_sum += cs.sum(dim=(0, 2))
+    if s_sum is not None:
+        num = torch.mul(mx, mu_y).mul_(2.0).add_(c1)
+        torch.mul(mu_y, mu_y, out=den).addcmul_(mx, mx).add_(c1)
+        s_sum += num.div_(den).mul_(cs).sum(dim=(0, 2))
 
 
 def measured_rows(src: np.ndarray, channels: str, r0: int, r1: int) -> np.ndarray:

@@ -330,18 +330,20 @@ def run_measure(job: MeasureJob) -> StageResult:
 
 
 def init_worker(threads: int = 1, main_pid: int | None = None) -> None:
-    """Worker process set-up: one intra-op thread each (the pool supplies the parallelism); die
-    with the run's main process (:mod:`.lifeline`); leave Ctrl-C to the main process, which
-    stops the pool."""
+    """Worker process set-up: one intra-op thread each, torch's and OpenBLAS's (the pool supplies
+    the parallelism); die with the run's main process (:mod:`.lifeline`); leave Ctrl-C to the
+    main process, which stops the pool."""
     import os
     import signal
 
+    from .blas import limit_blas_threads
     from .lifeline import guard_worker
 
     if main_pid is not None:
         guard_worker(main_pid)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    limit_blas_threads(threads)                    # numpy's OpenBLAS, loaded before this runs
     after_import("torch", lambda torch: torch.set_num_threads(threads))     # a JPEG-only worker never imports it
 
 

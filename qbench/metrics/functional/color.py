@@ -7,7 +7,7 @@ import torch
 #: ITU-R BT.601 luma as MATLAB's ``rgb2ycbcr`` (studio range 16-235), for RGB in [0, 255].
 #: This is the BasicSR / IRN / SAIN convention: Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
 #: Y is kept as a float (not rounded to uint8), as BasicSR's ``bgr2ycbcr(y_only=True)`` does.
-BT601_Y = (65.481, 128.553, 24.966)
+from ..constants import BT601_Y  # noqa: F401 (re-exported)
 
 
 def rgb_to_y(x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-BLOCK = 8
+from ..constants import PSNRB_BLOCK as BLOCK
 
 
 def blocking_effect_factor(x: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
