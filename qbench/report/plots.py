@@ -112,7 +112,7 @@ def _frame_measured(ax, spec: PlotSpec) -> None:
 
 def legend_covers_curves(fig, ax, legend, spec: PlotSpec) -> bool:
     """True when a drawn point of ``spec`` (or a segment's midpoint) lies under ``legend``'s box."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()          # lays out the legend; no pixels drawn
     box = legend.get_window_extent()
     for _, xs, ys in spec.curves + spec.references:
         x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
