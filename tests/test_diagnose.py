@@ -303,7 +303,9 @@ def test_diagnose_derives_its_tables_once_with_the_leaderboard(tmp_path, monkeyp
     import qbench.report.triangle as triangle_mod
     from qbench.cli import main
 
-    calls = {"residual_tables": 0, "triangle_table": 0, "role_means": 0}
+    import qbench.report.regions as regions_mod
+
+    calls = {"residual_tables": 0, "triangle_table": 0, "role_means": 0, "region_tables": 0}
 
     def counted(name, fn):
         def wrapper(*a, **k):
@@ -311,7 +313,8 @@ def test_diagnose_derives_its_tables_once_with_the_leaderboard(tmp_path, monkeyp
             return fn(*a, **k)
         return wrapper
 
-    for name, mod in (("residual_tables", residuals_mod), ("triangle_table", triangle_mod), ("role_means", roles_mod)):
+    for name, mod in (("residual_tables", residuals_mod), ("triangle_table", triangle_mod), ("role_means", roles_mod),
+                      ("region_tables", regions_mod)):
         wrapped = counted(name, getattr(mod, name))
         for where in (mod, model_mod, diagnose_mod):
             monkeypatch.setattr(where, name, wrapped, raising=False)
@@ -320,7 +323,8 @@ def test_diagnose_derives_its_tables_once_with_the_leaderboard(tmp_path, monkeyp
         save(smooth_image(30 + i, 40, 48), folder / f"{i}.png")
     suite = {"name": "once", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
              "codecs": [{"name": "jpeg", "qualities": [10]}], "anchor": None, "solvers": ["identity", "gaussian"],
-             "metrics": ["psnr_y"], "diagnostics": {"per_image": [{"name": "residual", "params": {"examples": 0}}]},
+             "metrics": ["psnr_y"],
+             "diagnostics": {"per_image": [{"name": "residual", "params": {"examples": 0}}, "region_texture"]},
              "output": {"bootstrap": 10}}
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["diagnose", str(write_suite(suite)), "--out", str(out), "--workers", "0",
@@ -328,4 +332,5 @@ def test_diagnose_derives_its_tables_once_with_the_leaderboard(tmp_path, monkeyp
     assert res.exit_code == 0, res.output
     assert "## Residual analysis" in (out / "diagnostics.md").read_text()
     assert "## Residual analysis" in (out / "leaderboard.md").read_text()
-    assert calls == {"residual_tables": 1, "triangle_table": 1, "role_means": 1}, calls
+    assert "## Region-stratified gains" in (out / "diagnostics.md").read_text()
+    assert calls == {"residual_tables": 1, "triangle_table": 1, "role_means": 1, "region_tables": 1}, calls

@@ -95,7 +95,7 @@ def diagnostic_sections(model: ReportModel, out_dir: str | Path | None = None) -
     out: list[Section] = []
     for part in (roles_section(data, model.role_means), conditional_sections(data, model.conditional),
                  set_section(data), triangle_sections(data, triangle, drawn),
-                 residual_sections(data, residual_figs, model.residuals), region_sections(data),
+                 residual_sections(data, residual_figs, model.residuals), region_sections(data, model.regions),
                  panel_section(model, out_dir)):
         out += part
     return out

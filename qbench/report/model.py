@@ -17,6 +17,7 @@ from .branches import branch_table
 from .data import ReportData
 from .document import Figure
 from .plots import PlotSpec
+from .regions import region_tables
 from .residuals import residual_tables
 from .roles import role_means
 from .triangle import triangle_table
@@ -43,6 +44,7 @@ class ReportModel:
     panels: dict[str, list[Figure]] = field(default_factory=dict)   # dataset -> visual comparison panels
     figures_dir: str | None = None                    # where the figure pass drew the residual figures and panels
     conditional: dict[str, list[dict]] = field(default_factory=dict)  # label -> conditional-discriminator rows
+    regions: dict[str, list] = field(default_factory=dict)   # label -> region rows (qbench.report.regions.region_tables)
 
     def rd_by_dataset(self) -> dict[str, list[PlotSpec]]:
         """The RD figures present, per dataset."""
@@ -64,6 +66,7 @@ def build_model(data: ReportData, agg: Aggregates | None) -> ReportModel:
     model = ReportModel(data, agg, role_means(data), triangle_table(data), branch_table(data),
                         residual_tables(data), primary)
     model.conditional = {label: conditional_table(data, label) for label in conditional_labels(data)}
+    model.regions = region_tables(data)
     if agg is not None:
         model.point_ranks = point_ranks(data, agg, primary)
         model.overall_ranks = overall_ranks(data, agg, primary)

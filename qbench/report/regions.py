@@ -36,9 +36,10 @@ def _classes(values: list[str]) -> list[str]:
     return [v.split("/", 1)[1] for v in values if v.startswith("psnr_gain/")]
 
 
-def region_sections(data: ReportData) -> list[Section]:
-    """One section per region diagnostic in the store (empty when there is none)."""
-    sections = []
+def region_tables(data: ReportData) -> dict[str, list[tuple[dict, str, list[str]]]]:
+    """Per region diagnostic: its mean rows (:func:`~qbench.report.tables.mean_table`, one per
+    dataset x solver x codec point x class, in leaderboard order), each with its class and value columns."""
+    out = {}
     passthrough = {s for s, i in data.solvers.items() if i.passthrough}
     for label in region_labels(data):
         info = data.diagnostics.info[label]
@@ -53,13 +54,25 @@ def region_sections(data: ReportData) -> list[Section]:
                 continue
             part = wide[["ordinal"] + KEYS + cols]
             for r in mean_table(data, part, cols, KEYS):
-                rows.append((r["ordinal"] if "ordinal" in r else 0, r, cls, cols))
+                rows.append((r, cls, cols))
         if not rows:
             continue
-        order = {k: i for i, k in enumerate(dict.fromkeys(tuple(r[k] for k in KEYS) for _, r, _, _ in rows))}
-        rows.sort(key=lambda t: order[tuple(t[1][k] for k in KEYS)])
+        order = {k: i for i, k in enumerate(dict.fromkeys(tuple(r[k] for k in KEYS) for r, _, _ in rows))}
+        rows.sort(key=lambda t: order[tuple(t[0][k] for k in KEYS)])
+        out[label] = rows
+    return out
+
+
+def region_sections(data: ReportData, tables: dict[str, list[tuple[dict, str, list[str]]]] | None = None
+                    ) -> list[Section]:
+    """One section per region diagnostic in the store (``tables``, default :func:`region_tables`;
+    empty when there is none)."""
+    tables = region_tables(data) if tables is None else tables
+    sections = []
+    for label, rows in tables.items():
+        info = data.diagnostics.info[label]
         table = []
-        for _, r, cls, cols in rows:
+        for r, cls, cols in rows:
             share, pc, pe, pg, sc, se, sg = cols
             table.append([r["dataset"], r["solver"], r["codec"], quality_text(data, r["codec"], r["quality"]), cls,
                           str(r["n_images"]), fmt(r[share], 2), fmt(r[pc], 2), fmt(r[pe], 2), ci_cell(r, pg, 2, "+"),

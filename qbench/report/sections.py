@@ -355,7 +355,7 @@ SECTIONS: tuple[tuple[str, Callable[[ReportModel], list[Section]]], ...] = (
     ("set_values", lambda m: set_section(m.data)),
     ("triangle", lambda m: triangle_sections(m.data, m.triangle)),
     ("residuals", lambda m: residual_sections(m.data, m.residual_figures, m.residuals)),
-    ("regions", lambda m: region_sections(m.data)),
+    ("regions", lambda m: region_sections(m.data, m.regions)),
     ("skipped", lambda m: skipped_section(m.data)),
     ("failures", lambda m: failures_section(m.data)),
 )
