@@ -115,3 +115,21 @@ def test_kernels_import_no_torch(tmp_path):
                           check=True)
     imported, vals = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not imported and all(np.isfinite(vals))
+
+
+def test_y_metrics_of_one_sample_convert_the_output_once(monkeypatch, coded):
+    """psnr_y, ssim_y and psnrb_y of one output convert it to Y once, not once per metric."""
+    from qbench.metrics import pixels
+
+    _, x, y = coded[0]
+    ms = [build(n) for n in ("psnr_y", "ssim_y", "psnrb_y")]
+    preps = [m.prepare(x) for m in ms]
+    want = [m.compute_prepared(p, y.copy()) for m, p in zip(ms, preps)]
+    calls = []
+    real = pixels.luma
+    monkeypatch.setattr(pixels, "luma", lambda img: calls.append(img.shape) or real(img))
+    out = y.copy()
+    assert [m.compute_prepared(p, out) for m, p in zip(ms, preps)] == want
+    assert len(calls) == 1
+    other = y.copy()                                     # another array: converted again
+    assert ms[0].compute_prepared(preps[0], other) == want[0] and len(calls) == 2

@@ -48,15 +48,27 @@ def luma(img: np.ndarray) -> np.ndarray:
     return y
 
 
+#: the last image converted to Y, its crop and its Y: the Y metrics of one sample (psnr_y, ssim_y,
+#: psnrb_y) measure the same output array, which is converted once (the image is held, so its
+#: identity cannot be reused by another array; images are not modified while they are measured)
+_LAST_Y: list = [None, -1, None]
+
+
 def measured(img: np.ndarray, border: int, channels: str) -> np.ndarray:
     """The pixels a protocol measures: cropped, BT.601 Y for ``channels='y'`` on RGB.
 
-    Returns an ``(H, W, C)`` view or array (uint8 or float); Y comes back as float64 ``(H, W, 1)``.
+    Returns an ``(H, W, C)`` view or array (uint8 or float); Y comes back as float64 ``(H, W, 1)``
+    (read-only: it may be shared with the next call on the same image).
     """
-    img = cropped(as_metric_hwc(img), border)
+    img = as_metric_hwc(img)
     if channels == "y" and img.shape[2] == 3:
-        return luma(img)[:, :, None]
-    return img
+        if _LAST_Y[0] is img and _LAST_Y[1] == border:
+            return _LAST_Y[2]
+        y = luma(cropped(img, border))[:, :, None]
+        y.setflags(write=False)
+        _LAST_Y[:] = [img, border, y]
+        return y
+    return cropped(img, border)
 
 
 def planes(img: np.ndarray, border: int, channels: str) -> np.ndarray:
