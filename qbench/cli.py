@@ -83,7 +83,8 @@ def main() -> None:
 @click.argument("suite_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="results folder (default: runs/<suite name>/)")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option("--device", default="auto", show_default=True,
+              help="auto | cpu | cuda | cuda:N, or a list (cuda:0,cuda:1): one device worker per listed device")
 @click.option("--workers", type=WORKERS, default=None,
               help="CPU worker processes for codec and metric stages (default: min(4, cores); 0 = in-process; "
                    "-1 = one per core)")
@@ -96,6 +97,12 @@ def main() -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="where CPU stages run: a local process pool, or a Ray cluster (pip install qbench[ray])")
 @click.option("--address", default=None, help="Ray cluster address (default: start a local one)")
+@click.option("--device-actors", type=click.IntRange(min=1), default=None,
+              help="with --executor ray: device actors for solvers and learned codecs (default: one per GPU "
+                   "of the cluster, else 1 CPU actor)")
+@click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=None,
+              help="with --executor ray: GPUs each device actor reserves (default 1 on a cluster with GPUs; "
+                   "0.5 puts two actors on a GPU; 0 = CPU actors)")
 @click.option("--rehash", is_flag=True,
               help="pixel-hash every image again instead of trusting the store's file-hash cache")
 @click.option("--quiet", is_flag=True, help="no progress bar")
@@ -110,7 +117,8 @@ def main() -> None:
               help="quick run: only these codecs (comma-separated suite labels or names)")
 @_handle_errors
 def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None, fresh: bool,
-        recompute: tuple[str, ...], data_root: str | None, executor: str, address: str | None, quiet: bool,
+        recompute: tuple[str, ...], data_root: str | None, executor: str, address: str | None,
+        device_actors: int | None, gpus_per_actor: float | None, quiet: bool,
         strict: bool, rehash: bool, limit: int | None, only_solvers: str | None, only_codecs: str | None) -> None:
     """Run SUITE_FILE: compress, restore, measure, and write the leaderboard.
 
@@ -120,17 +128,19 @@ def run(suite_file: Path, out_dir: Path | None, device: str, workers: int | None
     """
     _run_and_report(suite_file, out_dir, device=device, workers=workers, fresh=fresh, data_root=data_root,
                     quiet=quiet, executor=executor, address=address, strict=strict, recompute=recompute, rehash=rehash,
-                    narrow={"limit": limit, "solvers": only_solvers, "codecs": only_codecs})
+                    narrow={"limit": limit, "solvers": only_solvers, "codecs": only_codecs},
+                    actors={"device_actors": device_actors, "gpus_per_actor": gpus_per_actor})
 
 
 def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, workers: int | None, fresh: bool,
                     data_root: str | None, quiet: bool, executor: str = "local", address: str | None = None,
                     diagnostics: bool = False, strict: bool = False, narrow: dict | None = None,
-                    recompute: tuple[str, ...] = (), rehash: bool = False) -> None:
+                    recompute: tuple[str, ...] = (), rehash: bool = False, actors: dict | None = None) -> None:
     """Validate, run and report a suite (``diagnostics``: the diagnostics document too, from the same
     report model); exit 1 on failures,
     else 3 when ``strict`` and a metric or diagnostic was skipped. ``narrow``: the keyword
-    arguments of :func:`qbench.narrow.narrow_suite` (a quick run)."""
+    arguments of :func:`qbench.narrow.narrow_suite` (a quick run); ``actors``: the Runner's
+    ``device_actors`` and ``gpus_per_actor``."""
     from .narrow import narrow_suite
     from .report import write_reports
     from .runner import Runner
@@ -147,7 +157,7 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
     click.echo(f"qbench: suite {suite.name} ({suite.hash()}) -> {out}", err=True)
     result = Runner(suite if narrowed else resolved, out, device=device, workers=workers, fresh=fresh,
                     data_root=data_root, progress=not quiet, executor=executor, address=address,
-                    recompute=recompute, rehash=rehash,
+                    recompute=recompute, rehash=rehash, **(actors or {}),
                     log=lambda m: click.echo(f"qbench: {m}", err=True)).run()
     with _writing(out):
         from .report.diagnose import FORMATS as DIAGNOSTIC_FORMATS
@@ -161,6 +171,9 @@ def _run_and_report(suite_file: Path, out_dir: Path | None, *, device: str, work
                    f"{result.encodings_computed} encodings, {result.outputs_computed} solver outputs, "
                    f"{result.metric_values_computed} metric values computed in {result.seconds:.1f} s",
                    err=True)
+    if result.devices_lost:
+        click.echo(f"qbench: {len(result.devices_lost)} device worker(s) died; their steps ran on the others: "
+                   f"{'; '.join(result.devices_lost)}", err=True)
     if result.cache_rejected:
         click.echo(f"qbench: {len(result.cache_rejected)} cache file(s) did not match their recorded sha256 "
                    "(or had none) and were computed again", err=True)

@@ -1,13 +1,17 @@
 """The device side of a run: solvers and learned codecs set up once, batches run in order.
 
-Everything here runs in the runner's main process, which owns the device. It is fed decoded
-images by the scheduler; it never touches the store.
+A :class:`DeviceStage` owns one device. A :class:`DeviceWorker` wraps one stage with the run's
+pipelines and runs the scheduler's device steps (``pre``, ``code``, ``post``) by name: in the
+main process (one device), in a device process per listed device (``--device cuda:0,cuda:1``) or
+in a Ray actor (``--executor ray``; :mod:`.device_pool`). It is fed decoded images by the
+scheduler and never touches the store: measured costs travel back with each reply.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -173,3 +177,72 @@ def item_reports(ctx: Context, n: int) -> list[dict[str, Any]]:
     given to, as the ``info`` of each of the ``n`` outputs: ``{"report": {...}}``, or ``{}``
     for an image without any. Raises :class:`SolverError` on a malformed report."""
     return [{"report": r} if r else {} for r in ctx.reports.per_image(n)]
+
+
+@dataclass
+class DeviceReply:
+    """What a device step returns: its value, the device it ran on, and the costs it measured as
+    ``(label, kind, spec_hash, cost)`` (for the main process to store)."""
+
+    value: Any
+    device: str
+    costs: list[tuple[str, str, str, Cost]] = field(default_factory=list)
+
+
+class DeviceWorker:
+    """Runs the scheduler's device steps on one device with its own copy of the run's pipelines.
+
+    Built around an existing ``stage`` (the main process's, whose callbacks store costs
+    directly), or with a stage of its own on ``device`` whose costs are returned with each reply
+    and which probes a component only when the step asks it to (``probe``)."""
+
+    def __init__(self, pipelines: dict[tuple[str, str], Pipeline], stage: DeviceStage | None = None, *,
+                 device: str = "cpu", seed: int = 0, probe: int = 128, repeats: int = 7,
+                 ladders: dict[str, list[float] | None] | None = None):
+        self.pipelines = pipelines
+        self._costs: list[tuple[str, str, str, Cost]] = []
+        self._probe = False
+        if stage is None:
+            by_id = {id(pipe.codec): (ladders or {}).get(codec) for (_, codec), pipe in pipelines.items()}
+            stage = DeviceStage(device, seed, self._on_cost, probe, repeats,
+                                cost_known=lambda spec_hash: not self._probe, ladders=by_id)
+        self.stage = stage
+        self.device = stage.device
+
+    def _on_cost(self, label: str, kind: str, component, cost: Cost) -> None:
+        self._costs.append((label, kind, component.spec_hash(), cost))
+
+    def run(self, step: str, pair: tuple[str, str], args: tuple, probe: bool = False) -> DeviceReply:
+        """Run device step ``step`` (``pre``, ``code`` or ``post``) of pipeline ``pair`` on ``args``;
+        ``probe``: measure the cost of a component this step sets up (when it has its own stage)."""
+        self._costs, self._probe = [], probe
+        try:
+            value = getattr(self, f"_{step}")(self.pipelines[pair], pair, *args)
+        finally:
+            self._probe = False
+        return DeviceReply(value, self.device, self._costs)
+
+    def _pre(self, pipe: Pipeline, pair, original, ctx: Context) -> tuple[np.ndarray, float]:
+        """The low-res image of ``original`` (an :class:`~qbench.images.ImageSource`), and seconds."""
+        self.stage.ready_solver(pair[0], pipe)
+        t0 = time.perf_counter()
+        low = self.stage.pre(pipe, original.read(), replace(ctx, device=self.device))
+        return low, time.perf_counter() - t0
+
+    def _code(self, pipe: Pipeline, pair, job):
+        """A learned codec's encode and decode of ``job`` (a :class:`~.stages.CodeJob`)."""
+        from .stages import run_code
+
+        codec = self.stage.ready_codec(pair[1], pipe.codec)
+        self.stage.reseed(job.enc_key)
+        return run_code(replace(job, metrics=(), diagnostics=(), return_decoded=True), codec=codec)
+
+    def _post(self, pipe: Pipeline, pair, decoded: list[np.ndarray], ctx: Context, seed_key: str,
+              out_shape: tuple[int, int, int], quantize_out: bool) -> tuple[list, float, list[dict[str, Any]]]:
+        """A batch's outputs (or per-item errors), solver seconds per item, and per-item reports."""
+        from ..solvers.base import SolverReports
+
+        self.stage.ready_solver(pair[0], pipe)
+        ctx = replace(ctx, device=self.device, reports=SolverReports())
+        outs, seconds = self.stage.post(pipe, decoded, ctx, seed_key, out_shape, quantize_out)
+        return outs, seconds, item_reports(ctx, len(decoded))

@@ -57,8 +57,9 @@ class InlineExecutor:
         return fut
 
     def wait(self, handles: Iterable[cf.Future], timeout: float | None = None) -> set:
-        """Every handle (all are done)."""
-        return set(handles)
+        """The finished handles (all of this executor's are; a device process's may not be)."""
+        done, _ = cf.wait(list(handles), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return done
 
     def result(self, handle: cf.Future) -> Any:
         """The job's result (raises what it raised)."""
@@ -126,8 +127,10 @@ class LocalExecutor:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(kind: str, workers: int, device: str = "cpu", address: str | None = None) -> Executor:
-    """An executor by name: ``local`` (``inline`` when ``workers`` is 0) or ``ray``."""
+def make_executor(kind: str, workers: int, device: str = "cpu", address: str | None = None,
+                  extra_cpus: int = 0) -> Executor:
+    """An executor by name: ``local`` (``inline`` when ``workers`` is 0) or ``ray`` (a local cluster
+    it starts declares ``extra_cpus`` more CPUs, for CPU device actors)."""
     if kind == "local":
         return InlineExecutor() if workers <= 0 else LocalExecutor(workers, device)
     if kind == "inline":
@@ -135,5 +138,5 @@ def make_executor(kind: str, workers: int, device: str = "cpu", address: str | N
     if kind == "ray":
         from .ray_executor import RayExecutor
 
-        return RayExecutor(workers, address)
+        return RayExecutor(workers, address, extra_cpus)
     raise ConfigError(f"unknown executor {kind!r}; choose local, inline or ray")

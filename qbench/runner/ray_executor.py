@@ -48,7 +48,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, workers: int, address: str | None = None):
+    def __init__(self, workers: int, address: str | None = None, extra_cpus: int = 0):
         try:
             import ray
         except ImportError as exc:
@@ -60,7 +60,8 @@ class RayExecutor:
                 if address:
                     ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
                 else:
-                    ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
+                    ray.init(num_cpus=max(1, workers) + max(0, extra_cpus), include_dashboard=False,
+                             log_to_driver=False,
                              ignore_reinit_error=True)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"connect to the Ray cluster at {address}" if address else "start a local Ray cluster"

@@ -43,6 +43,8 @@ class RunResult:
     cache_rejected: list[tuple[str, str]] = field(default_factory=list)   # (path, state): recomputed
     seconds: float = 0.0
     changed: list[str] = field(default_factory=list)       # components whose identity changed since the store
+    devices: list[str] = field(default_factory=list)       # the device of each device worker
+    devices_lost: list[str] = field(default_factory=list)  # device workers that died (their steps ran elsewhere)
     recomputed: list[str] = field(default_factory=list)    # what --recompute dropped
 
     #: (stage, component, error, where) -> [count, first detail, full text]
@@ -63,18 +65,35 @@ class Runner:
     """Execute a suite into ``out_dir`` (a results store, a cache and the reports).
 
     ``suite`` is a :class:`~qbench.runner.resolve.Resolved` suite (its components built once, by
-    validation) or a :class:`Suite`, resolved (under ``data_root``) when the run starts."""
+    validation) or a :class:`Suite`, resolved (under ``data_root``) when the run starts.
+
+    Device steps run in this process on ``device``; on one device process per device of a list
+    (``"cuda:0,cuda:1"``, local executor); or, with ``executor="ray"``, in ``device_actors`` Ray
+    actors of ``gpus_per_actor`` GPUs each (:func:`~.ray_devices.plan_actors` gives the defaults)."""
 
     def __init__(self, suite: Suite | Resolved, out_dir: str | Path, *, device: str = "auto",
                  workers: int | None = None, fresh: bool = False, data_root: str | None = None, progress: bool = True,
                  log: Callable[[str], None] | None = None, executor: str = "local", address: str | None = None,
-                 recompute: Sequence[str] = (), rehash: bool = False):
+                 recompute: Sequence[str] = (), rehash: bool = False, device_actors: int | None = None,
+                 gpus_per_actor: float | None = None):
         import os
+
+        from .device_pool import parse_devices
 
         self.resolved = suite if isinstance(suite, Resolved) else None
         self.suite = suite.suite if isinstance(suite, Resolved) else suite
         self.out_dir = Path(out_dir)
-        self.device = resolve_device(device)
+        listed = parse_devices(device)
+        if len(listed) > 1 and executor != "local":
+            raise ConfigError(f"--device {device}: a device list is for the local executor; with --executor "
+                              f"{executor} use --device-actors and --gpus-per-actor")
+        if executor != "ray" and (device_actors is not None or gpus_per_actor is not None):
+            raise ConfigError("--device-actors and --gpus-per-actor need --executor ray")
+        self.devices = [resolve_device(d) for d in listed]
+        self.device = self.devices[0]           # the main process's: metrics, costs, the run's record
+        self.device_arg = device                # what device actors resolve for themselves
+        self.device_actors = device_actors
+        self.gpus_per_actor = gpus_per_actor
         if workers is not None and workers < -1:
             raise ConfigError(f"workers must be >= 0, or -1 for one per core; got {workers}")
         self.workers = (min(4, os.cpu_count() or 1) if workers is None
@@ -174,10 +193,14 @@ class Runner:
         """Count one solver output computed."""
         self.result.outputs_computed += 1
 
-    def _cost_known(self, spec_hash: str) -> bool:
-        """Whether a cost was measured on this device with this run's probe size and repeats."""
+    def device_cost(self, label: str, kind: str, spec_hash: str, device: str, cost) -> None:
+        """Write a cost a device worker measured on ``device`` to the store."""
+        self.store.put_cost(label, kind, spec_hash, device, cost, self.result.run_id)
+
+    def _cost_known(self, spec_hash: str, device: str | None = None) -> bool:
+        """Whether a cost was measured on ``device`` (this run's) with this run's probe size and repeats."""
         out = self.suite.output
-        return self.store.get_cost(spec_hash, self.device, out.cost_probe, out.cost_repeats) is not None
+        return self.store.get_cost(spec_hash, device or self.device, out.cost_probe, out.cost_repeats) is not None
 
     def _device_stage(self):
         """The device stage of this run: it probes costs not yet stored for this device."""
@@ -233,7 +256,9 @@ class Runner:
                         "samples": r.samples, "samples_done_before": r.samples_done_before,
                         "encodings_computed": r.encodings_computed, "outputs_computed": r.outputs_computed,
                         "metric_values_computed": r.metric_values_computed, "failures": len(r.failures),
-                        "seconds": round(r.seconds, 3)})
+                        "seconds": round(r.seconds, 3),
+                        **({"devices": r.devices} if len(r.devices) > 1 or self.executor_kind == "ray" else {}),
+                        **({"devices_lost": r.devices_lost} if r.devices_lost else {})})
                 except QbenchError:
                     if not pending:      # a full disk fails this too: keep the error that stopped the run
                         raise
@@ -377,13 +402,43 @@ class Runner:
 
         from .schedule import Scheduler
 
-        executor = make_executor(self.executor_kind, self.workers, self.device, self.address)
-        device_stage = self._device_stage()
-        bar = tqdm(total=len(todo.samples), desc=self.suite.name, unit="sample", disable=not self.progress)
+        extra = (self.device_actors or 1) if self.executor_kind == "ray" else 0   # CPU actors' cores
+        executor = make_executor(self.executor_kind, self.workers, self.device, self.address, extra_cpus=extra)
+        devices = None
         try:
-            Scheduler(self, todo, pipelines, executor, device_stage, bar, cache_dir=self.cache_dir,
-                      codec_names=self.codec_names, quantize=self.quantize, keep_images=self.keep_images,
-                      keep_decoded=self.keep_decoded, examples=self.examples).run()
+            devices = self._device_pool(pipelines)
+            self.result.devices = devices.devices
+            if len(devices.slots) > 1 or self.executor_kind == "ray":
+                self.log(f"{len(devices.slots)} device worker(s) ({devices.name}): {', '.join(devices.devices)}")
+            bar = tqdm(total=len(todo.samples), desc=self.suite.name, unit="sample", disable=not self.progress)
+            try:
+                Scheduler(self, todo, pipelines, executor, devices, bar, cache_dir=self.cache_dir,
+                          codec_names=self.codec_names, quantize=self.quantize, keep_images=self.keep_images,
+                          keep_decoded=self.keep_decoded, examples=self.examples).run()
+            finally:
+                bar.close()
         finally:
-            bar.close()
+            if devices is not None:
+                self.result.devices_lost = list(devices.lost)
+                devices.close()
             executor.close()
+
+    def _device_pool(self, pipelines):
+        """Where device steps run: this process (one device), a process per listed device, or Ray actors."""
+        from .device import DeviceWorker
+        from .device_pool import InlineDevices, ProcessDevices
+
+        out = self.suite.output
+        ladders = {c.label: None if c.target else c.points for c in self.resolved.components.codecs}
+        common = dict(seed=self.suite.seed, probe=out.cost_probe, repeats=out.cost_repeats, ladders=ladders,
+                      cost_known=self._cost_known)
+        if self.executor_kind == "ray":
+            import ray
+
+            from .ray_devices import RayDevices, plan_actors
+
+            n, gpus = plan_actors(ray.cluster_resources(), self.device_arg, self.device_actors, self.gpus_per_actor)
+            return RayDevices(pipelines, n=n, gpus=gpus, device=self.device_arg, **common)
+        if len(self.devices) > 1:
+            return ProcessDevices(self.devices, pipelines, **common)
+        return InlineDevices(DeviceWorker(pipelines, self._device_stage()))

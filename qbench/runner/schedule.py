@@ -1,16 +1,19 @@
-"""The scheduler: CPU stages on an executor, device steps in this process, results to a recorder.
+"""The scheduler: CPU stages on an executor, device steps on a device pool, results to a recorder.
 
-Flow per encoding group (samples sharing a bitstream): [pre on the device, once per low-res key]
--> code (a worker; a learned codec on the device) -> post on the device, batched by solver, codec
+Flow per encoding group (samples sharing a bitstream): [pre on a device, once per low-res key]
+-> code (a worker; a learned codec on a device) -> post on a device, batched by solver, codec
 point and size -> measure (a worker). Code and measure jobs run concurrently on the executor while
-the device works through its queue; every result goes to the :class:`Recorder` (the runner, the
-only store writer) as soon as it arrives. Each job in flight carries its completion callbacks.
+the device pool (:mod:`.device_pool`: this process, a process per device, or Ray actors) works
+through the device queue; every result goes to the :class:`Recorder` (the runner, the only store
+writer) as soon as it arrives. Each job in flight carries its completion callbacks. A device
+step whose worker died is submitted again to the others (at most twice).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 from collections import defaultdict, deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -22,7 +25,8 @@ from ..images import ImageSource
 from ..pipelines import COMPRESSED, LOWRES, ORIGINAL, Pipeline
 from ..solvers import Context
 from ..store import ArtefactRow
-from .device import item_reports
+from .device import DeviceReply, DeviceStage, DeviceWorker
+from .device_pool import DeviceLost, DevicePool, DevicesGone, InlineDevices
 from .executor import WorkerLost
 from .plan import GroupTodo, Sample, Todo, Work
 from .stages import CodeJob, MeasureJob, StageResult, run_code, run_measure
@@ -46,17 +50,27 @@ class Recorder(Protocol):
     def log(self, msg: str) -> None:
         """Tell the user."""
 
+    def record_cost(self, label: str, kind: str, component, cost) -> None:
+        """Store a cost measured in this process (only called by a stage built around this recorder)."""
+
+    def device_cost(self, label: str, kind: str, spec_hash: str, device: str, cost) -> None:
+        """Store a cost a device worker measured and returned."""
+
 
 @dataclass(frozen=True)
 class _Job:
     """A job in flight: what ran, and what to call with its result or its error."""
 
     what: str
-    fn: Callable
+    fn: Callable | None             # None: a device step, ``job`` is (step, pair, args, probe)
     job: Any
-    done: Callable[[StageResult], None]
+    done: Callable[[Any], None]
     failed: Callable[[BaseException], None]
     attempt: int = 1
+
+    @property
+    def device(self) -> bool:
+        return self.fn is None
 
 
 class Scheduler:
@@ -64,15 +78,17 @@ class Scheduler:
 
     ``codec_names`` says how workers rebuild each codec label; outputs are cached under
     ``cache_dir`` (as PNG when ``quantize``) and kept there when ``keep_images`` (decoded images
-    of library codecs too when ``keep_decoded``)."""
+    of library codecs too when ``keep_decoded``). ``devices`` is a :class:`DevicePool`, or a
+    :class:`DeviceStage` run in this process."""
 
     def __init__(self, recorder: Recorder, todo: Todo, pipelines: dict[tuple[str, str], Pipeline], executor,
-                 device_stage, bar, *, cache_dir: str | Path, codec_names: dict[str, str], quantize: bool,
+                 devices: DevicePool | DeviceStage, bar, *, cache_dir: str | Path, codec_names: dict[str, str], quantize: bool,
                  keep_images: bool, keep_decoded: bool = False, examples: dict[str, set[str]] | None = None):
         self.r = recorder
         self.pipelines = pipelines
         self.ex = executor
-        self.dev = device_stage
+        self.devices = (InlineDevices(DeviceWorker(pipelines, devices)) if isinstance(devices, DeviceStage)
+                        else devices)
         self.bar = bar
         self.todo = todo
         self.cache_dir = Path(cache_dir)
@@ -82,7 +98,7 @@ class Scheduler:
         self.keep_decoded = keep_decoded          # decoded images of library codecs kept too
         self.inflight: dict[Any, _Job] = {}
         self.code_queue: deque = deque()          # (group, job) waiting for submission
-        self.device_code: deque = deque()         # (group, job) for device-bound codecs
+        self.device_queue: deque = deque()        # device steps (pre, learned codecs) waiting for a device
         self.batches: dict[tuple, list] = defaultdict(list)
         self.max_inflight = max(4, 3 * getattr(executor, "workers", 1))
         self.examples = examples or {}         # diagnostic label -> pixel hashes of its example images
@@ -131,18 +147,18 @@ class Scheduler:
         if not group.code:
             return
         first = group.samples[0]
+        if not group.pipeline.has_pre:
+            self._code_group(group, first.image.source)
+        elif group.lowres is not None:
+            self._code_group(group, ImageSource(group.lowres))
+        else:
+            self.device_queue.append(lambda: self._make_lowres(group))
+
+    def _code_group(self, group: GroupTodo, source: ImageSource) -> None:
+        """Queue the code job of ``group`` for its input ``source`` (the original, or its low-res image)."""
+        first = group.samples[0]
         pipe = group.pipeline
         img = first.image
-        source = img.source
-        if pipe.has_pre:
-            if group.lowres is not None:
-                source = ImageSource(group.lowres)
-            else:
-                try:
-                    source = ImageSource(self._make_lowres(pipe, first))
-                except Exception as exc:
-                    self._fail(group.samples, "pre", exc, group.enc_key)
-                    return
         codec = pipe.codec
         cached = group.cached
         job = CodeJob(group.enc_key, img.pixel_hash, first.codec, self.codec_names[first.codec],
@@ -154,33 +170,45 @@ class Scheduler:
                       return_decoded=bool(group.solve or group.remeasure), metrics=group.metrics,
                       diagnostics=group.diagnostics)
         if codec.device_bound:
-            self.device_code.append((group, job))
+            self.device_queue.append(lambda: self._device_code(group, job))
         else:
             self.code_queue.append((group, job))
 
-    def _make_lowres(self, pipe: Pipeline, s: Sample) -> str:
-        """The pre step on the device, once per low-res key; the result is a cached PNG."""
-        self.dev.ready_solver(s.solver, pipe)
-        original = s.image.source.read()
-        ctx = Context(codec=s.codec, image_names=(s.image.name,), original_size=s.image.shape[:2],
-                      device=self.dev.device)
-        import time
+    def _make_lowres(self, group: GroupTodo) -> None:
+        """The pre step on a device, once per low-res key; the result is a cached PNG, then the group's input."""
+        s = group.samples[0]
+        pipe = group.pipeline
+        ctx = Context(codec=s.codec, image_names=(s.image.name,), original_size=s.image.shape[:2])
 
-        t0 = time.perf_counter()
-        low = self.dev.pre(pipe, original, ctx)
-        path = self.cache_dir / "lowres" / s.keys.pre_key[:2] / f"{s.keys.pre_key}.png"
-        sha = write_png(low, path)
-        self.r.record_artefact(ArtefactRow(s.keys.pre_key, LOWRES, str(path), time.perf_counter() - t0,
-                                           {"shape": list(low.shape)}, sha))
-        return str(path)
+        def done(value) -> None:
+            low, seconds = value
+            path = self.cache_dir / "lowres" / s.keys.pre_key[:2] / f"{s.keys.pre_key}.png"
+            sha = write_png(low, path)
+            self.r.record_artefact(ArtefactRow(s.keys.pre_key, LOWRES, str(path), seconds,
+                                               {"shape": list(low.shape)}, sha))
+            self._code_group(group, ImageSource(str(path)))
+
+        self._submit_device("pre", (s.solver, s.codec), (s.image.source, ctx), done,
+                            lambda exc: self._fail(group.samples, "pre", exc, group.enc_key),
+                            ("solver", s.solver, pipe.solver.spec_hash()))
 
     # -- the loop ------------------------------------------------------------------------------------
     def _submit(self, what: str, fn, job, done: Callable[[StageResult], None],
                 failed: Callable[[BaseException], None], attempt: int = 1) -> None:
         self.inflight[self.ex.submit(fn, job)] = _Job(what, fn, job, done, failed, attempt)
 
+    def _submit_device(self, step: str, pair: tuple[str, str], args: tuple, done: Callable[[Any], None],
+                       failed: Callable[[BaseException], None], probe: tuple[str, str, str] | None = None,
+                       attempt: int = 1) -> None:
+        """Start a device step on the pool; ``done`` gets its value once its costs are recorded."""
+        handle = self.devices.submit(step, pair, args, probe)
+        self.inflight[handle] = _Job(step, None, (step, pair, args, probe), done, failed, attempt)
+
+    def _cpu_inflight(self) -> int:
+        return sum(1 for j in self.inflight.values() if not j.device)
+
     def _submit_code(self) -> None:
-        while self.code_queue and len(self.inflight) < self.max_inflight and self._queued() < 64:
+        while self.code_queue and self._cpu_inflight() < self.max_inflight and self._queued() < 64:
             group, job = self.code_queue.popleft()
             self._submit("code", run_code, job, lambda result, group=group: self._code_done(group, result),
                          lambda exc, group=group: self._fail(group.samples, "encode", exc, group.enc_key))
@@ -212,34 +240,45 @@ class Scheduler:
     def _loop(self) -> None:
         while True:
             self._submit_code()
-            device_work = bool(self.device_code) or any(self._ready_batches())
-            if self.inflight:
-                # block when there is no device work, or when workers lag behind the device
-                # (outputs waiting to be measured hold memory)
-                block = not device_work or len(self.inflight) >= 2 * self.max_inflight
-                for h in self.ex.wait(list(self.inflight), timeout=None if block else 0):
-                    self._on_result(h, self.inflight.pop(h))
-                self._submit_code()
-            if self.device_code:
-                group, job = self.device_code.popleft()
-                self._device_code(group, job)
+            self._dispatch()
+            if not self.inflight:
+                if self.batches and not self.device_queue:   # nothing in flight can fill them:
+                    self._run_batch(max(self.batches, key=lambda k: len(self.batches[k])))  # the fullest
+                    continue
+                if not self.code_queue and not self.device_queue:
+                    break
+                continue
+            for h in self._wait():
+                self._on_result(h, self.inflight.pop(h))
+
+    def _dispatch(self) -> None:
+        """Give the device pool what it has room for: queued steps first, then full batches; not
+        while workers lag behind the devices (outputs waiting to be measured hold memory)."""
+        if (self.device_queue or self.batches) and not self.devices.live():
+            raise DevicesGone(self.devices.gone_message())
+        while self.devices.free() > 0 and self._cpu_inflight() < 2 * self.max_inflight:
+            if self.device_queue:
+                self.device_queue.popleft()()
                 continue
             ready = self._ready_batches()
-            if ready:
-                self._run_batch(ready[0])
-                continue
-            if not self.inflight:
-                if self.batches:       # nothing in flight can fill them: run the fullest partial batch
-                    self._run_batch(max(self.batches, key=lambda k: len(self.batches[k])))
-                    continue
-                if not self.code_queue:
-                    break
+            if not ready:
+                break
+            self._run_batch(ready[0])
+
+    def _wait(self) -> set:
+        """Handles done now (device steps run in this process are done when submitted), else
+        block for the first to finish."""
+        done = {h for h, j in self.inflight.items() if isinstance(h, cf.Future) and h.done()}
+        return done or self.ex.wait(list(self.inflight), timeout=None)
 
     def _ready_batches(self) -> list[tuple]:
         return [k for k, items in self.batches.items() if len(items) >= self.pipelines[k[:2]].batch_size]
 
     # -- results -------------------------------------------------------------------------------------
     def _on_result(self, handle, job: _Job) -> None:
+        if job.device:
+            self._on_device_result(handle, job)
+            return
         try:
             result: StageResult = self.ex.result(handle)
         except WorkerLost as exc:
@@ -253,16 +292,33 @@ class Scheduler:
         else:
             job.done(result)
 
+    def _on_device_result(self, handle, job: _Job) -> None:
+        step, pair, args, probe = job.job
+        try:
+            reply: DeviceReply = self.devices.result(handle)
+        except DeviceLost as exc:
+            if job.attempt < 3:               # on another device worker (raises when none is left)
+                self.r.log(f"{exc}; its {step} step goes to another device worker")
+                self._submit_device(step, pair, args, job.done, job.failed, probe, job.attempt + 1)
+                return
+            job.failed(exc)
+        except Exception as exc:
+            job.failed(exc)
+        else:
+            for label, kind, spec_hash, cost in reply.costs:
+                self.r.device_cost(label, kind, spec_hash, reply.device, cost)
+            job.done(reply.value)
+
     def _device_code(self, group: GroupTodo, job: CodeJob) -> None:
         first = group.samples[0]
-        try:
-            codec = self.dev.ready_codec(first.codec, group.pipeline.codec)
-            self.dev.reseed(job.enc_key)
-            metrics, diags = job.metrics, job.diagnostics
-            result = run_code(replace(job, metrics=(), diagnostics=(), return_decoded=True), codec=codec)
-        except Exception as exc:
-            self._fail(group.samples, "encode", exc, group.enc_key)
-            return
+        self._submit_device("code", (first.solver, first.codec), (job,),
+                            lambda result: self._device_coded(group, job, result),
+                            lambda exc: self._fail(group.samples, "encode", exc, group.enc_key),
+                            ("codec", first.codec, group.pipeline.codec.spec_hash()))
+
+    def _device_coded(self, group: GroupTodo, job: CodeJob, result: StageResult) -> None:
+        first = group.samples[0]
+        metrics, diags = job.metrics, job.diagnostics
         if metrics or diags:      # measuring needs no device: hand it to a worker
             first_img = first.image
             what = f"{group.passthrough[0].what if group.passthrough else group.enc_key} (compressed)"
@@ -309,18 +365,18 @@ class Scheduler:
     def _post(self, items: list) -> None:
         first = items[0][0].sample
         pipe = self._pipe(first)
-        try:
-            self.dev.ready_solver(first.solver, pipe)
-            qts = tuple(tuple(tuple(t) for t in enc.side_info.get("qtables", [])) for _, enc, _ in items)
-            ctx = Context(codec=first.codec, quality=first.quality, bpp=tuple(enc.bpp for _, enc, _ in items),
-                          qtables=qts if any(qts) else (), image_names=tuple(w.sample.image.name for w, _, _ in items),
-                          original_size=first.image.shape[:2], device=self.dev.device)
-            outs, seconds = self.dev.post(pipe, [d for _, _, d in items], ctx, first.out_key, first.image.shape,
-                                          self.quantize)
-            infos = item_reports(ctx, len(items))      # what the solver reported per image
-        except Exception as exc:
-            self._fail([w.sample for w, _, _ in items], "solve", exc)
-            return
+        qts = tuple(tuple(tuple(t) for t in enc.side_info.get("qtables", [])) for _, enc, _ in items)
+        ctx = Context(codec=first.codec, quality=first.quality, bpp=tuple(enc.bpp for _, enc, _ in items),
+                      qtables=qts if any(qts) else (), image_names=tuple(w.sample.image.name for w, _, _ in items),
+                      original_size=first.image.shape[:2])
+        self._submit_device("post", (first.solver, first.codec),
+                            ([d for _, _, d in items], ctx, first.out_key, first.image.shape, self.quantize),
+                            lambda value: self._posted(items, *value),
+                            lambda exc: self._fail([w.sample for w, _, _ in items], "solve", exc),
+                            ("solver", first.solver, pipe.solver.spec_hash()))
+
+    def _posted(self, items: list, outs: list, seconds: float, infos: list[dict[str, Any]]) -> None:
+        """Measure each output of a batch (``infos``: what the solver reported per image)."""
         for (work, _, d), out, info in zip(items, outs, infos):
             s = work.sample
             if isinstance(out, BaseException):
