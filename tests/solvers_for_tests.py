@@ -246,3 +246,39 @@ class KillsWorkerOnce(_jpeg()):
             open(marker, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
         return super().encode(img, quality)
+
+
+class KillsItsWorker(Enhancer):
+    """Brightens; on the image named ``victim`` it kills the device worker running it (its Ray
+    actor with ``ray.kill``, else its process with SIGKILL), unless the file ``spare`` exists
+    or it runs in the process ``spare_pid``. With ``once`` it creates ``spare`` before killing."""
+
+    card = SolverCard(name="kills_its_worker", task="enhance")
+    defaults = {"victim": "", "spare": "", "spare_pid": 0, "once": True}
+
+    def enhance(self, batch, ctx: Context):
+        from pathlib import Path
+
+        spare = Path(self.params["spare"])
+        if (self.params["victim"] in ctx.image_names and not spare.exists()
+                and os.getpid() != self.params["spare_pid"]):
+            if self.params["once"]:
+                spare.touch()
+            self._kill()
+        return batch + 0.02
+
+    @staticmethod
+    def _kill() -> None:
+        import signal
+
+        try:
+            import ray
+
+            actor = ray.get_runtime_context().current_actor if ray.is_initialized() else None
+        except (ImportError, RuntimeError):
+            actor = None
+        if actor is not None:
+            ray.kill(actor)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)

@@ -46,6 +46,7 @@ class Slot:
     handle: Any = None                       # a process pool or an actor handle
     inflight: set = field(default_factory=set)
     alive: bool = True
+    steps: int = 0                           # steps it finished
 
 
 class DevicePool:
@@ -101,7 +102,7 @@ class DevicePool:
         slot.inflight.discard(handle)
         asked = self._asking.pop(handle, None)
         try:
-            return self._result(slot, handle)
+            reply = self._result(slot, handle)
         except DeviceLost as exc:
             self._probed.discard(asked)          # the step goes elsewhere: probe there
             if slot.alive:
@@ -109,6 +110,11 @@ class DevicePool:
                 self.lost.append(f"{slot.name} ({slot.device}): {exc}")
                 self._stop(slot)
             raise DeviceLost(f"{slot.name} ({slot.device}) died: {exc}") from exc
+        except Exception:
+            slot.steps += 1
+            raise
+        slot.steps += 1
+        return reply
 
     def gone_message(self) -> str:
         """The one-line error of a run whose device workers are all gone."""

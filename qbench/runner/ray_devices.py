@@ -106,7 +106,7 @@ class RayDevices(DevicePool):
 
         self._ray = ray
         if gpus:
-            cls = ray.remote(num_gpus=gpus, max_restarts=0, max_task_retries=0)(DeviceActor)
+            cls = ray.remote(num_gpus=gpus, num_cpus=0, max_restarts=0, max_task_retries=0)(DeviceActor)
         else:
             cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(DeviceActor)
         shared = ray.put(pipelines)

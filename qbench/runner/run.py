@@ -44,6 +44,7 @@ class RunResult:
     seconds: float = 0.0
     changed: list[str] = field(default_factory=list)       # components whose identity changed since the store
     devices: list[str] = field(default_factory=list)       # the device of each device worker
+    device_steps: list[int] = field(default_factory=list)  # the device steps each one finished
     devices_lost: list[str] = field(default_factory=list)  # device workers that died (their steps ran elsewhere)
     recomputed: list[str] = field(default_factory=list)    # what --recompute dropped
 
@@ -257,7 +258,8 @@ class Runner:
                         "encodings_computed": r.encodings_computed, "outputs_computed": r.outputs_computed,
                         "metric_values_computed": r.metric_values_computed, "failures": len(r.failures),
                         "seconds": round(r.seconds, 3),
-                        **({"devices": r.devices} if len(r.devices) > 1 or self.executor_kind == "ray" else {}),
+                        **({"devices": r.devices, "device_steps": r.device_steps}
+                           if len(r.devices) > 1 or self.executor_kind == "ray" else {}),
                         **({"devices_lost": r.devices_lost} if r.devices_lost else {})})
                 except QbenchError:
                     if not pending:      # a full disk fails this too: keep the error that stopped the run
@@ -420,6 +422,7 @@ class Runner:
         finally:
             if devices is not None:
                 self.result.devices_lost = list(devices.lost)
+                self.result.device_steps = [slot.steps for slot in devices.slots]
                 devices.close()
             executor.close()
 
