@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -25,12 +24,7 @@ from qbench.runner import Runner
 from qbench.suite import parse_suite
 
 from .conftest import REPO, basic_suite, save, smooth_image
-from .test_executor_ray import files, rows
-
-BITPLANE = "tests.solvers_for_tests:BitplaneCodec"
-VALUES = 'SELECT key, role, metric, version, value FROM "values"'
-ENCODINGS = "SELECT enc_key, nbytes, pixels, bpp, side_info, bytes_hash, decoded_hash FROM encodings"
-ARTEFACTS = "SELECT key, role, hash, info FROM artefacts"
+from .test_device_list import mixed_suite, rows, same_results
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +51,6 @@ def gpus_free(expected: float = 2.0, wait: float = 15.0) -> bool:
             return True
         time.sleep(0.2)
     return False
-
-
-def mixed_suite(folder: Path, **over) -> dict:
-    """A rescaler (pre and post steps on the device) around JPEG and a learned codec (coded on the device)."""
-    return basic_suite(folder, codecs=[{"name": "jpeg", "qualities": [20]},
-                                       {"name": BITPLANE, "label": "bitplane", "qualities": [2]}],
-                       solvers=["identity", {"name": "tests.solvers_for_tests:SlowRescaler", "label": "resc"}],
-                       metrics=["psnr_rgb", "ssim_y"], **over)
-
-
-def same_results(a: Path, b: Path, subs: tuple[str, ...] = ("bitstreams", "outputs")) -> None:
-    assert rows(a, VALUES) and rows(b, VALUES) == rows(a, VALUES)
-    assert rows(b, ENCODINGS) == rows(a, ENCODINGS)
-    assert rows(b, ARTEFACTS) == rows(a, ARTEFACTS)
-    for sub in subs:
-        got = files(a / "cache" / sub)
-        assert got and files(b / "cache" / sub) == got, sub
 
 
 def test_device_actors_match_the_local_executor(cluster, image_folder, tmp_path):
