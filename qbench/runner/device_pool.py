@@ -244,7 +244,8 @@ class ProcessDevices(DevicePool):
         slot.handle.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        """Stop every device process (waiting for the live ones to exit)."""
+        """Stop every device process: an idle one is waited for; one still running a step (an
+        interrupted run) is left to finish it or to die with this process (:mod:`.lifeline`)."""
         for slot in self.slots:
-            slot.handle.shutdown(wait=slot.alive, cancel_futures=True)
+            slot.handle.shutdown(wait=slot.alive and not slot.inflight, cancel_futures=True)
             slot.alive = False

@@ -410,6 +410,8 @@ class Runner:
         try:
             devices = self._device_pool(pipelines)
             self.result.devices = devices.devices
+            for line in getattr(devices, "start_errors", ()):
+                self.log(f"a device actor did not start: {line}")
             if len(devices.slots) > 1 or self.executor_kind == "ray":
                 self.log(f"{len(devices.slots)} device worker(s) ({devices.name}): {', '.join(devices.devices)}")
             bar = tqdm(total=len(todo.samples), desc=self.suite.name, unit="sample", disable=not self.progress)
