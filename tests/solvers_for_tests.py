@@ -282,3 +282,14 @@ class KillsItsWorker(Enhancer):
         else:
             os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(60)
+
+
+class Noisy(Enhancer):
+    """Adds seeded Gaussian noise: its output depends on the generator state the runner sets."""
+
+    card = SolverCard(name="noisy", task="enhance")
+
+    def enhance(self, batch, ctx: Context):
+        import torch
+
+        return batch + 0.05 * torch.randn_like(batch)

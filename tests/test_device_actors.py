@@ -60,7 +60,7 @@ def test_device_actors_match_the_local_executor(cluster, image_folder, tmp_path)
     assert not local.failures and not remote.failures
     assert remote.devices == ["cpu", "cpu"]            # one actor per declared GPU, on the CPU
     assert all(n > 0 for n in remote.device_steps), remote.device_steps
-    assert remote.outputs_computed == local.outputs_computed == 4 * 2     # resc with 2 codecs
+    assert remote.outputs_computed == local.outputs_computed == 4 * 2 * 2     # resc and noisy, 2 codecs
     same_results(tmp_path / "local", tmp_path / "ray", ("bitstreams", "outputs", "lowres"))
     summary = rows(tmp_path / "ray", "SELECT counts_json FROM runs")[0][0]
     assert json.loads(summary)["devices"] == ["cpu", "cpu"]

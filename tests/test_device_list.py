@@ -1,6 +1,6 @@
 """Several devices on one machine without Ray (``--device cpu,cpu``: one device process per
-listed device): the same store and files as one device, a dead device process's steps run on
-the other, and malformed device lists are usage errors."""
+listed device): the same store and files as one device, also when a device process dies (its
+steps run on the other); malformed device lists and actor plans are usage errors."""
 
 from __future__ import annotations
 
@@ -41,10 +41,12 @@ def rows(out: Path, sql: str) -> list[tuple]:
 
 
 def mixed_suite(folder: Path, **over) -> dict:
-    """A rescaler (pre and post steps on the device) around JPEG and a learned codec (coded on the device)."""
+    """A rescaler (pre and post steps on the device) and a stochastic enhancer (seeded per step),
+    after JPEG and a learned codec (coded on the device)."""
     return basic_suite(folder, codecs=[{"name": "jpeg", "qualities": [20]},
                                        {"name": BITPLANE, "label": "bitplane", "qualities": [2]}],
-                       solvers=["identity", {"name": "tests.solvers_for_tests:SlowRescaler", "label": "resc"}],
+                       solvers=["identity", {"name": "tests.solvers_for_tests:SlowRescaler", "label": "resc"},
+                                {"name": "tests.solvers_for_tests:Noisy", "label": "noisy"}],
                        metrics=["psnr_rgb", "ssim_y"], **over)
 
 
@@ -58,26 +60,23 @@ def same_results(a: Path, b: Path, subs: tuple[str, ...] = ("bitstreams", "outpu
 
 
 def test_a_device_list_runs_one_worker_per_device_with_the_same_results(image_folder, tmp_path):
-    suite = parse_suite(mixed_suite(image_folder))
-    one = Runner(suite, tmp_path / "one", device="cpu", workers=0, progress=False).run()
-    two = Runner(suite, tmp_path / "two", device="cpu,cpu", workers=0, progress=False).run()
-    assert not one.failures and not two.failures
-    assert two.devices == ["cpu", "cpu"] and all(n > 0 for n in two.device_steps), two.device_steps
-    assert two.outputs_computed == one.outputs_computed == 8
-    same_results(tmp_path / "one", tmp_path / "two", ("bitstreams", "outputs", "lowres"))
-    assert json.loads(rows(tmp_path / "two", "SELECT counts_json FROM runs")[0][0])["devices"] == ["cpu", "cpu"]
-
-
-def test_a_dead_device_process_s_steps_run_on_the_other(image_folder, tmp_path):
+    """Two device processes, one killed part-way (its steps run on the other): the same store and
+    files as one device in this process."""
     spare = tmp_path / "spare"
-    killer = {"name": "tests.solvers_for_tests:KillsItsWorker", "label": "kill",
-              "params": {"victim": "b", "spare": str(spare), "spare_pid": os.getpid()}}
-    suite = parse_suite(basic_suite(image_folder, solvers=["identity", killer], metrics=["psnr_rgb"]))
+    data = mixed_suite(image_folder)
+    data["solvers"].append({"name": "tests.solvers_for_tests:KillsItsWorker", "label": "kill",
+                            "params": {"victim": "b", "spare": str(spare), "spare_pid": os.getpid()}})
+    suite = parse_suite(data)
     two = Runner(suite, tmp_path / "two", device="cpu,cpu", workers=0, progress=False).run()
-    assert spare.exists() and not two.failures and two.outputs_computed == 8
+    assert spare.exists() and not two.failures
     assert len(two.devices_lost) == 1 and two.devices_lost[0].startswith("device worker ")
-    assert not Runner(suite, tmp_path / "one", device="cpu", workers=0, progress=False).run().failures
-    same_results(tmp_path / "one", tmp_path / "two")
+    assert two.devices == ["cpu", "cpu"] and all(n > 0 for n in two.device_steps), two.device_steps
+    one = Runner(suite, tmp_path / "one", device="cpu", workers=0, progress=False).run()
+    assert not one.failures and not one.devices_lost
+    assert two.outputs_computed == one.outputs_computed == 24
+    same_results(tmp_path / "one", tmp_path / "two", ("bitstreams", "outputs", "lowres"))
+    counts = json.loads(rows(tmp_path / "two", "SELECT counts_json FROM runs")[0][0])
+    assert counts["devices"] == ["cpu", "cpu"] and len(counts["devices_lost"]) == 1
 
 
 @pytest.mark.parametrize("spec, message", [
