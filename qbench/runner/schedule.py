@@ -83,7 +83,8 @@ class Scheduler:
 
     def __init__(self, recorder: Recorder, todo: Todo, pipelines: dict[tuple[str, str], Pipeline], executor,
                  devices: DevicePool | DeviceStage, bar, *, cache_dir: str | Path, codec_names: dict[str, str],
-                 quantize: bool, keep_images: bool, keep_decoded: bool = False, examples: dict[str, set[str]] | None = None):
+                 quantize: bool, keep_images: bool, keep_decoded: bool = False,
+                 examples: dict[str, set[str]] | None = None):
         self.r = recorder
         self.pipelines = pipelines
         self.ex = executor
