@@ -11,7 +11,9 @@ on a CPU-only machine the actors are CPU actors (one core and one intra-op threa
 
 Reported per actor count: solver outputs per second from the moment the actors are ready to the
 end of the run (``images_per_s``; actor start-up, which loads torch and the model, is reported
-apart as ``startup_s``), the steps each actor ran, and the mean GPU utilisation while running.
+apart as ``startup_s``), the steps each actor ran, the mean solver seconds per image as the
+actors measured them (``solver_s_per_image``: it grows when actors compete for cores), and the
+mean GPU utilisation while running (``gpu_busy_fraction``; null without ``nvidia-smi``).
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def run_once(actors: int, gpus_per_actor: float, folder: Path, out: Path, args) 
         "solvers": [{"name": "bench_device_actors:RandomDnCNN", "label": "dncnn",
                      "params": {"depth": args.depth, "width": args.width}}],
         "metrics": ["psnr_rgb"],
-        "output": {"keep_images": False, "cost_probe": 16, "cost_repeats": 1},   # a negligible cost probe
+        "output": {"cost_probe": 16, "cost_repeats": 1},   # a negligible cost probe
     })
     ready: list[float] = []
     sampler = GpuSampler()
@@ -132,10 +134,16 @@ def run_once(actors: int, gpus_per_actor: float, folder: Path, out: Path, args) 
     if res.failures:
         raise SystemExit(f"benchmark run failed: {res.failures[:3]}")
     start = ready[0] if ready else t0
+    import sqlite3
+
+    db = sqlite3.connect(out / "results.sqlite")
+    solver_s = db.execute("SELECT AVG(seconds) FROM artefacts WHERE role = 'enhanced'").fetchone()[0]
+    db.close()
     return {"actors": actors, "gpus_per_actor": gpus_per_actor, "devices": res.devices,
             "device_steps": res.device_steps, "outputs": res.outputs_computed,
             "startup_s": round(start - t0, 2), "run_s": round(t1 - start, 2),
-            "images_per_s": round(res.outputs_computed / (t1 - start), 3), "gpu_busy_fraction": busy}
+            "images_per_s": round(res.outputs_computed / (t1 - start), 3),
+            "solver_s_per_image": round(solver_s, 4) if solver_s is not None else None, "gpu_busy_fraction": busy}
 
 
 def main() -> None:
