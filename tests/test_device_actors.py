@@ -121,9 +121,10 @@ def test_a_killed_driver_s_run_resumes(cluster, image_folder, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "from qbench.cli import main; main()", "run", str(path),
                              "--out", str(out), "--executor", "ray", "--address", cluster, "--workers", "1",
                              "--quiet"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stored, end = 0, time.monotonic() + 60
+    stored, end, held = 0, time.monotonic() + 60, 0.0
     try:
         while time.monotonic() < end and proc.poll() is None:
+            held = max(held, 2 - ray.available_resources().get("GPU", 0))   # the run's actors' GPUs
             if (out / "results.sqlite").exists():
                 try:
                     stored = rows(out, "SELECT COUNT(*) FROM artefacts WHERE role = 'enhanced'")[0][0]
@@ -138,7 +139,7 @@ def test_a_killed_driver_s_run_resumes(cluster, image_folder, tmp_path):
         proc.kill()
         proc.wait()
         proc.stderr.close()
-    assert gpus_free()                                     # the dead driver's actors are gone
+    assert held == 2 and gpus_free()                       # its two actors were running, and are gone
     stored = rows(out, "SELECT COUNT(*) FROM artefacts WHERE role = 'enhanced'")[0][0]
     assert 3 <= stored < 16
     res = Runner(parse_suite(data), out, workers=2, progress=False, executor="ray").run()
