@@ -171,6 +171,10 @@ def _init_process(pipelines, device: str, seed: int, probe: int, repeats: int, l
     from .stages import init_worker
 
     init_worker(threads, main_pid)
+    if device.startswith("cuda:"):          # this process's CUDA context and default device: its own GPU
+        import torch
+
+        torch.cuda.set_device(int(device.partition(":")[2]))
     _WORKER = DeviceWorker(pipelines, device=device, seed=seed, probe=probe, repeats=repeats, ladders=ladders)
 
 
