@@ -62,6 +62,8 @@ def test_device_actors_match_the_local_executor(cluster, image_folder, tmp_path)
     assert all(n > 0 for n in remote.device_steps), remote.device_steps
     assert remote.outputs_computed == local.outputs_computed == 4 * 2 * 2     # resc and noisy, 2 codecs
     same_results(tmp_path / "local", tmp_path / "ray", ("bitstreams", "outputs", "lowres"))
+    costs = "SELECT label, kind, spec_hash, device FROM costs"      # probed in the actors, stored here
+    assert len(rows(tmp_path / "ray", costs)) == 3 and rows(tmp_path / "ray", costs) == rows(tmp_path / "local", costs)
     summary = rows(tmp_path / "ray", "SELECT counts_json FROM runs")[0][0]
     assert json.loads(summary)["devices"] == ["cpu", "cpu"]
     assert gpus_free()

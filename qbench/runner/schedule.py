@@ -100,6 +100,7 @@ class Scheduler:
         self.inflight: dict[Any, _Job] = {}
         self.code_queue: deque = deque()          # (group, job) waiting for submission
         self.device_queue: deque = deque()        # device steps (pre, learned codecs) waiting for a device
+        self._spec_hashes: dict[tuple[str, str], str] = {}
         self.batches: dict[tuple, list] = defaultdict(list)
         self.max_inflight = max(4, 3 * getattr(executor, "workers", 1))
         self.examples = examples or {}         # diagnostic label -> pixel hashes of its example images
@@ -191,7 +192,7 @@ class Scheduler:
 
         self._submit_device("pre", (s.solver, s.codec), (s.image.source, ctx), done,
                             lambda exc: self._fail(group.samples, "pre", exc, group.enc_key),
-                            ("solver", s.solver, pipe.solver.spec_hash()))
+                            self._probe("solver", s.solver, pipe.solver))
 
     # -- the loop ------------------------------------------------------------------------------------
     def _submit(self, what: str, fn, job, done: Callable[[StageResult], None],
@@ -204,6 +205,13 @@ class Scheduler:
         """Start a device step on the pool; ``done`` gets its value once its costs are recorded."""
         handle = self.devices.submit(step, pair, args, probe)
         self.inflight[handle] = _Job(step, None, (step, pair, args, probe), done, failed, attempt)
+
+    def _probe(self, kind: str, label: str, component) -> tuple[str, str, str]:
+        """``(kind, label, spec_hash)`` of the component a device step sets up (for its cost probe)."""
+        key = (kind, label)
+        if key not in self._spec_hashes:
+            self._spec_hashes[key] = component.spec_hash()
+        return (kind, label, self._spec_hashes[key])
 
     def _cpu_inflight(self) -> int:
         return sum(1 for j in self.inflight.values() if not j.device)
@@ -315,7 +323,7 @@ class Scheduler:
         self._submit_device("code", (first.solver, first.codec), (job,),
                             lambda result: self._device_coded(group, job, result),
                             lambda exc: self._fail(group.samples, "encode", exc, group.enc_key),
-                            ("codec", first.codec, group.pipeline.codec.spec_hash()))
+                            self._probe("codec", first.codec, group.pipeline.codec))
 
     def _device_coded(self, group: GroupTodo, job: CodeJob, result: StageResult) -> None:
         first = group.samples[0]
@@ -374,7 +382,7 @@ class Scheduler:
                             ([d for _, _, d in items], ctx, first.out_key, first.image.shape, self.quantize),
                             lambda value: self._posted(items, *value),
                             lambda exc: self._fail([w.sample for w, _, _ in items], "solve", exc),
-                            ("solver", first.solver, pipe.solver.spec_hash()))
+                            self._probe("solver", first.solver, pipe.solver))
 
     def _posted(self, items: list, outs: list, seconds: float, infos: list[dict[str, Any]]) -> None:
         """Measure each output of a batch (``infos``: what the solver reported per image)."""
