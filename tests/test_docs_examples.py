@@ -69,7 +69,7 @@ def shell_commands(path: Path) -> list[str]:
     for m in BLOCK.finditer(path.read_text(encoding="utf-8")):
         if m.group(1) not in ("bash", "sh", "shell", "console"):
             continue
-        for line in m.group(2).splitlines():
+        for line in m.group(2).replace("\\\n", " ").splitlines():     # continuation lines joined
             words = shlex.split(line, comments=True)
             if words:
                 out.append(" ".join(words))
