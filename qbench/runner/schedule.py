@@ -73,6 +73,23 @@ class _Job:
         return self.fn is None
 
 
+def interleave(queue: list[tuple[GroupTodo, CodeJob]], lanes: int) -> list[tuple[GroupTodo, CodeJob]]:
+    """``queue`` (code jobs in plan order: image by image) as ``lanes`` lanes taken in turn, the
+    images dealt to the lanes in their order, each lane keeping its images' jobs together. With a
+    lane per worker, the jobs in flight at any time belong to as many images as there are
+    workers, so an executor that keeps an image on one worker (:class:`.executor.LocalExecutor`)
+    reads and prepares each original once."""
+    if lanes <= 1:
+        return queue
+    by_image: dict[str, list] = {}
+    for item in queue:
+        by_image.setdefault(item[1].image_hash, []).append(item)
+    rows: list[list] = [[] for _ in range(lanes)]
+    for i, items in enumerate(by_image.values()):
+        rows[i % lanes].extend(items)
+    return [row[k] for k in range(max(map(len, rows))) for row in rows if k < len(row)]
+
+
 class Scheduler:
     """Executes a run's :class:`~qbench.runner.plan.Todo`; ``recorder`` receives records and failures.
 
@@ -140,6 +157,7 @@ class Scheduler:
                 lambda exc, img=img, what=what: self.r.fail(img.pixel_hash, "measure", what, exc))
         for group in self.todo.groups:
             self._start_group(group)
+        self.code_queue = deque(interleave(list(self.code_queue), getattr(self.ex, "workers", 1)))
         self._loop()
 
     def _start_group(self, group: GroupTodo) -> None:

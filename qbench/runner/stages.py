@@ -84,6 +84,11 @@ class CodeJob:
     metrics: tuple[MetricRef, ...] = ()
     diagnostics: tuple[DiagnosticRef, ...] = ()   # of the pass-through sample (E is C), key enc_key
 
+    @property
+    def affinity(self) -> str:
+        """The original it is measured against: jobs of one image share a worker's caches."""
+        return self.image_hash
+
 
 @dataclass(frozen=True)
 class MeasureJob:
@@ -104,6 +109,11 @@ class MeasureJob:
     examples: tuple[str, ...] = ()         # labels of diagnostics that write example images
     image_dir: str | None = None           # where example images go (the run's cache)
     info: dict[str, Any] = field(default_factory=dict)   # stored with the artefact: the solver's report
+
+    @property
+    def affinity(self) -> str:
+        """The original it is measured against: jobs of one image share a worker's caches."""
+        return self.ref_hash
 
 
 @dataclass
