@@ -10,8 +10,10 @@ Inception-v3 of clean-fid (pool3 features, 2048-d; the file is sha256-pinned and
   still real on rank-deficient small sets; see :func:`frechet_distance`). Features accumulate as running sums and sums of outer
   products (:class:`FeatureStats`), never as a list of images.
 * KID = unbiased MMD^2 with the cubic polynomial kernel (``cleanfid.fid.kernel_distance``: 100
-  subsets of at most 1000 samples, seeded). KID needs the feature matrix itself, which is kept
-  (8 KiB per image or patch).
+  subsets of at most 1000 samples, seeded). KID needs the feature vectors themselves: they are
+  appended to a temporary file (8 KiB per image or patch, float32 as before) while features are
+  extracted; the KID computation reads them back (whole up to 128 MiB a set, else only each
+  subset's rows), so memory does not grow with the set and the values are unchanged.
 
 ``*_patch256`` variants split every image into non-overlapping 256x256 patches (as HiFiC and the
 compression-bias literature do), so that small test sets still give many samples.
@@ -33,26 +35,40 @@ from ..errors import ConfigError
 from .base import Metric
 
 FEATURE_DIM = 2048
+#: KID's kept feature vectors of one set are read into memory whole up to this size (16384
+#: vectors of 2048 float32), else row by row: a fixed bound whatever the set's size.
+KEPT_IN_MEMORY = 128 << 20
 
 
 class FeatureStats:
-    """Running mean / covariance of feature vectors (float64 sums)."""
+    """Running mean / covariance of feature vectors (float64 sums).
 
-    def __init__(self, dim: int = FEATURE_DIM, keep: bool = False):
+    With ``keep`` (KID needs the vectors themselves) each vector is also appended, as float32, to
+    an unnamed temporary file in ``spill_dir`` (the system's temporary folder when None): memory
+    holds only the fixed-size sums however many images a set has, and :meth:`kept` reads rows back.
+    """
+
+    def __init__(self, dim: int = FEATURE_DIM, keep: bool = False, spill_dir: str | Path | None = None):
         self.n = 0
         self.sum = np.zeros(dim)
         self.outer = np.zeros((dim, dim))
         self.keep = keep
-        self.rows: list[np.ndarray] = []
+        self._file = None
+        if keep:
+            import tempfile
+
+            self._file = tempfile.TemporaryFile(dir=spill_dir)     # removed when closed or collected
 
     def update(self, feats: np.ndarray) -> None:
-        """Add a batch of feature vectors ``(n, d)`` to the running sums."""
+        """Add a batch of feature vectors ``(n, d)`` to the running sums (and to the kept rows)."""
         f = np.asarray(feats, dtype=np.float64)
         self.n += len(f)
         self.sum += f.sum(axis=0)
         self.outer += f.T @ f
-        if self.keep:
-            self.rows.append(f.astype(np.float32))
+        if self._file is not None:
+            self._file.seek(0, 2)
+            self._file.write(np.ascontiguousarray(f, dtype=np.float32).tobytes())
+            self._file.flush()
 
     def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and unbiased covariance of the features seen (at least two)."""
@@ -62,9 +78,52 @@ class FeatureStats:
         cov = (self.outer - self.n * np.outer(mu, mu)) / (self.n - 1)
         return mu, cov
 
+    def kept(self, max_bytes: int = KEPT_IN_MEMORY) -> KeptRows:
+        """The kept feature vectors (no rows when ``keep`` was off), read from their file: all at
+        once when they take at most ``max_bytes`` (as float32), else row by row."""
+        return KeptRows(self._file, self.n if self._file is not None else 0, len(self.sum), max_bytes)
+
     def features(self) -> np.ndarray:
-        """Every feature vector kept (``(0, d)`` when none were kept)."""
-        return np.concatenate(self.rows) if self.rows else np.zeros((0, len(self.sum)))
+        """Every kept feature vector as one float32 array (``(0, d)`` when none were kept)."""
+        rows = self.kept()
+        return rows[np.arange(len(rows))].astype(np.float32)
+
+    def close(self) -> None:
+        """Remove the file of kept rows."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class KeptRows:
+    """Feature vectors stored as float32 rows in a file: ``shape`` and ``rows[indices]`` (float64,
+    in the order asked), all that clean-fid's ``kernel_distance`` reads of its inputs. A file of at
+    most ``max_bytes`` is read whole on first use and held while this object lives (one KID
+    value); a larger one row by row, so only the rows asked for are in memory."""
+
+    def __init__(self, file, n: int, dim: int, max_bytes: int = 0):
+        self.file, self.shape = file, (n, dim)
+        self._row = dim * 4
+        self._all = None if n * self._row > max_bytes else np.empty((0, dim), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        import os
+
+        idx = np.atleast_1d(np.arange(self.shape[0])[index])      # bounds, negatives as NumPy has them
+        if self._all is not None:
+            if len(self._all) < self.shape[0]:
+                buf = os.pread(self.file.fileno(), self.shape[0] * self._row, 0)
+                if len(buf) != self.shape[0] * self._row:
+                    raise OSError(f"kept feature file: read {len(buf)} of {self.shape[0] * self._row} bytes")
+                self._all = np.frombuffer(buf, dtype=np.float32).reshape(self.shape)
+            return self._all[idx].astype(np.float64)
+        out = np.empty((len(idx), self.shape[1]), dtype=np.float32)
+        for j, i in enumerate(idx):
+            out[j] = np.frombuffer(os.pread(self.file.fileno(), self._row, int(i) * self._row), dtype=np.float32)
+        return out.astype(np.float64)
 
 
 def psd_factor(s: np.ndarray, rank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -113,14 +172,16 @@ def fid_from_stats(a: FeatureStats, b: FeatureStats) -> float:
     return frechet_distance(mu1, s1, mu2, s2, rank1=a.n - 1)
 
 
-def kid_from_features(f1: np.ndarray, f2: np.ndarray, seed: int = 0) -> float:
-    """KID between two feature sets by clean-fid's kernel distance, seeded (NumPy's global state restored)."""
+def kid_from_features(f1, f2, seed: int = 0) -> float:
+    """KID between two feature sets by clean-fid's kernel distance, seeded (NumPy's global state
+    restored). ``f1``/``f2``: arrays, or :class:`KeptRows` (read by subset, never whole)."""
     from cleanfid.fid import kernel_distance
 
     state = np.random.get_state()
     np.random.seed(seed)
     try:
-        return float(kernel_distance(f1.astype(np.float64), f2.astype(np.float64)))
+        f1, f2 = (f if isinstance(f, KeptRows) else np.asarray(f).astype(np.float64) for f in (f1, f2))
+        return float(kernel_distance(f1, f2))
     finally:
         np.random.set_state(state)
 
@@ -209,4 +270,4 @@ class DistributionMetric(Metric):
         """FID (from mean and covariance) or KID (from the kept features) between ``ref`` and ``test``."""
         if self.preset["type"] == "fid":
             return fid_from_stats(ref, test)
-        return kid_from_features(ref.features(), test.features(), seed)
+        return kid_from_features(ref.kept(), test.kept(), seed)

@@ -362,7 +362,8 @@ class Runner:
         from .setpass import SetFailure, set_pass
 
         result = self.result
-        for row in set_pass(self.store, comps, samples, self.suite, result.suite_hash, self.device, self.cache_ok):
+        for row in set_pass(self.store, comps, samples, self.suite, result.suite_hash, self.device, self.cache_ok,
+                            spill_dir=self.cache_dir / "features"):
             if isinstance(row, SetFailure):
                 self.fail(row.key, "set_metric", row.detail, row.exc)
                 continue

@@ -12,6 +12,7 @@ step whose worker died is submitted again to the others (at most twice).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,17 +74,17 @@ class _Job:
         return self.fn is None
 
 
-def interleave(queue: list[tuple[GroupTodo, CodeJob]], lanes: int) -> list[tuple[GroupTodo, CodeJob]]:
-    """``queue`` (code jobs in plan order: image by image) as ``lanes`` lanes taken in turn, the
-    images dealt to the lanes in their order, each lane keeping its images' jobs together. With a
-    lane per worker, the jobs in flight at any time belong to as many images as there are
-    workers, so an executor that keeps an image on one worker (:class:`.executor.LocalExecutor`)
-    reads and prepares each original once."""
+def interleave(queue: list, lanes: int, key: Callable[[Any], str] = lambda item: item[1].image_hash) -> list:
+    """``queue`` (code jobs in plan order: image by image; or any items whose ``key`` is their
+    image) as ``lanes`` lanes taken in turn, the images dealt to the lanes in their order, each
+    lane keeping its images' jobs together. With a lane per worker, the jobs in flight at any time
+    belong to as many images as there are workers, so an executor that keeps an image on one
+    worker (:class:`.executor.LocalExecutor`) reads and prepares each original once."""
     if lanes <= 1:
         return queue
     by_image: dict[str, list] = {}
     for item in queue:
-        by_image.setdefault(item[1].image_hash, []).append(item)
+        by_image.setdefault(key(item), []).append(item)
     rows: list[list] = [[] for _ in range(lanes)]
     for i, items in enumerate(by_image.values()):
         rows[i % lanes].extend(items)
@@ -142,23 +143,47 @@ class Scheduler:
 
     # -- executing the plan --------------------------------------------------------------------------
     def run(self) -> None:
-        """Execute the plan: originals' no-reference values, then every group, until all jobs are done."""
-        for s, missing in self.todo.originals:       # no-reference values of the originals, once each
-            img = s.image
-            what = f"{img.dataset}/{img.name} (original)"
+        """Execute the plan: originals' no-reference values, then every group (images dealt to one
+        lane per worker, :func:`interleave`), until all jobs are done.
 
-            def done(result: StageResult, img=img, what=what) -> None:
-                self.r.record(result)
-                for metric, msg in result.errors:
-                    self.r.fail(img.pixel_hash, "metric", f"{what} {metric}", msg)
-
-            self._submit("measure", run_measure, MeasureJob(
-                img.pixel_hash, ORIGINAL, img.source, img.pixel_hash, None, None, 0.0, False, missing), done,
-                lambda exc, img=img, what=what: self.r.fail(img.pixel_hash, "measure", what, exc))
-        for group in self.todo.groups:
-            self._start_group(group)
-        self.code_queue = deque(interleave(list(self.code_queue), getattr(self.ex, "workers", 1)))
+        The plan is taken a little at a time (:meth:`_feed`): jobs are made and submitted only
+        while few are in flight and queued (``max_inflight`` each), so what the run holds at once
+        (jobs, decoded images, outputs waiting to be measured) does not grow with the dataset."""
+        groups = interleave(self.todo.groups, getattr(self.ex, "workers", 1),
+                            key=lambda g: g.samples[0].image.pixel_hash)
+        self._plan = itertools.chain(((self._measure_original, o) for o in self.todo.originals),
+                                     ((self._start_group, g) for g in groups))
+        self._planned = False            # every item of the plan taken
         self._loop()
+
+    def _feed(self) -> None:
+        """Take items of the plan while there is room in flight (workers may lag up to the bound
+        at which devices wait for them) and in the code and device queues, then submit what the
+        code queue may."""
+        while (not self._planned and self._cpu_inflight() < 2 * self.max_inflight
+               and len(self.code_queue) + len(self.device_queue) < self.max_inflight):
+            item = next(self._plan, None)
+            if item is None:
+                self._planned = True
+                break
+            start, what = item
+            start(what)
+        self._submit_code()
+
+    def _measure_original(self, item: tuple[Sample, tuple]) -> None:
+        """The no-reference values of an original (once per image)."""
+        s, missing = item
+        img = s.image
+        what = f"{img.dataset}/{img.name} (original)"
+
+        def done(result: StageResult) -> None:
+            self.r.record(result)
+            for metric, msg in result.errors:
+                self.r.fail(img.pixel_hash, "metric", f"{what} {metric}", msg)
+
+        self._submit("measure", run_measure, MeasureJob(
+            img.pixel_hash, ORIGINAL, img.source, img.pixel_hash, None, None, 0.0, False, missing), done,
+            lambda exc: self.r.fail(img.pixel_hash, "measure", what, exc))
 
     def _start_group(self, group: GroupTodo) -> None:
         self._finish(group.finished)
@@ -266,13 +291,13 @@ class Scheduler:
 
     def _loop(self) -> None:
         while True:
-            self._submit_code()
+            self._feed()
             self._dispatch()
             if not self.inflight:
                 if self.batches and not self.device_queue:   # nothing in flight can fill them:
                     self._run_batch(max(self.batches, key=lambda k: len(self.batches[k])))  # the fullest
                     continue
-                if not self.code_queue and not self.device_queue:
+                if not self.code_queue and not self.device_queue and self._planned:
                     break
                 continue
             for h in self._wait():

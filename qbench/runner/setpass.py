@@ -10,8 +10,10 @@ The pass reads the store and yields rows; the runner writes them (it is the only
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -22,9 +24,10 @@ from ..pipelines.diagnostic import RoleImages, groups, role_key, set_pairs
 from ..vocabulary import ENHANCED, LOWRES
 
 
-def extract_stats(extractor, images, m, keep: bool) -> FeatureStats:
-    """Running feature statistics of the samples of ``images``, batched across images."""
-    st = FeatureStats(keep=keep)
+def extract_stats(extractor, images, m, keep: bool, spill_dir=None) -> FeatureStats:
+    """Running feature statistics of the samples of ``images`` (an iterable read lazily), batched
+    across images: at most one batch of samples is in memory; kept rows go to ``spill_dir``."""
+    st = FeatureStats(keep=keep, spill_dir=spill_dir)
     pending: list[np.ndarray] = []
     for img in images:
         pending += m.samples(img)
@@ -61,9 +64,10 @@ class SetFailure:
 
 
 def set_pass(store, comps, samples, suite, suite_hash: str, device: str,
-             cache_ok: Callable[..., bool]) -> Iterator[SetValue | SetFailure]:
+             cache_ok: Callable[..., bool], spill_dir=None) -> Iterator[SetValue | SetFailure]:
     """Every set metric for every group and role pair whose stored value is missing or covers
-    other images, as it is computed; reads ``store``, never writes it."""
+    other images, as it is computed; reads ``store``, never writes it. KID's feature vectors are
+    kept in temporary files under ``spill_dir`` (the system's temporary folder when None)."""
     metrics = comps.set_metrics
     from dataclasses import replace
 
@@ -99,15 +103,18 @@ def set_pass(store, comps, samples, suite, suite_hash: str, device: str,
             yield SetFailure(set_key, f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)
         return
     keep = {(m.patch, m.crop_border) for m in metrics if m.preset["type"] == "kid"}   # KID needs the rows
+    if keep and spill_dir is not None:
+        Path(spill_dir).mkdir(parents=True, exist_ok=True)
     cache: OrderedDict = OrderedDict()       # (image set, sampling) -> stats; a few sets at a time
 
     def stats(members, role, m) -> FeatureStats:
         sampling = (m.patch, m.crop_border)
         ident = (tuple(sorted(role_key(s, role) for s in members)), sampling)
         if ident not in cache:
-            cache[ident] = extract_stats(extractor, images.loader(members, role)(), m, sampling in keep)
+            cache[ident] = extract_stats(extractor, images.loader(members, role)(), m, sampling in keep,
+                                         spill_dir)
             if len(cache) > 6:
-                cache.popitem(last=False)
+                cache.popitem(last=False)[1].close()
         cache.move_to_end(ident)
         return cache[ident]
 
@@ -121,3 +128,8 @@ def set_pass(store, comps, samples, suite, suite_hash: str, device: str,
             yield SetFailure(set_key, f"{m.key} {a}-{b} {'/'.join(map(str, group))}", exc)
             continue
         yield SetValue(group, a, b, m.key, m.version, set_key, value, len(members), test.n)
+    for st in cache.values():
+        st.close()
+    if keep and spill_dir is not None:
+        with contextlib.suppress(OSError):
+            Path(spill_dir).rmdir()             # empty now: the files were unnamed

@@ -133,7 +133,10 @@ class StageResult:
 # -- per-process caches ---------------------------------------------------------------------------
 _CODECS = LRU(16)
 _METRICS = LRU(32)
-_IMAGES = LRU(max_bytes=256 << 20)       # decoded originals
+# decoded originals: the plan is image-major and the scheduler keeps only a few jobs in flight, so an
+# original is asked for again soon or not at all; a count bound keeps a worker's memory from growing
+# with the dataset until the byte bound (which holds only ~30 DIV2K-sized images) is reached
+_IMAGES = LRU(16, max_bytes=256 << 20)
 _PREPARED = LRU(max_bytes=512 << 20)     # prepared references of metrics and diagnostics
 
 
