@@ -219,16 +219,22 @@ class InceptionExtractor:
         """Features of a batch already resized to 299x299, values 0..255 (clean-fid's forward)."""
         return self.layers.forward((x - 128) / 128).view((x.shape[0], FEATURE_DIM))
 
+    def prepare(self, img: np.ndarray) -> np.ndarray:
+        """One image as the network takes it: RGB, resized to 299x299 (CHW float32, 1 MiB)."""
+        rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+        return self.resize(np.ascontiguousarray(rgb)).transpose(2, 0, 1)
+
     def __call__(self, imgs: list[np.ndarray]) -> np.ndarray:
+        """Features of ``imgs`` (``(n, 2048)`` float64), ``batch_size`` at a time."""
+        return self.features([self.prepare(img) for img in imgs])
+
+    def features(self, prepared: list[np.ndarray]) -> np.ndarray:
+        """Features of images already :meth:`prepare`\ d, ``batch_size`` at a time."""
         import torch
 
         out = []
-        for i in range(0, len(imgs), self.batch_size):
-            batch = []
-            for img in imgs[i:i + self.batch_size]:
-                rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
-                batch.append(self.resize(np.ascontiguousarray(rgb)).transpose(2, 0, 1))
-            t = torch.from_numpy(np.stack(batch).astype(np.float32)).to(self.device)
+        for i in range(0, len(prepared), self.batch_size):
+            t = torch.from_numpy(np.stack(prepared[i:i + self.batch_size]).astype(np.float32)).to(self.device)
             # plain TorchScript interpretation: the profiling executor re-specialises the graph for
             # every new batch shape (slow first calls on CPU) and fusion does not change a conv net's values
             with torch.inference_mode(), torch.jit.optimized_execution(False):

@@ -26,16 +26,18 @@ from ..vocabulary import ENHANCED, LOWRES
 
 def extract_stats(extractor, images, m, keep: bool, spill_dir=None) -> FeatureStats:
     """Running feature statistics of the samples of ``images`` (an iterable read lazily), batched
-    across images: at most one batch of samples is in memory; kept rows go to ``spill_dir``."""
+    across images (``batch_size`` samples a batch, in order): one image and at most one
+    batch of resized samples are in memory at a time; kept rows go to ``spill_dir``."""
     st = FeatureStats(keep=keep, spill_dir=spill_dir)
-    pending: list[np.ndarray] = []
+    pending: list[np.ndarray] = []          # samples resized for the network (1 MiB each), not whole images
     for img in images:
-        pending += m.samples(img)
+        pending += [extractor.prepare(s) for s in m.samples(img)]
+        del img
         if len(pending) >= extractor.batch_size:
-            st.update(extractor(pending))
+            st.update(extractor.features(pending))
             pending = []
     if pending:
-        st.update(extractor(pending))
+        st.update(extractor.features(pending))
     return st
 
 
