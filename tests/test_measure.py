@@ -134,8 +134,9 @@ def test_fid_kid_of_two_folders_equal_the_run_set_pass(tmp_path, monkeypatch, on
     from qbench.metrics.distribution import InceptionExtractor
 
     seen = []
-    real_call = InceptionExtractor.__call__
-    monkeypatch.setattr(InceptionExtractor, "__call__", lambda self, imgs: seen.append(len(imgs)) or real_call(self, imgs))
+    real_features = InceptionExtractor.features
+    monkeypatch.setattr(InceptionExtractor, "features",
+                        lambda self, batch: seen.append(len(batch)) or real_features(self, batch))
     extracted = {}
     for metrics in ("fid", "fid,kid"):
         seen.clear()
