@@ -102,11 +102,13 @@ class DeviceStage:
 
     def _cost(self, label: str, kind: str, component, probe: Callable[[], tuple]) -> None:
         from ..solvers.cost import measure_probe_cost
+        from .interrupts import import_flop_counter
 
         made = probe()
         if made is None or made[0] is None:
             return
         fn, modules, channels = made
+        import_flop_counter()                    # the probe imports it; a Ctrl-C there must not be lost
         self.reseed(label)
         cost = measure_probe_cost(fn, modules, channels, self.device, self.probe, self.repeats)
         if cost is not None:
