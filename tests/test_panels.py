@@ -237,3 +237,24 @@ def test_a_cached_rerun_of_the_quickstart_redraws_nothing(tmp_path, monkeypatch)
     assert drawn == []
     assert {p: p.stat().st_mtime_ns for p in figures} == stamps
     assert sorted(p for p in out.rglob("*") if p.suffix in (".png", ".svg") and "cache" not in p.parts) == figures
+
+
+def test_a_panel_of_many_solvers_wraps_into_bands(tmp_path):
+    """Eleven tiles (original, compressed, nine outputs) wrap after eight columns instead of
+    drawing one strip twelve tiles wide; every output keeps its E − C and |X − O| maps."""
+    from PIL import Image
+
+    from qbench.report.panel_draw import draw_panel
+    from qbench.report.panels import Panel, Tile
+
+    paths = []
+    for i in range(11):
+        paths.append(str(save(smooth_image(30 + i, 96, 96), tmp_path / "tiles" / f"t{i}.png")))
+    tiles = [Tile("original", paths[0], role="original"), Tile("jpeg q 10", paths[1], role="compressed", error=True,
+                                                                 short="C")]
+    tiles += [Tile(f"solver {i}: 30.00 dB", p, base=1, error=True, short=f"s{i}") for i, p in enumerate(paths[2:])]
+    panel = Panel("set", "img", "set/img: psnr_rgb", tuple(tiles), key="k", crop=64)
+    with Image.open(draw_panel(panel, tmp_path / "drawn")) as im:
+        w, h = im.size
+    assert w <= 2.4 * 9 * 150 + 1                      # at most eight tiles beside the original
+    assert h >= 2 * 3 * 2.55 * 150 * 0.95                # two bands of three rows

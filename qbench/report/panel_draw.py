@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 #: grey levels at the ends of the E − C colour scale (signed) and of the |X − O| scale
 RESIDUAL_SCALE = 16.0
 ERROR_SCALE = 32.0
+#: at most this many tiles side by side; more wrap into further bands of rows (a suite of many
+#: solvers gives a panel that still fits a page's width)
+MAX_COLUMNS = 8
 
 
 def class_map(tile: Tile) -> np.ndarray:
@@ -145,39 +148,44 @@ def draw_panel(panel: Panel, out_dir: Path) -> Path:
     box = (slice(top, top + side), slice(left, left + side))
     has_res = any(b is not None for b in bases)
     has_err = any(t.error for t in panel.tiles)
-    rows = 1 + has_res + has_err
-    n = len(shown) + 1
-    fig, axes = plt.subplots(rows, n, figsize=(2.4 * n, 2.55 * rows + 0.35), squeeze=False)
+    rows = 1 + has_res + has_err                        # rows of one band of tiles
+    cols = min(len(shown), MAX_COLUMNS)
+    bands = -(-len(shown) // cols)                      # more tiles than MAX_COLUMNS wrap into bands
+    fig, grid = plt.subplots(rows * bands, cols + 1, figsize=(2.4 * (cols + 1), 2.55 * rows * bands + 0.35),
+                             squeeze=False)
     try:
-        axes[0][0].imshow(shown[0])
-        axes[0][0].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", lw=1.5))
-        axes[0][0].set_title("original (zoom box)", fontsize=7)
-        for ax, im, tile in zip(axes[0][1:], shown, panel.tiles):
+        grid[0][0].imshow(shown[0])
+        grid[0][0].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", lw=1.5))
+        grid[0][0].set_title("original (zoom box)", fontsize=7)
+        shades: dict[int, Any] = {}
+        for i, (im, tile, base) in enumerate(zip(shown, panel.tiles, bases)):
+            band, col = divmod(i, cols)
+            axes = [grid[band * rows + r][col + 1] for r in range(rows)]
+            ax = axes[0]
             if tile.role == "regions":
                 top_class = max(1, json.loads(tile.decoder)[2] - 1)
                 ax.imshow(im[box], cmap="cividis", vmin=0, vmax=top_class, interpolation="nearest")
             else:
                 ax.imshow(im[box], interpolation="nearest")
             ax.set_title(tile.caption.replace("$", r"\$"), fontsize=6.5, wrap=True)    # names are text, not math
+            r = 1
+            if has_res:
+                if base is not None:
+                    shades[r] = axes[r].imshow(residual_map(im[box], base[box]), cmap="RdBu_r",
+                                               vmin=-RESIDUAL_SCALE, vmax=RESIDUAL_SCALE, interpolation="nearest")
+                    axes[r].set_title(f"{tile.short} − C", fontsize=6.5)
+                r += 1
+            if has_err and tile.error:
+                shades[r] = axes[r].imshow(error_map(im[box], shown[0][box]), cmap="magma", vmin=0.0,
+                                           vmax=ERROR_SCALE, interpolation="nearest")
+                axes[r].set_title(f"|{tile.short} − O|", fontsize=6.5)
         r = 1
         if has_res:
-            shade = None
-            for ax, im, tile, base in zip(axes[r][1:], shown, panel.tiles, bases):
-                if base is not None:
-                    shade = ax.imshow(residual_map(im[box], base[box]), cmap="RdBu_r", vmin=-RESIDUAL_SCALE,
-                                      vmax=RESIDUAL_SCALE, interpolation="nearest")
-                    ax.set_title(f"{tile.short} − C", fontsize=6.5)
-            _scale(fig, axes[r][0], shade, f"E − C (grey levels, ±{RESIDUAL_SCALE:g})")
+            _scale(fig, grid[r][0], shades.get(r), f"E − C (grey levels, ±{RESIDUAL_SCALE:g})")
             r += 1
         if has_err:
-            shade = None
-            for ax, im, tile in zip(axes[r][1:], shown, panel.tiles):
-                if tile.error:
-                    shade = ax.imshow(error_map(im[box], shown[0][box]), cmap="magma", vmin=0.0, vmax=ERROR_SCALE,
-                                      interpolation="nearest")
-                    ax.set_title(f"|{tile.short} − O|", fontsize=6.5)
-            _scale(fig, axes[r][0], shade, f"|X − O| (grey levels, 0-{ERROR_SCALE:g})")
-        for row in axes:
+            _scale(fig, grid[r][0], shades.get(r), f"|X − O| (grey levels, 0-{ERROR_SCALE:g})")
+        for row in grid:
             for ax in row:
                 ax.set_xticks([])
                 ax.set_yticks([])
