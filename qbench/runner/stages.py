@@ -360,16 +360,19 @@ def init_worker(threads: int = 1, main_pid: int | None = None) -> None:
     after_import("torch", lambda torch: torch.set_num_threads(threads))     # a JPEG-only worker never imports it
 
 
-def after_import(name: str, fn) -> None:
+def after_import(name: str, fn) -> _AfterImport | None:
     """Call ``fn(module)`` once the top-level module ``name`` is imported: now if it already is,
     else right after its first import in this process (so a worker that never needs it does not
-    pay for importing it)."""
+    pay for importing it). Returns the waiting hook (remove it from ``sys.meta_path`` to cancel),
+    or None when ``fn`` already ran."""
     import sys
 
     if name in sys.modules:
         fn(sys.modules[name])
-    else:
-        sys.meta_path.insert(0, _AfterImport(name, fn))
+        return None
+    hook = _AfterImport(name, fn)
+    sys.meta_path.insert(0, hook)
+    return hook
 
 
 class _AfterImport:
