@@ -177,9 +177,7 @@ class Scheduler:
         what = f"{img.dataset}/{img.name} (original)"
 
         def done(result: StageResult) -> None:
-            self.r.record(result)
-            for metric, msg in result.errors:
-                self.r.fail(img.pixel_hash, "metric", f"{what} {metric}", msg)
+            self._record(result, img.pixel_hash, what)
 
         self._submit("measure", run_measure, MeasureJob(
             img.pixel_hash, ORIGINAL, img.source, img.pixel_hash, None, None, 0.0, False, missing), done,
@@ -282,9 +280,7 @@ class Scheduler:
                          image_dir=str(self.cache_dir) if examples else None, info=info or {})
 
         def done(result: StageResult) -> None:
-            self.r.record(result)
-            for metric, msg in result.errors:
-                self.r.fail(s.out_key, "metric", f"{s.what} {metric}", msg)
+            self._record(result, s.out_key, s.what)
             self._finish([s])
 
         self._submit("measure", run_measure, job, done, lambda exc: self._fail([s], "measure", exc))
@@ -376,9 +372,7 @@ class Scheduler:
             what = f"{group.passthrough[0].what if group.passthrough else group.enc_key} (compressed)"
 
             def done(measured: StageResult) -> None:
-                self.r.record(measured)
-                for metric, msg in measured.errors:
-                    self.r.fail(group.enc_key, "metric", f"{what} {metric}", msg)
+                self._record(measured, group.enc_key, what)
                 self._finish(group.passthrough)
 
             self._submit("measure", run_measure, MeasureJob(
@@ -390,10 +384,14 @@ class Scheduler:
         else:
             self._code_done(group, result)
 
-    def _code_done(self, group: GroupTodo, result: StageResult, finish_passthrough: bool = True) -> None:
+    def _record(self, result: StageResult, key: str, what: str) -> None:
+        """Store a stage result; each metric that failed on it is recorded as a failure of ``key``."""
         self.r.record(result)
         for metric, msg in result.errors:
-            self.r.fail(group.enc_key, "metric", f"{group.samples[0].what} (compressed) {metric}", msg)
+            self.r.fail(key, "metric", f"{what} {metric}", msg)
+
+    def _code_done(self, group: GroupTodo, result: StageResult, finish_passthrough: bool = True) -> None:
+        self._record(result, group.enc_key, f"{group.samples[0].what} (compressed)")
         if finish_passthrough:
             self._finish(group.passthrough)
         for work in group.remeasure:
