@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from qbench.runner import Runner
 from qbench.suite import parse_suite
 
 from .conftest import REPO, basic_suite
+from .test_device_list import files, rows
 
 
 class PickyJPEG(PillowJPEG):
@@ -66,18 +66,6 @@ def run_both(data: dict, tmp_path: Path) -> dict[str, tuple]:
         out = tmp_path / kind
         runs[kind] = (out, Runner(suite, out, workers=2, progress=False, executor=kind).run())
     return runs
-
-
-def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def rows(out: Path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(out / "results.sqlite")
-    try:
-        return sorted(db.execute(sql).fetchall())
-    finally:
-        db.close()
 
 
 def test_ray_results_are_byte_identical_to_local(ray_cluster, image_folder, tmp_path):
