@@ -14,6 +14,13 @@ Every candidate is checked against the float64 scipy result. Seconds are the med
 ``--repeat`` calls after one warm-up.
 
     python benchmarks/bench_gaussian_filter.py [--shape 512 9 768] [--repeat 5] [--json benchmarks/results/gaussian_filter.json]
+
+``--blocks`` instead times :func:`qbench.metrics.band.filter_valid` on the strips the SSIM kernels
+filter (float32: 32 rows of 9 stacked planes, 768 wide; float64: 32 rows of 6, as the prepared
+reference) for each band block size ``BLOCK_H x BLOCK_W``, with each result's largest difference
+from the 8 x 8 blocks::
+
+    python benchmarks/bench_gaussian_filter.py --blocks [--json benchmarks/results/gaussian_filter_blocks.json]
 """
 
 from __future__ import annotations
@@ -133,12 +140,56 @@ CANDIDATES = {"scipy": scipy_filter, "band_numpy": band_numpy, "band_torch": ban
               "torch_conv1d": torch_conv1d, "shifted_sum": shifted_sum}
 
 
+def blocks(repeat: int) -> list[dict]:
+    """Strip filtering time of :func:`qbench.metrics.band.filter_valid` per band block size."""
+    import qbench.metrics.band as band_mod
+    from qbench.metrics.prepared_ssim import TAPS_MS_SSIM
+
+    rng = np.random.default_rng(0)
+    rows = []
+    saved = band_mod.BLOCK_H, band_mod.BLOCK_W
+    try:
+        for dtype, planes in ((np.float32, 9), (np.float64, 6)):
+            stack = rng.uniform(-40, 40, size=(32 + N - 1, planes, 768)).astype(dtype)
+            out = np.empty((32, planes, 768 - N + 1), dtype)
+            mid = np.empty((32, planes * 768), dtype)
+            band_mod.BLOCK_H, band_mod.BLOCK_W = 8, 8
+            ref = band_mod.filter_valid(stack, TAPS_MS_SSIM).astype(np.float64)
+            for bh in (4, 8, 16):
+                for bw in (8, 12, 16, 24, 32):
+                    band_mod.BLOCK_H, band_mod.BLOCK_W = bh, bw
+                    band_mod.filter_valid(stack, TAPS_MS_SSIM, out=out, mid=mid)
+                    times = []
+                    for _ in range(repeat):
+                        t0 = time.perf_counter()
+                        band_mod.filter_valid(stack, TAPS_MS_SSIM, out=out, mid=mid)
+                        times.append(time.perf_counter() - t0)
+                    row = {"dtype": np.dtype(dtype).name, "block_h": bh, "block_w": bw,
+                           "ms": round(1e3 * statistics.median(times), 3),
+                           "max_abs_diff_vs_8x8": float(np.abs(out.astype(np.float64) - ref).max())}
+                    rows.append(row)
+                    print(f"{row['dtype']:8s} {bh:3d} x {bw:3d} {row['ms']:8.3f} ms  max|diff| {row['max_abs_diff_vs_8x8']:.2e}")
+    finally:
+        band_mod.BLOCK_H, band_mod.BLOCK_W = saved
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", type=int, nargs=3, default=[512, 9, 768])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--blocks", action="store_true", help="time filter_valid's band block sizes on SSIM strips")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.blocks:
+        result = {"strip_rows": 32, "width": 768, "taps": N, "repeat": max(args.repeat, 50), "threads": 1,
+                  "python": sys.version.split()[0], "platform": platform.platform(), "numpy": np.__version__,
+                  "note": "median wall ms of one filter_valid call on one strip, one thread; shared machine",
+                  "rows": blocks(max(args.repeat, 50))}
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+        return
     import torch
 
     torch.set_num_threads(1)

@@ -133,3 +133,25 @@ def test_y_metrics_of_one_sample_convert_the_output_once(monkeypatch, coded):
     assert len(calls) == 1
     other = y.copy()                                     # another array: converted again
     assert ms[0].compute_prepared(preps[0], other) == want[0] and len(calls) == 2
+
+
+def test_preparing_a_reference_works_in_strips():
+    """The reference's float64 statistics are filtered a strip of rows at a time: the working
+    memory beside the prepared result is the strips' buffers and the float64 coarser scales, not
+    whole-image float64 stacks (two workers preparing such stacks at once ran at half speed)."""
+    import tracemalloc
+
+    from qbench.metrics import prepared_ssim
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(768, 3, 1024)).astype(np.float64)
+    tracemalloc.start()
+    try:
+        prep = prepared_ssim.prepare(x, multiscale=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    kept = sum(a.nbytes for group in prep for a in group)
+    whole_stack = 2 * x.nbytes                            # x and x^2 of the first scale, float64
+    coarser = x.nbytes // 4 + x.nbytes // 16               # the float64 planes of scales 2 and 3
+    assert peak - kept < coarser + 4 * prepared_ssim.STRIP_BYTES < whole_stack

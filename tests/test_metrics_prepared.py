@@ -104,8 +104,8 @@ def test_prepared_reference_is_plain_arrays_and_pickles():
     y = jpeg(x, 20)
     m = build("ms_ssim_rgb")
     prep = m.prepare(x)
-    arrays = (*prep.planes, *prep.mu, *prep.a0)
-    assert len(prep.planes) == 5 and all(isinstance(a, np.ndarray) for a in arrays)
+    arrays = (*prep.planes, *prep.twice, *prep.mu, *prep.a0)
+    assert len(prep.planes) == len(prep.twice) == 5 and all(isinstance(a, np.ndarray) for a in arrays)
     assert prep.nbytes == sum(a.nbytes for a in arrays)
     assert m.compute_prepared(pickle.loads(pickle.dumps(prep)), y) == m.compute_prepared(prep, y)
 

@@ -36,8 +36,8 @@ class PreparedReference:
 
     PSNR: ``planes`` holds the measured reference ``(H, W, C)``: uint8 as given, or float64 (Y,
     float pixels). PSNR-B: its float64 ``(H, C, W)`` planes. SSIM / MS-SSIM: per scale the float32
-    planes ``(H, C, W)``, in ``mu`` the Gaussian mean and in ``a0`` twice the Gaussian variance plus
-    C2 (``(H - 10, C, W - 10)``, float32), and in ``exact`` the first scale in float64 when float32
+    planes ``(H, C, W)``, in ``twice`` the planes doubled, in ``mu`` twice the Gaussian mean and in
+    ``a0`` twice the Gaussian variance plus C2 (``(H - 10, C, W - 10)``, float32), and in ``exact`` the first scale in float64 when float32
     does not hold it exactly (Y, float pixels).
 
     A streamed reference (a large image, see :data:`STREAM_ABOVE`) has ``pixels``, the cropped
@@ -47,6 +47,7 @@ class PreparedReference:
     protocol: tuple[str, int, str]          # (type, crop_border, channels) it was prepared for
     shape: tuple[int, int, int]             # (H, W, C) of the reference as given
     planes: tuple[np.ndarray, ...]
+    twice: tuple[np.ndarray, ...] = ()
     mu: tuple[np.ndarray, ...] = ()
     a0: tuple[np.ndarray, ...] = ()
     pixels: np.ndarray | None = None
@@ -56,7 +57,7 @@ class PreparedReference:
     def nbytes(self) -> int:
         """Memory held by the arrays (for sizing a cache)."""
         own = sum(a.nbytes for a in (self.pixels, self.exact) if a is not None)
-        return own + sum(a.nbytes for a in (*self.planes, *self.mu, *self.a0))
+        return own + sum(a.nbytes for a in (*self.planes, *self.twice, *self.mu, *self.a0))
 
 
 def streamed(shape: tuple[int, ...], border: int, channels: str) -> bool:
@@ -123,8 +124,8 @@ def compute(prep: PreparedReference, out: np.ndarray) -> float:
         x = prep.exact if prep.exact is not None else prep.planes[0].astype(np.float64)
         d = prepared_ssim.difference(x, planes(out, border, channels))
     if kind == "ssim":
-        return prepared_ssim.ssim((prep.planes, prep.mu, prep.a0), d, DATA_RANGE)
-    return prepared_ssim.ms_ssim((prep.planes, prep.mu, prep.a0), d, DATA_RANGE)
+        return prepared_ssim.ssim((prep.planes, prep.twice, prep.mu, prep.a0), d, DATA_RANGE)
+    return prepared_ssim.ms_ssim((prep.planes, prep.twice, prep.mu, prep.a0), d, DATA_RANGE)
 
 
 def psnr(x: np.ndarray, y: np.ndarray, data_range: float = DATA_RANGE) -> float:

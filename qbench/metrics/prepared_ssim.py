@@ -4,11 +4,13 @@ The protocol of :mod:`qbench.metrics.functional.ssim` (the float64 oracle): Gaus
 'valid' filtering, ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, per-channel means, and for MS-SSIM
 zero-padded 2x2 average pooling, clamped per-channel terms and the weighted product.
 
-The reference side is computed once per image in float64 with the protocol's window: per scale
-the planes ``x``, the Gaussian mean ``mu_x`` and ``2 var_x + C2``, kept as float32. A measurement
-works on the difference ``d = y - x`` (float32; exact for uint8 pixels), filtering ``d``, ``d^2``
-and ``x d`` in one call per scale, because every SSIM term follows from them exactly (the filter
-is linear, also for a window whose taps do not sum to exactly one)::
+The reference side is computed once per image in float64 with the protocol's window, a strip of
+rows at a time: per scale the planes ``x`` and ``2 x``, the doubled Gaussian mean ``2 mu_x`` and
+``2 var_x + C2``, kept as float32 (the doubled ones save a pass per measurement; doubling is exact
+in binary floating point). A measurement works on the difference ``d = y - x`` (float32; exact for
+uint8 pixels), filtering ``d``, ``d^2`` and ``2 x d`` in one call per scale, because every SSIM
+term follows from them exactly (the filter is linear, also for a window whose taps do not sum to
+exactly one)::
 
     cov_xd = E[x d] - mu_x mu_d,   var_d = E[d^2] - mu_d^2,   A = 2 var_x + C2 + 2 cov_xd
     cs = A / (A + var_d),          B = 2 mu_x (mu_x + mu_d) + C1,   luminance = B / (B + mu_d^2)
@@ -40,7 +42,7 @@ TAPS_MS_SSIM = (0.0010283803567290306, 0.0075987582094967365, 0.0360007733106613
 #: rows of a 768-wide RGB image)
 STRIP_BYTES = 1 << 20
 
-Scales = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
+Scales = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
 
 
 def taps(multiscale: bool) -> tuple[float, ...]:
@@ -73,31 +75,61 @@ def pool2(a: np.ndarray) -> np.ndarray:
     return s
 
 
+def _strip_rows(ho: int, bytes_per_row: int) -> int:
+    """Output rows per strip: about :data:`STRIP_BYTES` of maps, a multiple of ``BLOCK_H`` (so
+    strips cut the filter's row blocks where the whole image would), at most ``ho``."""
+    return min(max(BLOCK_H, STRIP_BYTES // bytes_per_row // BLOCK_H * BLOCK_H), ho)
+
+
 def prepare(x: np.ndarray, multiscale: bool, data_range: float = 255.0) -> Scales:
-    """Per scale ``(x, mu_x, 2 var_x + C2)`` (float32) of reference planes ``x`` ``(H, C, W)``,
-    computed in float64."""
+    """Per scale ``(x, 2 x, 2 mu_x, 2 var_x + C2)`` (float32) of reference planes ``x`` ``(H, C, W)``,
+    computed in float64, in strips of rows (as :func:`_scale`: whole float64 images are
+    memory-bound, and two workers preparing at once halved each other's speed)."""
     check_size((x.shape[0], x.shape[2]), multiscale)
     g = taps(multiscale)
     c2 = (0.03 * data_range) ** 2
     levels = len(MS_SSIM_WEIGHTS) if multiscale else 1
     x = np.ascontiguousarray(x, dtype=np.float64)
-    planes, mus, a0s = [], [], []
+    planes, twice, mus, a0s = [], [], [], []
     for i in range(levels):
-        h, c, w = x.shape
-        stack = np.empty((h, 2, c, w))
-        stack[:, 0] = x
-        np.multiply(x, x, out=stack[:, 1])
-        f = filter_valid(stack.reshape(h, 2 * c, w), g).reshape(h - WIN + 1, 2, c, w - WIN + 1)
-        mu, ex2 = f[:, 0], f[:, 1]
-        a0 = ex2 - mu * mu                               # var_x
-        a0 *= 2.0
-        a0 += c2
-        planes.append(x.astype(np.float32))
-        mus.append(mu.astype(np.float32))
-        a0s.append(a0.astype(np.float32))
+        mu, a0 = _reference_scale(x, g, c2)
+        x32 = x.astype(np.float32)
+        planes.append(x32)
+        twice.append(x32 * np.float32(2.0))
+        mus.append(mu)
+        a0s.append(a0)
         if i < levels - 1:
             x = pool2(x)
-    return tuple(planes), tuple(mus), tuple(a0s)
+    return tuple(planes), tuple(twice), tuple(mus), tuple(a0s)
+
+
+def _reference_scale(x: np.ndarray, g: tuple[float, ...], c2: float) -> tuple[np.ndarray, np.ndarray]:
+    """``2 mu_x`` and ``2 var_x + C2`` (float32) of float64 planes ``x`` ``(H, C, W)``, filtered a
+    strip of rows at a time (the buffers are freed on return)."""
+    h, c, w = x.shape
+    ho, wo = h - WIN + 1, w - WIN + 1
+    rows = _strip_rows(ho, 16 * c * w)
+    stack_buf = np.empty((rows + WIN - 1, 2, c, w))
+    mid_buf = np.empty((rows, 2 * c * w))
+    out_buf = np.empty((rows, 2, c, wo))
+    tmp_buf = np.empty((rows, c, wo))
+    mu = np.empty((ho, c, wo), np.float32)
+    a0 = np.empty((ho, c, wo), np.float32)
+    for r in range(0, ho, rows):
+        b = min(rows, ho - r)
+        stack, xs, t = stack_buf[:b + WIN - 1], x[r:r + b + WIN - 1], tmp_buf[:b]
+        stack[:, 0] = xs
+        np.multiply(xs, xs, out=stack[:, 1])
+        f = filter_valid(stack.reshape(b + WIN - 1, 2 * c, w), g, out=out_buf[:b].reshape(b, 2 * c, wo),
+                         mid=mid_buf[:b]).reshape(b, 2, c, wo)
+        m, v = f[:, 0], f[:, 1]                          # E[x], E[x^2]
+        np.multiply(m, 2.0, out=mu[r:r + b], casting="same_kind")   # 2 mu_x (doubling is exact)
+        np.multiply(m, m, out=t)
+        v -= t                                           # var_x
+        v *= 2.0
+        v += c2
+        a0[r:r + b] = v
+    return mu, a0
 
 
 def difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -110,16 +142,19 @@ def difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.subtract(y, x).astype(np.float32)
 
 
-def _scale(x: np.ndarray, mu_x: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tuple[float, ...],
+def _scale(x2: np.ndarray, mu2: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tuple[float, ...],
            c1: float, luminance: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-channel mean contrast-structure term and (with ``luminance``) mean SSIM at one scale,
-    from the reference's planes, mean and ``2 var_x + C2`` and the difference planes ``d``.
+    from the reference's doubled planes ``2 x``, doubled mean ``2 mu_x`` and ``2 var_x + C2`` and
+    the difference planes ``d``.
 
-    Works in strips of about :data:`STRIP_BYTES` of filtered maps, so a strip's stacked maps, the
-    filter's buffers and the statistics stay in cache (whole images are memory-bound)."""
+    Filtering ``2 x d`` gives ``2 E[x d]`` exactly (doubling is exact in binary floating point),
+    which saves the doubling pass of ``cov_xd``. Works in strips of about :data:`STRIP_BYTES` of
+    filtered maps, so a strip's stacked maps, the filter's buffers and the statistics stay in
+    cache (whole images are memory-bound)."""
     h, c, w = d.shape
     ho, wo = h - WIN + 1, w - WIN + 1
-    rows = min(max(BLOCK_H, STRIP_BYTES // (12 * c * w) // BLOCK_H * BLOCK_H), ho)
+    rows = _strip_rows(ho, 12 * c * w)
     f32 = np.float32
     stack_buf = np.empty((rows + WIN - 1, 3, c, w), f32)
     mid_buf = np.empty((rows, 3 * c * w), f32)
@@ -130,17 +165,16 @@ def _scale(x: np.ndarray, mu_x: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tu
     for r in range(0, ho, rows):
         b = min(rows, ho - r)
         stack = stack_buf[:b + WIN - 1]
-        ds, xs = d[r:r + b + WIN - 1], x[r:r + b + WIN - 1]
+        ds, xs = d[r:r + b + WIN - 1], x2[r:r + b + WIN - 1]
         stack[:, 0] = ds
         np.multiply(ds, ds, out=stack[:, 1])
         np.multiply(xs, ds, out=stack[:, 2])
         f = filter_valid(stack.reshape(b + WIN - 1, 3 * c, w), g, out=out_buf[:b].reshape(b, 3 * c, wo),
                          mid=mid_buf[:b]).reshape(b, 3, c, wo)
-        mu_d, var_d, a = f[:, 0], f[:, 1], f[:, 2]       # E[d], E[d^2], E[xd] (reused in place)
-        mx, t = mu_x[r:r + b], tmp_buf[:b]
-        np.multiply(mx, mu_d, out=t)
-        a -= t                                           # cov_xd
-        a *= f32(2.0)
+        mu_d, var_d, a = f[:, 0], f[:, 1], f[:, 2]       # E[d], E[d^2], 2 E[xd] (reused in place)
+        m2, t = mu2[r:r + b], tmp_buf[:b]
+        np.multiply(m2, mu_d, out=t)
+        a -= t                                           # 2 cov_xd
         a += a0[r:r + b]                                 # A = 2 var_x + C2 + 2 cov_xd
         np.multiply(mu_d, mu_d, out=t)
         var_d -= t                                       # var_d
@@ -149,10 +183,10 @@ def _scale(x: np.ndarray, mu_x: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tu
         cs_sum += a.sum(axis=(0, 2), dtype=np.float64)
         if luminance:
             lum = var_d
-            np.add(mx, mu_d, out=lum)
-            lum *= mx
-            lum *= f32(2.0)
-            lum += f32(c1)                               # B
+            np.multiply(m2, f32(0.5), out=lum)           # mu_x
+            lum += mu_d
+            lum *= m2
+            lum += f32(c1)                               # B = 2 mu_x (mu_x + mu_d) + C1
             t += lum
             np.divide(lum, t, out=lum)
             lum *= a
@@ -164,8 +198,8 @@ def _scale(x: np.ndarray, mu_x: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tu
 def ssim(prep: Scales, d: np.ndarray, data_range: float = 255.0) -> float:
     """Mean SSIM of difference planes ``d`` (:func:`difference`) against a reference prepared
     with ``multiscale=False``."""
-    (x,), (mu,), (a0,) = prep
-    _, s = _scale(x, mu, a0, d, taps(False), (0.01 * data_range) ** 2, luminance=True)
+    _, (x2,), (mu2,), (a0,) = prep
+    _, s = _scale(x2, mu2, a0, d, taps(False), (0.01 * data_range) ** 2, luminance=True)
     return float(s.mean())
 
 
@@ -175,9 +209,9 @@ def ms_ssim(prep: Scales, d: np.ndarray, data_range: float = 255.0) -> float:
     g, c1 = taps(True), (0.01 * data_range) ** 2
     levels = len(prep[0])
     terms = []
-    for i, (x, mu, a0) in enumerate(zip(*prep)):
+    for i, (x2, mu2, a0) in enumerate(zip(*prep[1:])):
         last = i == levels - 1
-        cs, s = _scale(x, mu, a0, d, g, c1, luminance=last)
+        cs, s = _scale(x2, mu2, a0, d, g, c1, luminance=last)
         terms.append(s if last else cs)
         if not last:
             d = pool2(d)
