@@ -106,6 +106,17 @@ class LocalExecutor:
         self._turn = 0                               # the worker for the next new affinity
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        """Start the forkserver now and return at once: its interpreter imports its preload
+        modules while this process goes on, and the workers fork from it on their first jobs.
+        (Starting workers from another thread would tie their lives to that thread: the
+        parent-death signal of :mod:`.lifeline` fires when the thread that started a process ends.)
+        Nothing to do with the spawn start method."""
+        if self._ctx.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         from .stages import init_worker
 
