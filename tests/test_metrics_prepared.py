@@ -171,18 +171,40 @@ def test_filter_valid_matches_scipy(shape):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-11)
 
 
+@pytest.mark.parametrize("rows", [None, "opencv", "gemm"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(11, 2, 11), (19, 1, 12), (37, 3, 45), (64, 2, 100)])
-def test_numpy_band_filter_matches_scipy(shape, dtype):
+def test_numpy_band_filter_matches_scipy(shape, dtype, rows):
     from scipy.ndimage import correlate1d
 
     a = np.random.default_rng(0).uniform(0, 255, shape)
     g = gaussian_1d(11, 1.5, torch.float32).double().numpy()
     want = correlate1d(a, g, axis=0, mode="constant")[5:-5]
     want = correlate1d(want, g, axis=2, mode="constant")[:, :, 5:-5]
-    got = band.filter_valid(a.astype(dtype), tuple(g))
+    got = band.filter_valid(a.astype(dtype), tuple(g), rows=rows)
     assert got.dtype == dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-11 if dtype == np.float64 else 1e-3)
+
+
+def test_the_pass_along_w_is_opencvs_row_filter_when_cv2_imports(monkeypatch):
+    """OpenCV's row filter does the pass along W (faster than GEMMs there); the GEMM pass stays
+    for a machine without cv2, and both give the same valid part into caller-owned buffers."""
+    import cv2
+
+    calls = []
+    real = cv2.filter2D
+    monkeypatch.setattr(cv2, "filter2D", lambda *a, **k: (calls.append(a[2].shape), real(*a, **k))[1])
+    a = np.random.default_rng(2).uniform(-40, 40, (42, 9, 77)).astype(np.float32)
+    g = tuple(float(v) for v in gaussian_1d(11, 1.5, torch.float32).numpy())
+    mid, wide = np.empty((32, 9 * 77), np.float32), np.empty((32 * 9, 77), np.float32)
+    got = band.filter_valid(a, g, mid=mid, wide=wide)
+    assert calls == [(1, 11)] and np.shares_memory(got, wide)
+    np.testing.assert_allclose(got, band.filter_valid(a, g, rows="gemm"), rtol=0, atol=2e-5)
+    monkeypatch.setattr(band, "_opencv", lambda: None)
+    np.testing.assert_array_equal(band.filter_valid(a, g), band.filter_valid(a, g, rows="gemm"))
+    assert calls == [(1, 11)]
+    with pytest.raises(ValueError, match="opencv or gemm"):
+        band.filter_valid(a, g, rows="fft")
 
 
 @pytest.mark.parametrize("hw", [(8, 10), (9, 10), (8, 11), (13, 7)])

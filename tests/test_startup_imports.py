@@ -66,6 +66,18 @@ def test_worker_setup_defers_torch_and_still_sets_its_threads(tmp_path):
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [False, 1]
 
 
+def test_worker_setup_sets_opencvs_threads_when_it_is_imported(tmp_path):
+    """The SSIM kernels' row filter runs in OpenCV: a worker's OpenCV gets one thread, set when
+    cv2 is first imported there (or at once when it already is)."""
+    code = ("from qbench.runner.stages import init_worker\ninit_worker(1)\n"
+            "before = 'cv2' in sys.modules\nimport cv2\n"
+            "print(json.dumps([before, cv2.getNumThreads()]))\n")
+    proc = subprocess.run([sys.executable, "-c", "import sys, json\n" + code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [False, 1]
+
+
 def test_auto_device_agrees_with_torch():
     """The driver shortcut never hides a CUDA device torch would use."""
     import torch

@@ -111,7 +111,7 @@ def _reference_scale(x: np.ndarray, g: tuple[float, ...], c2: float) -> tuple[np
     rows = _strip_rows(ho, 16 * c * w)
     stack_buf = np.empty((rows + WIN - 1, 2, c, w))
     mid_buf = np.empty((rows, 2 * c * w))
-    out_buf = np.empty((rows, 2, c, wo))
+    wide_buf = np.empty((rows * 2 * c, w))
     tmp_buf = np.empty((rows, c, wo))
     mu = np.empty((ho, c, wo), np.float32)
     a0 = np.empty((ho, c, wo), np.float32)
@@ -120,8 +120,8 @@ def _reference_scale(x: np.ndarray, g: tuple[float, ...], c2: float) -> tuple[np
         stack, xs, t = stack_buf[:b + WIN - 1], x[r:r + b + WIN - 1], tmp_buf[:b]
         stack[:, 0] = xs
         np.multiply(xs, xs, out=stack[:, 1])
-        f = filter_valid(stack.reshape(b + WIN - 1, 2 * c, w), g, out=out_buf[:b].reshape(b, 2 * c, wo),
-                         mid=mid_buf[:b]).reshape(b, 2, c, wo)
+        f = filter_valid(stack.reshape(b + WIN - 1, 2 * c, w), g, mid=mid_buf[:b],
+                         wide=wide_buf[:b * 2 * c]).reshape(b, 2, c, wo)
         m, v = f[:, 0], f[:, 1]                          # E[x], E[x^2]
         np.multiply(m, 2.0, out=mu[r:r + b], casting="same_kind")   # 2 mu_x (doubling is exact)
         np.multiply(m, m, out=t)
@@ -158,7 +158,7 @@ def _scale(x2: np.ndarray, mu2: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tu
     f32 = np.float32
     stack_buf = np.empty((rows + WIN - 1, 3, c, w), f32)
     mid_buf = np.empty((rows, 3 * c * w), f32)
-    out_buf = np.empty((rows, 3, c, wo), f32)
+    wide_buf = np.empty((rows * 3 * c, w), f32)
     tmp_buf = np.empty((rows, c, wo), f32)
     cs_sum = np.zeros(c)
     s_sum = np.zeros(c)
@@ -169,8 +169,8 @@ def _scale(x2: np.ndarray, mu2: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tu
         stack[:, 0] = ds
         np.multiply(ds, ds, out=stack[:, 1])
         np.multiply(xs, ds, out=stack[:, 2])
-        f = filter_valid(stack.reshape(b + WIN - 1, 3 * c, w), g, out=out_buf[:b].reshape(b, 3 * c, wo),
-                         mid=mid_buf[:b]).reshape(b, 3, c, wo)
+        f = filter_valid(stack.reshape(b + WIN - 1, 3 * c, w), g, mid=mid_buf[:b],
+                         wide=wide_buf[:b * 3 * c]).reshape(b, 3, c, wo)
         mu_d, var_d, a = f[:, 0], f[:, 1], f[:, 2]       # E[d], E[d^2], 2 E[xd] (reused in place)
         m2, t = mu2[r:r + b], tmp_buf[:b]
         np.multiply(m2, mu_d, out=t)

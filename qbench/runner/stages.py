@@ -343,7 +343,7 @@ def run_measure(job: MeasureJob) -> StageResult:
 
 
 def init_worker(threads: int = 1, main_pid: int | None = None) -> None:
-    """Worker process set-up: one intra-op thread each, torch's and OpenBLAS's (the pool supplies
+    """Worker process set-up: one intra-op thread each, torch's, OpenCV's and OpenBLAS's (the pool supplies
     the parallelism); die with the run's main process (:mod:`.lifeline`); leave Ctrl-C to the
     main process, which stops the pool."""
     import os
@@ -358,6 +358,7 @@ def init_worker(threads: int = 1, main_pid: int | None = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     limit_blas_threads(threads)                    # numpy's OpenBLAS, loaded before this runs
     after_import("torch", lambda torch: torch.set_num_threads(threads))     # a JPEG-only worker never imports it
+    after_import("cv2", lambda cv2: cv2.setNumThreads(threads))             # the SSIM kernels' row filter
 
 
 def after_import(name: str, fn) -> _AfterImport | None:
