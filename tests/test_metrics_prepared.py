@@ -188,23 +188,29 @@ def test_numpy_band_filter_matches_scipy(shape, dtype, rows):
 
 def test_the_pass_along_w_is_opencvs_row_filter_when_cv2_imports(monkeypatch):
     """OpenCV's row filter does the pass along W (faster than GEMMs there); the GEMM pass stays
-    for a machine without cv2, and both give the same valid part into caller-owned buffers."""
+    for a machine without cv2, and both give the same valid columns, maps-first and contiguous,
+    in the caller's buffers."""
     import cv2
 
     calls = []
     real = cv2.filter2D
     monkeypatch.setattr(cv2, "filter2D", lambda *a, **k: (calls.append(a[2].shape), real(*a, **k))[1])
-    a = np.random.default_rng(2).uniform(-40, 40, (42, 9, 77)).astype(np.float32)
+    a = np.random.default_rng(2).uniform(-40, 40, (3, 42, 3, 77)).astype(np.float32)
     g = tuple(float(v) for v in gaussian_1d(11, 1.5, torch.float32).numpy())
-    mid, wide = np.empty((32, 9 * 77), np.float32), np.empty((32 * 9, 77), np.float32)
-    got = band.filter_valid(a, g, mid=mid, wide=wide)
-    assert calls == [(1, 11)] and np.shares_memory(got, wide)
-    np.testing.assert_allclose(got, band.filter_valid(a, g, rows="gemm"), rtol=0, atol=2e-5)
+    mid, wide = np.empty(3 * 32 * 3 * 77, np.float32), np.empty(3 * 32 * 3 * 77, np.float32)
+    got = band.filter_maps(a, g, mid=mid, wide=wide)
+    assert calls == [(1, 11)] and np.shares_memory(got, wide) and got.flags.c_contiguous
+    assert got.shape == (3, 32, 3, 77)
+    gemm = band.filter_maps(a, g, rows="gemm")
+    np.testing.assert_allclose(got[..., 5:-5], gemm[..., 5:-5], rtol=0, atol=2e-5)
+    assert not gemm[..., :5].any() and not gemm[..., -5:].any()
+    for m in range(3):                                   # each map as filter_valid filters it alone
+        np.testing.assert_allclose(got[m, ..., 5:-5], band.filter_valid(a[m], g), rtol=0, atol=2e-5)
     monkeypatch.setattr(band, "_opencv", lambda: None)
-    np.testing.assert_array_equal(band.filter_valid(a, g), band.filter_valid(a, g, rows="gemm"))
-    assert calls == [(1, 11)]
+    np.testing.assert_array_equal(band.filter_maps(a, g), gemm)
+    assert len(calls) == 4
     with pytest.raises(ValueError, match="opencv or gemm"):
-        band.filter_valid(a, g, rows="fft")
+        band.filter_maps(a, g, rows="fft")
 
 
 @pytest.mark.parametrize("hw", [(8, 10), (9, 10), (8, 11), (13, 7)])

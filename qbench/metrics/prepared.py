@@ -37,8 +37,9 @@ class PreparedReference:
     PSNR: ``planes`` holds the measured reference ``(H, W, C)``: uint8 as given, or float64 (Y,
     float pixels). PSNR-B: its float64 ``(H, C, W)`` planes. SSIM / MS-SSIM: per scale the float32
     planes ``(H, C, W)``, in ``twice`` the planes doubled, in ``mu`` twice the Gaussian mean and in
-    ``a0`` twice the Gaussian variance plus C2 (``(H - 10, C, W - 10)``, float32), and in ``exact`` the first scale in float64 when float32
-    does not hold it exactly (Y, float pixels).
+    ``a0`` twice the Gaussian variance plus C2 (float32 full-width rows ``(H - 10, C, W)``, valid in
+    columns ``[5, W - 5)``), and in ``exact`` the first scale in float64 when float32 does not hold
+    it exactly (Y, float pixels).
 
     A streamed reference (a large image, see :data:`STREAM_ABOVE`) has ``pixels``, the cropped
     reference as given (a view, no copy), and in ``planes`` only MS-SSIM's coarser scales.

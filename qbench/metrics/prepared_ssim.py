@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .band import BLOCK_H, filter_valid
+from .band import BLOCK_H, filter_maps
 from .constants import MS_SSIM_WEIGHTS
 
 WIN, SIGMA = 11, 1.5
@@ -104,31 +104,31 @@ def prepare(x: np.ndarray, multiscale: bool, data_range: float = 255.0) -> Scale
 
 
 def _reference_scale(x: np.ndarray, g: tuple[float, ...], c2: float) -> tuple[np.ndarray, np.ndarray]:
-    """``2 mu_x`` and ``2 var_x + C2`` (float32) of float64 planes ``x`` ``(H, C, W)``, filtered a
-    strip of rows at a time (the buffers are freed on return)."""
+    """``2 mu_x`` and ``2 var_x + C2`` (float32, full-width rows ``(H - 10, C, W)``: the valid
+    columns are ``[5, W - 5)``, see :func:`.band.filter_maps`) of float64 planes ``x``
+    ``(H, C, W)``, filtered a strip of rows at a time (the buffers are freed on return)."""
     h, c, w = x.shape
-    ho, wo = h - WIN + 1, w - WIN + 1
+    ho = h - WIN + 1
     rows = _strip_rows(ho, 16 * c * w)
-    stack_buf = np.empty((rows + WIN - 1, 2, c, w))
-    mid_buf = np.empty((rows, 2 * c * w))
-    wide_buf = np.empty((rows * 2 * c, w))
-    tmp_buf = np.empty((rows, c, wo))
-    mu = np.empty((ho, c, wo), np.float32)
-    a0 = np.empty((ho, c, wo), np.float32)
-    for r in range(0, ho, rows):
-        b = min(rows, ho - r)
-        stack, xs, t = stack_buf[:b + WIN - 1], x[r:r + b + WIN - 1], tmp_buf[:b]
-        stack[:, 0] = xs
-        np.multiply(xs, xs, out=stack[:, 1])
-        f = filter_valid(stack.reshape(b + WIN - 1, 2 * c, w), g, mid=mid_buf[:b],
-                         wide=wide_buf[:b * 2 * c]).reshape(b, 2, c, wo)
-        m, v = f[:, 0], f[:, 1]                          # E[x], E[x^2]
-        np.multiply(m, 2.0, out=mu[r:r + b], casting="same_kind")   # 2 mu_x (doubling is exact)
-        np.multiply(m, m, out=t)
-        v -= t                                           # var_x
-        v *= 2.0
-        v += c2
-        a0[r:r + b] = v
+    stack_buf = np.empty(2 * (rows + WIN - 1) * c * w)
+    mid_buf, wide_buf = np.empty(2 * rows * c * w), np.empty(2 * rows * c * w)
+    tmp_buf = np.empty(rows * c * w)
+    mu = np.empty((ho, c, w), np.float32)
+    a0 = np.empty((ho, c, w), np.float32)
+    with np.errstate(all="ignore"):             # the border columns hold partial sums
+        for r in range(0, ho, rows):
+            b = min(rows, ho - r)
+            stack = stack_buf[:2 * (b + WIN - 1) * c * w].reshape(2, b + WIN - 1, c, w)
+            xs, t = x[r:r + b + WIN - 1], tmp_buf[:b * c * w].reshape(b, c, w)
+            stack[0] = xs
+            np.multiply(xs, xs, out=stack[1])
+            m, v = filter_maps(stack, g, mid=mid_buf, wide=wide_buf)      # E[x], E[x^2]
+            np.multiply(m, 2.0, out=mu[r:r + b], casting="same_kind")   # 2 mu_x (doubling is exact)
+            np.multiply(m, m, out=t)
+            v -= t                                                      # var_x
+            v *= 2.0
+            v += c2
+            a0[r:r + b] = v
     return mu, a0
 
 
@@ -145,52 +145,52 @@ def difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _scale(x2: np.ndarray, mu2: np.ndarray, a0: np.ndarray, d: np.ndarray, g: tuple[float, ...],
            c1: float, luminance: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-channel mean contrast-structure term and (with ``luminance``) mean SSIM at one scale,
-    from the reference's doubled planes ``2 x``, doubled mean ``2 mu_x`` and ``2 var_x + C2`` and
-    the difference planes ``d``.
+    from the reference's doubled planes ``2 x``, doubled mean ``2 mu_x`` and ``2 var_x + C2``
+    (full-width rows) and the difference planes ``d``.
 
     Filtering ``2 x d`` gives ``2 E[x d]`` exactly (doubling is exact in binary floating point),
     which saves the doubling pass of ``cov_xd``. Works in strips of about :data:`STRIP_BYTES` of
     filtered maps, so a strip's stacked maps, the filter's buffers and the statistics stay in
-    cache (whole images are memory-bound)."""
+    cache (whole images are memory-bound); the maps are stacked maps-first and the arithmetic runs
+    on full-width rows, so every operand is contiguous, and the border columns are left out of the
+    sums (:func:`.band.filter_maps`)."""
     h, c, w = d.shape
-    ho, wo = h - WIN + 1, w - WIN + 1
+    ho, wo, off = h - WIN + 1, w - WIN + 1, WIN // 2
     rows = _strip_rows(ho, 12 * c * w)
     f32 = np.float32
-    stack_buf = np.empty((rows + WIN - 1, 3, c, w), f32)
-    mid_buf = np.empty((rows, 3 * c * w), f32)
-    wide_buf = np.empty((rows * 3 * c, w), f32)
-    tmp_buf = np.empty((rows, c, wo), f32)
+    stack_buf = np.empty(3 * (rows + WIN - 1) * c * w, f32)
+    mid_buf, wide_buf = np.empty(3 * rows * c * w, f32), np.empty(3 * rows * c * w, f32)
+    tmp_buf = np.empty(rows * c * w, f32)
     cs_sum = np.zeros(c)
     s_sum = np.zeros(c)
-    for r in range(0, ho, rows):
-        b = min(rows, ho - r)
-        stack = stack_buf[:b + WIN - 1]
-        ds, xs = d[r:r + b + WIN - 1], x2[r:r + b + WIN - 1]
-        stack[:, 0] = ds
-        np.multiply(ds, ds, out=stack[:, 1])
-        np.multiply(xs, ds, out=stack[:, 2])
-        f = filter_valid(stack.reshape(b + WIN - 1, 3 * c, w), g, mid=mid_buf[:b],
-                         wide=wide_buf[:b * 3 * c]).reshape(b, 3, c, wo)
-        mu_d, var_d, a = f[:, 0], f[:, 1], f[:, 2]       # E[d], E[d^2], 2 E[xd] (reused in place)
-        m2, t = mu2[r:r + b], tmp_buf[:b]
-        np.multiply(m2, mu_d, out=t)
-        a -= t                                           # 2 cov_xd
-        a += a0[r:r + b]                                 # A = 2 var_x + C2 + 2 cov_xd
-        np.multiply(mu_d, mu_d, out=t)
-        var_d -= t                                       # var_d
-        var_d += a
-        np.divide(a, var_d, out=a)                       # cs
-        cs_sum += a.sum(axis=(0, 2), dtype=np.float64)
-        if luminance:
-            lum = var_d
-            np.multiply(m2, f32(0.5), out=lum)           # mu_x
-            lum += mu_d
-            lum *= m2
-            lum += f32(c1)                               # B = 2 mu_x (mu_x + mu_d) + C1
-            t += lum
-            np.divide(lum, t, out=lum)
-            lum *= a
-            s_sum += lum.sum(axis=(0, 2), dtype=np.float64)
+    with np.errstate(all="ignore"):             # the border columns hold partial sums
+        for r in range(0, ho, rows):
+            b = min(rows, ho - r)
+            stack = stack_buf[:3 * (b + WIN - 1) * c * w].reshape(3, b + WIN - 1, c, w)
+            ds, xs = d[r:r + b + WIN - 1], x2[r:r + b + WIN - 1]
+            stack[0] = ds
+            np.multiply(ds, ds, out=stack[1])
+            np.multiply(xs, ds, out=stack[2])
+            mu_d, var_d, a = filter_maps(stack, g, mid=mid_buf, wide=wide_buf)   # E[d], E[d^2], 2 E[xd]
+            m2, t = mu2[r:r + b], tmp_buf[:b * c * w].reshape(b, c, w)
+            np.multiply(m2, mu_d, out=t)
+            a -= t                                       # 2 cov_xd
+            a += a0[r:r + b]                             # A = 2 var_x + C2 + 2 cov_xd
+            np.multiply(mu_d, mu_d, out=t)
+            var_d -= t                                   # var_d
+            var_d += a
+            np.divide(a, var_d, out=a)                   # cs
+            cs_sum += a[:, :, off:off + wo].sum(axis=(0, 2), dtype=np.float64)
+            if luminance:
+                lum = var_d
+                np.multiply(m2, f32(0.5), out=lum)       # mu_x
+                lum += mu_d
+                lum *= m2
+                lum += f32(c1)                           # B = 2 mu_x (mu_x + mu_d) + C1
+                t += lum
+                np.divide(lum, t, out=lum)
+                lum *= a
+                s_sum += lum[:, :, off:off + wo].sum(axis=(0, 2), dtype=np.float64)
     n = ho * wo
     return cs_sum / n, (s_sum / n if luminance else None)
 
