@@ -155,3 +155,22 @@ def test_preparing_a_reference_works_in_strips():
     whole_stack = 2 * x.nbytes                            # x and x^2 of the first scale, float64
     coarser = x.nbytes // 4 + x.nbytes // 16               # the float64 planes of scales 2 and 3
     assert peak - kept < coarser + 4 * prepared_ssim.STRIP_BYTES < whole_stack
+
+
+@pytest.mark.parametrize("shape,crop", [((64, 80, 3), 0), ((64, 80, 3), 4), ((50, 70, 1), 0), ((33, 47, 4), 2)])
+def test_uint8_psnr_is_exact(shape, crop):
+    """PSNR of a uint8 pair equals the value from the exact integer sum of squared differences,
+    on OpenCV's contiguous path and on the numpy path for crops and other layouts."""
+    import math
+
+    from qbench.metrics.prepared import psnr
+
+    rng = np.random.default_rng(sum(shape) + crop)
+    x = rng.integers(0, 256, shape, dtype=np.uint8)
+    y = np.clip(x.astype(int) + rng.integers(-60, 61, shape), 0, 255).astype(np.uint8)
+    if crop:
+        x, y = x[crop:-crop, crop:-crop], y[crop:-crop, crop:-crop]
+    sse = int(((x.astype(np.int64) - y.astype(np.int64)) ** 2).sum())
+    want = 10.0 * math.log10(255.0**2 / (sse / x.size))
+    assert psnr(x, y) == want
+    assert psnr(x, x) == math.inf

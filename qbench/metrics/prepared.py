@@ -130,14 +130,24 @@ def compute(prep: PreparedReference, out: np.ndarray) -> float:
 
 
 def psnr(x: np.ndarray, y: np.ndarray, data_range: float = DATA_RANGE) -> float:
-    """PSNR over all pixels and channels of ``x`` and ``y`` (``(H, W, C)`` alike): uint8 pair
-    exactly (float32 integer differences, squares summed in float64), else in float64."""
+    """PSNR over all pixels and channels of ``x`` and ``y`` (``(H, W, C)`` alike): a uint8 pair
+    exactly (the differences' squares summed as a float64 dot product: every partial sum is an
+    integer below 2**53, so the sum is exact in any order; OpenCV's absdiff makes the differences
+    where it can), else in float64."""
     if x.dtype == np.uint8 and y.dtype == np.uint8:
-        d = np.subtract(y, x, dtype=np.float32)
+        from .band import _opencv
+
+        cv2 = _opencv()
+        if (cv2 is not None and x.ndim == 3 and x.shape[2] <= 4 and x.flags.c_contiguous
+                and y.flags.c_contiguous):
+            d = cv2.absdiff(x, y).astype(np.float64).ravel()
+        else:
+            d = np.subtract(y, x, dtype=np.float64).ravel()
+        mse = float(np.dot(d, d)) / d.size
     else:
         d = np.subtract(y, x, dtype=np.float64)
-    d *= d
-    mse = float(d.sum(dtype=np.float64)) / d.size
+        d *= d
+        mse = float(d.sum()) / d.size
     return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
 
 
