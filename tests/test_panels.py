@@ -217,6 +217,7 @@ def test_a_cached_rerun_of_the_quickstart_redraws_nothing(tmp_path, monkeypatch)
     import qbench.report.panel_draw as panel_draw
     import qbench.report.plots as plots
     from qbench.cli import main
+    from qbench.report.figure_pass import FigurePass
 
     from .conftest import REPO
 
@@ -231,6 +232,10 @@ def test_a_cached_rerun_of_the_quickstart_redraws_nothing(tmp_path, monkeypatch)
     drawn = []
     monkeypatch.setattr(panel_draw, "draw_panel", lambda *a, **k: drawn.append(("panel", a)))
     monkeypatch.setattr(plots, "draw", lambda *a, **k: drawn.append(("rd", a)))
+    # every drawing passes the figure pass, whether it would run here or in a child process
+    real_submit = FigurePass.submit
+    monkeypatch.setattr(FigurePass, "submit", lambda self, draw: drawn.append(("submitted", draw)) or
+                        real_submit(self, draw))
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "nothing new computed" in res.output

@@ -11,14 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .aggregate import CI, Aggregates, ReportOptions
 from .data import ReportData
 from .files import write_text
+
+if TYPE_CHECKING:
+    from .figure_pass import FigurePass
 
 CACHE_FORMAT = 2                # bump when what is cached or how it is computed changes
 FOLDER = Path("cache") / "report"
@@ -112,16 +116,24 @@ class ReportCache:
         """Store the signatures of the figures of ``group`` now drawn."""
         self._write(_figures_file(group), {"figures": figures})
 
-    def redraw_changed(self, group: str, figures: list[tuple[str, str, list[Path], Callable[[], Any]]]) -> None:
+    def redraw_changed(self, group: str, figures: list[tuple[str, str, list[Path], Callable[[], Any]]],
+                       drawer: FigurePass | None = None) -> None:
         """Call each figure's ``draw()`` (name, signature, files, draw) when its signature differs
-        from the one stored for ``group`` or a file is missing; then store the signatures."""
+        from the one stored for ``group`` or a file is missing; then store the signatures.
+        ``drawer``: where the drawings run (default: here, now); the signatures are stored once
+        they are done (a drawing that raises leaves them as they were)."""
+        submit, then = (drawer.submit, drawer.after) if drawer is not None else (_call, _call)
         drawn, now = self.figures(group), {}
         for name, sig, files, draw in figures:
             if drawn.get(name) != sig or not all(Path(f).is_file() for f in files):
-                draw()
+                submit(draw)
             now[name] = sig
         if now != drawn:
-            self.put_figures(now, group)
+            then(partial(self.put_figures, now, group))
+
+
+def _call(fn: Callable[[], Any]) -> None:
+    fn()
 
 
 def _figures_file(group: str) -> str:

@@ -85,10 +85,16 @@ def diagnostic_sections(model: ReportModel, out_dir: str | Path | None = None) -
     """Every diagnostic section of ``model`` that has something to show; figures are drawn into
     ``out_dir`` (the residual figures only when the model's figure pass drew them elsewhere)."""
     data, triangle = model.data, model.triangle
-    drawn = write_triangle_plots(data, triangle, out_dir) if out_dir is not None and len(triangle) else []
+    drawn_there = out_dir is not None and model.figures_dir is not None and Path(model.figures_dir) == Path(out_dir)
+    if out_dir is None or not len(triangle):
+        drawn = []
+    elif drawn_there and model.triangle_figures is not None:
+        drawn = model.triangle_figures
+    else:
+        drawn = write_triangle_plots(data, triangle, out_dir)
     if out_dir is None:
         residual_figs = {}
-    elif model.figures_dir is not None and Path(model.figures_dir) == Path(out_dir):
+    elif drawn_there:
         residual_figs = model.residual_figures
     else:
         residual_figs = residual_figures(data, out_dir)

@@ -132,11 +132,9 @@ def _pixels(panel: Panel) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
 
 def draw_panel(panel: Panel, out_dir: Path) -> Path:
     """Draw ``panel`` to ``out_dir/<panel.file>``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
+    from .canvas import new_figure
 
     shown, bases = _pixels(panel)
     h = min(im.shape[0] for im in shown + [b for b in bases if b is not None])
@@ -151,53 +149,50 @@ def draw_panel(panel: Panel, out_dir: Path) -> Path:
     rows = 1 + has_res + has_err                        # rows of one band of tiles
     cols = min(len(shown), MAX_COLUMNS)
     bands = -(-len(shown) // cols)                      # more tiles than MAX_COLUMNS wrap into bands
-    fig, grid = plt.subplots(rows * bands, cols + 1, figsize=(2.4 * (cols + 1), 2.55 * rows * bands + 0.35),
-                             squeeze=False)
-    try:
-        grid[0][0].imshow(shown[0])
-        grid[0][0].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", lw=1.5))
-        grid[0][0].set_title("original (zoom box)", fontsize=7)
-        shades: dict[int, Any] = {}
-        for i, (im, tile, base) in enumerate(zip(shown, panel.tiles, bases)):
-            band, col = divmod(i, cols)
-            axes = [grid[band * rows + r][col + 1] for r in range(rows)]
-            ax = axes[0]
-            if tile.role == "regions":
-                top_class = max(1, json.loads(tile.decoder)[2] - 1)
-                ax.imshow(im[box], cmap="cividis", vmin=0, vmax=top_class, interpolation="nearest")
-            else:
-                ax.imshow(im[box], interpolation="nearest")
-            ax.set_title(tile.caption.replace("$", r"\$"), fontsize=6.5, wrap=True)    # names are text, not math
-            r = 1
-            if has_res:
-                if base is not None:
-                    shades[r] = axes[r].imshow(residual_map(im[box], base[box]), cmap="RdBu_r",
-                                               vmin=-RESIDUAL_SCALE, vmax=RESIDUAL_SCALE, interpolation="nearest")
-                    axes[r].set_title(f"{tile.short} − C", fontsize=6.5)
-                r += 1
-            if has_err and tile.error:
-                shades[r] = axes[r].imshow(error_map(im[box], shown[0][box]), cmap="magma", vmin=0.0,
-                                           vmax=ERROR_SCALE, interpolation="nearest")
-                axes[r].set_title(f"|{tile.short} − O|", fontsize=6.5)
+    fig = new_figure(figsize=(2.4 * (cols + 1), 2.55 * rows * bands + 0.35))
+    grid = fig.subplots(rows * bands, cols + 1, squeeze=False)
+    grid[0][0].imshow(shown[0])
+    grid[0][0].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", lw=1.5))
+    grid[0][0].set_title("original (zoom box)", fontsize=7)
+    shades: dict[int, Any] = {}
+    for i, (im, tile, base) in enumerate(zip(shown, panel.tiles, bases)):
+        band, col = divmod(i, cols)
+        axes = [grid[band * rows + r][col + 1] for r in range(rows)]
+        ax = axes[0]
+        if tile.role == "regions":
+            top_class = max(1, json.loads(tile.decoder)[2] - 1)
+            ax.imshow(im[box], cmap="cividis", vmin=0, vmax=top_class, interpolation="nearest")
+        else:
+            ax.imshow(im[box], interpolation="nearest")
+        ax.set_title(tile.caption.replace("$", r"\$"), fontsize=6.5, wrap=True)    # names are text, not math
         r = 1
         if has_res:
-            _scale(fig, grid[r][0], shades.get(r), f"E − C (grey levels, ±{RESIDUAL_SCALE:g})")
+            if base is not None:
+                shades[r] = axes[r].imshow(residual_map(im[box], base[box]), cmap="RdBu_r",
+                                           vmin=-RESIDUAL_SCALE, vmax=RESIDUAL_SCALE, interpolation="nearest")
+                axes[r].set_title(f"{tile.short} − C", fontsize=6.5)
             r += 1
-        if has_err:
-            _scale(fig, grid[r][0], shades.get(r), f"|X − O| (grey levels, 0-{ERROR_SCALE:g})")
-        for row in grid:
-            for ax in row:
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if not ax.images:
-                    ax.axis("off")
-        fig.suptitle(panel.title.replace("$", r"\$"), fontsize=8)
-        fig.tight_layout()
-        path = Path(out_dir) / panel.file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150)
-    finally:
-        plt.close(fig)
+        if has_err and tile.error:
+            shades[r] = axes[r].imshow(error_map(im[box], shown[0][box]), cmap="magma", vmin=0.0,
+                                       vmax=ERROR_SCALE, interpolation="nearest")
+            axes[r].set_title(f"|{tile.short} − O|", fontsize=6.5)
+    r = 1
+    if has_res:
+        _scale(fig, grid[r][0], shades.get(r), f"E − C (grey levels, ±{RESIDUAL_SCALE:g})")
+        r += 1
+    if has_err:
+        _scale(fig, grid[r][0], shades.get(r), f"|X − O| (grey levels, 0-{ERROR_SCALE:g})")
+    for row in grid:
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if not ax.images:
+                ax.axis("off")
+    fig.suptitle(panel.title.replace("$", r"\$"), fontsize=8)
+    fig.tight_layout()
+    path = Path(out_dir) / panel.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
     return path
 
 

@@ -30,7 +30,9 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +41,9 @@ from ..vocabulary import LOWRES
 from .data import STORE_NAME, ReportData
 from .document import Figure
 from .formatting import digits_of, file_slug, fmt, quality_text, unique_stems
+
+if TYPE_CHECKING:
+    from .figure_pass import FigurePass
 
 FOLDER = Path("figures") / "panels"
 CROP = 96
@@ -286,25 +291,39 @@ def _finish(dataset: str, image: str, title: str, tiles: list[Tile], keys: list)
 
 
 # -- the figure pass ----------------------------------------------------------------------------------
-def panel_figures(data: ReportData, metric: str | None, out_dir: str | Path) -> dict[str, list[Figure]]:
-    """Draw (when changed) each dataset's panels into ``out_dir``; the figures per dataset."""
+def draw_or_omit(panel: Panel, out_dir: Path) -> None:
+    """Draw ``panel`` into ``out_dir``; when a cache file it reads is gone or undecodable, remove
+    its old file instead (the panel is omitted)."""
     from ..errors import QbenchError
-    from .cache import ReportCache
     from .panel_draw import draw_panel
 
-    out_dir = Path(out_dir)
+    try:
+        draw_panel(panel, out_dir)
+    except (OSError, ValueError, ImportError, QbenchError):
+        (out_dir / panel.file).unlink(missing_ok=True)
+
+
+def schedule_panels(data: ReportData, metric: str | None, out_dir: Path,
+                    drawer: FigurePass | None = None) -> list[Panel]:
+    """Each dataset's panels, those that changed handed to ``drawer`` (default: drawn here, now)."""
+    from .cache import ReportCache
+
     panels = panel_specs(data, metric)
+    ReportCache(out_dir).redraw_changed(
+        "panels", [(p.file, p.key, [out_dir / p.file], partial(draw_or_omit, p, out_dir)) for p in panels], drawer)
+    return panels
 
-    def draw(p: Panel) -> None:
-        try:
-            draw_panel(p, out_dir)
-        except (OSError, ValueError, ImportError, QbenchError):     # a cache file gone or undecodable: no panel
-            (out_dir / p.file).unlink(missing_ok=True)
 
-    ReportCache(out_dir).redraw_changed("panels", [(p.file, p.key, [out_dir / p.file], lambda p=p: draw(p))
-                                                   for p in panels])
+def present_panels(panels: list[Panel], out_dir: Path) -> dict[str, list[Figure]]:
+    """The figures of ``panels`` whose file is in ``out_dir``, per dataset."""
     out: dict[str, list[Figure]] = {}
     for p in panels:
         if (out_dir / p.file).is_file():
             out.setdefault(p.dataset, []).append(Figure(p.file, f"Visual comparison: {p.title}", wide=True))
     return out
+
+
+def panel_figures(data: ReportData, metric: str | None, out_dir: str | Path) -> dict[str, list[Figure]]:
+    """Draw (when changed) each dataset's panels into ``out_dir``; the figures per dataset."""
+    out_dir = Path(out_dir)
+    return present_panels(schedule_panels(data, metric, out_dir), out_dir)

@@ -127,44 +127,39 @@ def legend_covers_curves(fig, ax, legend, spec: PlotSpec) -> bool:
 
 def draw(spec: PlotSpec, out_dir: Path) -> list[Path]:
     """Draw one figure to its PNG and SVG files."""
-    import matplotlib
+    from .canvas import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    try:
-        errors = spec.errors or tuple(((), ()) for _ in spec.curves)
-        for (label, xs, ys), (lo, hi) in zip(spec.curves, errors):
-            x, y = np.asarray(xs), np.asarray(ys)
-            style = ({"color": "black", "lw": 2.2, "marker": "s", "ms": 4, "zorder": 5} if label == spec.anchor
-                     else {"marker": "o", "ms": 3, "zorder": 3})
-            (line,) = ax.plot(x, y, label=label, **style)
-            if len(lo) == len(y) and np.isfinite(np.asarray(lo, dtype=float)).any():
-                yerr = np.vstack([np.clip(y - np.asarray(lo), 0, None), np.clip(np.asarray(hi) - y, 0, None)])
-                yerr = np.nan_to_num(yerr, nan=0.0, posinf=0.0, neginf=0.0)
-                ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor=line.get_color(), elinewidth=0.8, capsize=2,
-                            zorder=style["zorder"])
-        for label, xs, ys in spec.references:
-            ax.plot(np.asarray(xs), np.asarray(ys), linestyle="--", marker="s", ms=4, fillstyle="none",
-                    lw=1.2, label=label)
-        if spec.references:
-            _frame_measured(ax, spec)
-        ax.set(xlabel="bits per pixel", ylabel=spec.ylabel, title=spec.title)
-        ax.grid(alpha=0.3)
-        outside = bool(spec.references)
-        if outside:              # many long labels: below the axes, not over the curves
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
-        else:
-            legend = ax.legend(fontsize=7)
-            if legend_covers_curves(fig, ax, legend, spec):
-                legend.remove()
-                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-                outside = True
-        fig.tight_layout()
-        paths = spec.files(out_dir)
-        for path in paths:
-            fig.savefig(path, dpi=120, **({"bbox_inches": "tight"} if outside else {}))
-    finally:
-        plt.close(fig)
+    fig = new_figure(figsize=(6, 4.2))
+    ax = fig.subplots()
+    errors = spec.errors or tuple(((), ()) for _ in spec.curves)
+    for (label, xs, ys), (lo, hi) in zip(spec.curves, errors):
+        x, y = np.asarray(xs), np.asarray(ys)
+        style = ({"color": "black", "lw": 2.2, "marker": "s", "ms": 4, "zorder": 5} if label == spec.anchor
+                 else {"marker": "o", "ms": 3, "zorder": 3})
+        (line,) = ax.plot(x, y, label=label, **style)
+        if len(lo) == len(y) and np.isfinite(np.asarray(lo, dtype=float)).any():
+            yerr = np.vstack([np.clip(y - np.asarray(lo), 0, None), np.clip(np.asarray(hi) - y, 0, None)])
+            yerr = np.nan_to_num(yerr, nan=0.0, posinf=0.0, neginf=0.0)
+            ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor=line.get_color(), elinewidth=0.8, capsize=2,
+                        zorder=style["zorder"])
+    for label, xs, ys in spec.references:
+        ax.plot(np.asarray(xs), np.asarray(ys), linestyle="--", marker="s", ms=4, fillstyle="none",
+                lw=1.2, label=label)
+    if spec.references:
+        _frame_measured(ax, spec)
+    ax.set(xlabel="bits per pixel", ylabel=spec.ylabel, title=spec.title)
+    ax.grid(alpha=0.3)
+    outside = bool(spec.references)
+    if outside:              # many long labels: below the axes, not over the curves
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    else:
+        legend = ax.legend(fontsize=7)
+        if legend_covers_curves(fig, ax, legend, spec):
+            legend.remove()
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+            outside = True
+    fig.tight_layout()
+    paths = spec.files(out_dir)
+    for path in paths:
+        fig.savefig(path, dpi=120, **({"bbox_inches": "tight"} if outside else {}))
     return paths

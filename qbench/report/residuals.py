@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +28,9 @@ from .data import KEYS, ReportData
 from .document import Figure, Paragraph, Section, Table
 from .formatting import file_slug, quality_text
 from .tables import ci_cell, mean_table
+
+if TYPE_CHECKING:
+    from .figure_pass import FigurePass
 
 FOLDER = Path("figures") / "residuals"
 RESIDUAL_VALUES = {"ratio", "removed", "cosine"}
@@ -41,8 +46,9 @@ def residual_labels(data: ReportData) -> list[str]:
     return [label for label, info in diag.info.items() if RESIDUAL_VALUES <= set(info.get("values", ()))]
 
 
-def _histograms(data: ReportData, label: str, wide, out_dir: Path) -> list[Figure]:
-    """One ratio histogram per dataset (a step curve per solver x codec), drawn when changed."""
+def _histograms(data: ReportData, label: str, wide, out_dir: Path, drawer: FigurePass | None = None) -> list[Figure]:
+    """One ratio histogram per dataset (a step curve per solver x codec), drawn when changed (by
+    ``drawer``, default here and now)."""
     folder = out_dir / FOLDER
     figures, drawings = [], []
     passthrough = {s for s, i in data.solvers.items() if i.passthrough}
@@ -58,35 +64,29 @@ def _histograms(data: ReportData, label: str, wide, out_dir: Path) -> list[Figur
         name = f"ratio_hist_{file_slug(label)}_{file_slug(dataset)}.png"
         sig = hashlib.sha256(json.dumps([_STYLE, str(dataset), curves]).encode()).hexdigest()[:20]
         title = f"{data.suite.get('name', '')}: {dataset}"
-        drawings.append((name, sig, [folder / name],
-                         lambda c=curves, t=title, p=folder / name: _draw_histogram(c, t, p)))
+        drawings.append((name, sig, [folder / name], partial(_draw_histogram, curves, title, folder / name)))
         figures.append(Figure((FOLDER / name).as_posix(), f"Histogram of ||E-C|| / ||O-C|| across images: {dataset}"))
-    ReportCache(out_dir).redraw_changed(f"residuals_{file_slug(label)}", drawings)
+    ReportCache(out_dir).redraw_changed(f"residuals_{file_slug(label)}", drawings, drawer)
     return figures
 
 
 def _draw_histogram(curves: list[tuple[str, list[float]]], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .canvas import new_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
     every = [v for _, vals in curves for v in vals]
     hi = max(1.0, max(every)) if every else 1.0
     bins = np.linspace(0.0, hi, 31)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    try:
-        for lab, vals in curves:
-            if vals:
-                ax.hist(vals, bins=bins, histtype="step", label=lab)
-        ax.axvline(1.0, color="grey", lw=0.8, ls="--")
-        ax.set(xlabel="||E - C|| / ||O - C||  (0 = returns C, 1 = moved as far as O)", ylabel="images", title=title)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for lab, vals in curves:
+        if vals:
+            ax.hist(vals, bins=bins, histtype="step", label=lab)
+    ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="||E - C|| / ||O - C||  (0 = returns C, 1 = moved as far as O)", ylabel="images", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def _examples(data: ReportData, label: str, out_dir: Path, limit: int | None) -> list[Figure]:
@@ -140,15 +140,17 @@ def residual_tables(data: ReportData) -> dict[str, tuple[list[str], list[dict]]]
     return out
 
 
-def residual_figures(data: ReportData, out_dir: str | Path, examples: int | None = None) -> dict[str, list[Figure]]:
-    """Draw into ``out_dir`` (when changed) the ratio histograms and copy the example residual maps
-    (``examples`` per solver x codec; default the diagnostic's own setting) of every residual
-    diagnostic; returns the figures per diagnostic label."""
+def residual_figures(data: ReportData, out_dir: str | Path, examples: int | None = None,
+                     drawer: FigurePass | None = None) -> dict[str, list[Figure]]:
+    """Draw into ``out_dir`` (when changed; by ``drawer``, default here and now) the ratio
+    histograms and copy the example residual maps (``examples`` per solver x codec; default the
+    diagnostic's own setting) of every residual diagnostic; returns the figures per diagnostic label."""
     out = {}
     for label in residual_labels(data):
         wide = _wide(data, label)
         if wide is not None:
-            out[label] = _histograms(data, label, wide, Path(out_dir)) + _examples(data, label, Path(out_dir), examples)
+            out[label] = (_histograms(data, label, wide, Path(out_dir), drawer)
+                          + _examples(data, label, Path(out_dir), examples))
     return out
 
 

@@ -24,13 +24,18 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..vocabulary import COMPRESSED, ENHANCED, ORIGINAL
 from .cache import ReportCache
 from .data import KEYS, ReportData
 from .document import Figure, Paragraph, Section, Table
 from .formatting import file_slug, fmt, is_nan, quality_text
+
+if TYPE_CHECKING:
+    from .figure_pass import FigurePass
 
 #: set-metric types that have a triangle, and how a value becomes a side length
 SIDES = {"fid": "sqrt(FID) (Fréchet distance)", "kid": "sqrt(max(KID, 0)) (MMD)"}
@@ -174,50 +179,47 @@ def figure_specs(data: ReportData, table) -> list[TriangleFigure]:
 
 def draw(spec: TriangleFigure, out_dir: Path) -> Path:
     """Draw one figure to ``out_dir/<stem>.png``: O at (0, 0), C at (1, 0), each row's E."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .canvas import new_figure
 
     n = len(spec.panels)
-    fig, axes = plt.subplots(1, n, figsize=(7.2 * n, 4.4), squeeze=False)
-    try:
-        for ax, (metric, points) in zip(axes[0], spec.panels):
-            xs = [0.0, 1.0] + [p[1] for p in points]
-            ys = [0.0, 0.0] + [p[2] for p in points]
-            ax.plot([0, 1], [0, 0], color="0.3", lw=1.5, zorder=1)
-            ax.plot([0.5, 0.5], [0, max(ys + [0.5])], color="0.8", lw=0.8, ls=":", zorder=0)
-            ax.scatter([0, 1], [0, 0], c="black", marker="s", s=50, zorder=3)
-            ax.annotate("O", (0, 0), textcoords="offset points", xytext=(-12, 4), fontsize=11, weight="bold")
-            ax.annotate("C", (1, 0), textcoords="offset points", xytext=(6, 4), fontsize=11, weight="bold")
-            for i, (label, x, y, flag) in enumerate(points):
-                colour = f"C{i % 10}"
-                ax.plot([0, x, 1], [0, y, 0], color=colour, lw=0.6, alpha=0.5, zorder=1)
-                ax.scatter([x], [y], color=colour, marker="x" if flag else "o", s=36, zorder=4,
-                           label=label + (f" ({flag})" if flag else ""))
-            pad = 0.15
-            ax.set_xlim(min(xs) - pad, max(xs) + pad)
-            ax.set_ylim(-0.12, max(ys + [0.5]) + pad)
-            ax.set_aspect("equal", adjustable="box")
-            ax.set(title=f"{metric}: E relative to O–C", xlabel="position along O→C (|OC| = 1)",
-                   ylabel="height / |OC|")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-        fig.suptitle(spec.title, fontsize=10)
-        fig.tight_layout()
-        path = Path(out_dir) / spec.file
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig = new_figure(figsize=(7.2 * n, 4.4))
+    axes = fig.subplots(1, n, squeeze=False)
+    for ax, (metric, points) in zip(axes[0], spec.panels):
+        xs = [0.0, 1.0] + [p[1] for p in points]
+        ys = [0.0, 0.0] + [p[2] for p in points]
+        ax.plot([0, 1], [0, 0], color="0.3", lw=1.5, zorder=1)
+        ax.plot([0.5, 0.5], [0, max(ys + [0.5])], color="0.8", lw=0.8, ls=":", zorder=0)
+        ax.scatter([0, 1], [0, 0], c="black", marker="s", s=50, zorder=3)
+        ax.annotate("O", (0, 0), textcoords="offset points", xytext=(-12, 4), fontsize=11, weight="bold")
+        ax.annotate("C", (1, 0), textcoords="offset points", xytext=(6, 4), fontsize=11, weight="bold")
+        for i, (label, x, y, flag) in enumerate(points):
+            colour = f"C{i % 10}"
+            ax.plot([0, x, 1], [0, y, 0], color=colour, lw=0.6, alpha=0.5, zorder=1)
+            ax.scatter([x], [y], color=colour, marker="x" if flag else "o", s=36, zorder=4,
+                       label=label + (f" ({flag})" if flag else ""))
+        pad = 0.15
+        ax.set_xlim(min(xs) - pad, max(xs) + pad)
+        ax.set_ylim(-0.12, max(ys + [0.5]) + pad)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set(title=f"{metric}: E relative to O–C", xlabel="position along O→C (|OC| = 1)",
+               ylabel="height / |OC|")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    fig.suptitle(spec.title, fontsize=10)
+    fig.tight_layout()
+    path = Path(out_dir) / spec.file
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
 
 
-def write_triangle_plots(data: ReportData, table, out_dir: str | Path) -> list[TriangleFigure]:
-    """Draw the figures whose signature changed or whose file is missing; return all of them."""
+def write_triangle_plots(data: ReportData, table, out_dir: str | Path,
+                         drawer: FigurePass | None = None) -> list[TriangleFigure]:
+    """Draw the figures whose signature changed or whose file is missing (by ``drawer``, default
+    here and now); return all of them."""
     out_dir = Path(out_dir)
     specs = figure_specs(data, table)
     ReportCache(out_dir).redraw_changed("triangle", [(s.stem, s.signature(), [out_dir / s.file],
-                                                      lambda s=s: draw(s, out_dir)) for s in specs])
+                                                      partial(draw, s, out_dir)) for s in specs], drawer)
     return specs
 
 
