@@ -11,9 +11,11 @@ so the original stays as it was.
 
 ``--run SUITE``: also time whole ``qbench run SUITE --workers N --fresh --quiet`` runs (the CLI in
 a fresh interpreter, ``--repeat`` times), their wall seconds and the seconds of the report inside.
+``--source CHECKOUT``: every case also with the qbench of another checkout (put first on the
+children's ``PYTHONPATH``; e.g. the commit before a change), interleaved with this one's.
 
     python benchmarks/bench_report_time.py RESULTS_DIR [--repeat 3] [--forkserver] [--run SUITE --workers 2]
-        [--json benchmarks/results/report_time_kodak.json]
+        [--source CHECKOUT] [--json benchmarks/results/report_time_kodak.json]
 
 RESULTS_DIR is the ``--out`` folder of a run, e.g. the Kodak JPEG run of ``profile_kodak_run.py``
 (456 samples, psnr_rgb + ms_ssim_rgb). The load average before and after is recorded: the
@@ -68,15 +70,23 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "report_seconds": seconds
 """
 
 
-def _once(folder: Path, mode: str = "plain") -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), mode], capture_output=True, text=True, check=True)
+def _child(code: str, args: list[str], source: Path | None) -> dict:
+    """Run ``code`` in a fresh interpreter (with ``source``'s qbench first on its path); its JSON line."""
+    env = dict(os.environ)
+    if source is not None:                # another checkout's qbench (e.g. the commit before a change)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _run(suite: Path, out: Path, workers: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", RUN, str(suite), str(out), str(workers)], capture_output=True,
-                          text=True, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def _describe(source: Path | None) -> str:
+    """The commit of the qbench that ran (with ``-dirty`` when its files were changed)."""
+    root = source or Path(__file__).resolve().parents[1]
+    try:
+        return subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _summary(runs: list[dict]) -> dict:
@@ -103,33 +113,41 @@ def main() -> None:
     ap.add_argument("--forkserver", action="store_true", help="also the cold case after a pool run")
     ap.add_argument("--run", type=Path, metavar="SUITE", help="also time whole qbench runs of SUITE")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--source", type=Path, default=None,
+                    help="also run every case with the qbench of this checkout (e.g. the commit before a "
+                         "change), interleaved with this one's")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    cases: dict[str, list[dict]] = {"cold": [], "cached": []}
-    if args.forkserver:
-        cases["cold_forkserver"] = []
-    if args.run:
-        cases["run"] = []
+    names = ["cold", "cached"] + ["cold_forkserver"] * args.forkserver + ["run"] * bool(args.run)
+    versions = {"this": None} if args.source is None else {"source": args.source, "this": None}
+    cases: dict[str, dict[str, list[dict]]] = {v: {n: [] for n in names} for v in versions}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "results"
         shutil.copytree(args.results, folder, ignore=shutil.ignore_patterns("outputs", "decoded", "bitstreams"))
-        for _ in range(args.repeat):         # the cases interleaved, so a change of load hits them alike
-            _cold(folder)
-            cases["cold"].append(_once(folder))
-            cases["cached"].append(_once(folder))
-            if args.forkserver:
+        for _ in range(args.repeat):         # cases and versions interleaved, so a change of load hits them alike
+            for version, source in versions.items():
+                got = cases[version]
                 _cold(folder)
-                cases["cold_forkserver"].append(_once(folder, "forkserver"))
-            if args.run:
-                cases["run"].append(_run(args.run, Path(tmp) / "run", args.workers))
+                got["cold"].append(_child(CHILD, [str(folder), "plain"], source))
+                got["cached"].append(_child(CHILD, [str(folder), "plain"], source))
+                if args.forkserver:
+                    _cold(folder)
+                    got["cold_forkserver"].append(_child(CHILD, [str(folder), "forkserver"], source))
+                if args.run:
+                    got["run"].append(_child(RUN, [str(args.run), str(Path(tmp) / "run"), str(args.workers)], source))
     result = {"results": str(args.results), "python": sys.version.split()[0], "platform": platform.platform(),
               "cpus": os.cpu_count(), "repeat": args.repeat,
               "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-              "note": "wall seconds in a fresh interpreter, imports included; shared machine",
-              "cases": {k: _summary(v) for k, v in cases.items()}}
+              "note": "wall seconds in a fresh interpreter, imports included; shared machine"}
     if args.run:
         result["run"] = {"suite": str(args.run), "workers": args.workers}
+    if args.source is None:
+        result["cases"] = {k: _summary(v) for k, v in cases["this"].items()}
+    else:
+        result["versions"] = {version: {"qbench": _describe(source),
+                                        "cases": {k: _summary(v) for k, v in cases[version].items()}}
+                              for version, source in versions.items()}
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
