@@ -75,7 +75,9 @@ def _child(code: str, args: list[str], source: Path | None) -> dict:
     env = dict(os.environ)
     if source is not None:                # another checkout's qbench (e.g. the commit before a change)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env)
+    # run outside any checkout: ``-c`` puts the working directory first on the path
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env,
+                          cwd=tempfile.gettempdir())
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
