@@ -14,25 +14,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, save, smooth_image
+from .conftest import REPO, smooth_image
+from .test_panels import _run
 
 
 def _small_run(tmp_path: Path) -> Path:
     """Two tiny images, JPEG at two points, identity and gaussian, PSNR and the residual
-    diagnostic: an RD figure (PNG and SVG), a panel and a ratio histogram to draw."""
-    from qbench.runner import Runner
-    from qbench.suite import parse_suite
-
-    folder = tmp_path / "imgs"
-    for i in range(2):
-        save(smooth_image(70 + i, 48, 64), folder / f"im{i}.png")
-    data = {"name": "figs", "datasets": [{"name": "folder", "params": {"path": str(folder)}}],
+    diagnostic (the panel tests' run): an RD figure (PNG and SVG), a panel and a ratio histogram."""
+    data = {"name": "figs", "datasets": [{"name": "folder", "params": {"path": str(tmp_path / "imgs")}}],
             "codecs": [{"name": "jpeg", "qualities": [10, 40]}], "solvers": ["identity", "gaussian"],
             "metrics": ["psnr_rgb"], "diagnostics": {"per_image": [{"name": "residual", "params": {"examples": 0}}]},
             "output": {"bootstrap": 20, "bd_bootstrap": 0}}
-    out = tmp_path / "out"
-    Runner(parse_suite(data), out, workers=0, progress=False).run()
-    return out
+    return _run(tmp_path, data, {"imgs": {f"im{i}": smooth_image(70 + i, 48, 64) for i in range(2)}})
 
 
 def _python(code: str, *args: str) -> dict:
