@@ -75,6 +75,7 @@ def main_process_profile(path: Path) -> dict:
              "report (write_reports)": ("qbench/report/write.py", "write_reports"),
              "aggregates + bootstrap": ("qbench/report/aggregate.py", "compute_aggregates"),
              "figures (draw_figures)": ("qbench/report/model.py", "draw_figures"),
+             "waiting for figures drawn in child processes (FigurePass.wait)": ("qbench/report/figure_pass.py", "wait"),
              "waiting for workers (cf.wait)": ("concurrent/futures/_base.py", "wait"),
              "plan": ("qbench/runner/plan.py", "plan"),
              "run set-up (Runner.__init__)": ("qbench/runner/run.py", "__init__")}
