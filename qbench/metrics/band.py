@@ -5,8 +5,8 @@ outputs: a product with a ``(block + n - 1, block)`` band matrix. Cutting an axi
 turns the filter into a few large GEMMs (BLAS speed, no temporaries per tap), and only the valid
 region is computed. Along H (across rows of planes) that is the fastest way measured; along W
 OpenCV's row filter (``cv2.filter2D`` with a ``1 x n`` kernel, SIMD, zero border) is faster still:
-on a strip of 32 rows of 9 stacked Kodak planes, float32, one thread, 0.19 ms for both passes
-against 0.26 ms with GEMMs along both (``benchmarks/bench_gaussian_filter.py --blocks``). Without
+on a strip of 32 rows of 3 maps of 3 Kodak planes, float32, one thread, 0.20 ms for both passes
+against 0.28 ms with GEMMs along both (``benchmarks/bench_gaussian_filter.py --blocks``). Without
 cv2 the GEMM pass along W is used. Sums equal a direct correlation up to the order of additions.
 
 :func:`filter_maps` filters a stack of maps kept maps-first ``(M, H, C, W)`` and returns
@@ -27,9 +27,10 @@ import numpy as np
 
 #: outputs per band block along H and along W. Smaller blocks waste fewer multiplications by zero
 #: (a 16-wide block reads 26 inputs per 16 outputs, a 24-wide one 34 per 24), larger ones make
-#: larger GEMMs; on the SSIM kernels' strips (32 rows of 9 stacked Kodak planes, float32, one
-#: thread) 4 x 16 filtered in 0.36 ms against 0.50 ms for 8 x 24, and the float64 strips of
-#: ``prepared_ssim.prepare`` are fastest with it as well (``bench_gaussian_filter.py --blocks``)
+#: larger GEMMs; on the SSIM kernels' strips (32 rows of 3 maps of 3 Kodak planes, float32, one
+#: thread) GEMMs along both axes took 0.28 ms with 4 x 16 against 0.36 ms with 8 x 24, and 4-row
+#: blocks are the fastest along H before OpenCV's pass along W as well, in float64 too
+#: (``bench_gaussian_filter.py --blocks``)
 BLOCK_H, BLOCK_W = 4, 16
 
 
