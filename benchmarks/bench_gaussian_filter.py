@@ -174,7 +174,7 @@ def blocks(repeat: int) -> list[dict]:
                                "block_w": bw, "ms": round(1e3 * statistics.median(times), 3),
                                "max_abs_diff_vs_8x8": float(np.abs(out[..., r:-r].astype(np.float64) - ref).max())}
                         rows.append(row)
-                        print(f"{row['dtype']:8s} {pass_w:7s} {bh:3d} x {str(bw):>4s} {row['ms']:8.3f} ms  "
+                        print(f"{row['dtype']:8s} {pass_w:7s} {bh:3d} x {bw!s:>4} {row['ms']:8.3f} ms  "
                               f"max|diff| {row['max_abs_diff_vs_8x8']:.2e}")
     finally:
         band_mod.BLOCK_H, band_mod.BLOCK_W = saved

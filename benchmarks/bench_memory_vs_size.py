@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import describe  # benchmarks/provenance.py, beside this script
+
 HEIGHT, WIDTH = 1356, 2040
 
 # The child: pins the stand-in Inception (see the module docstring), then is ``qbench run``.
@@ -151,16 +153,6 @@ def run_one(n: int, images: Path, inception: Path, cache: Path, workers: int, wo
             "set_values": sets}
 
 
-def _describe(source: Path | None) -> str:
-    """The commit of the qbench that ran (with ``-dirty`` when its files were changed)."""
-    root = source or Path(__file__).resolve().parents[1]
-    try:
-        return subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def slope(xs: list[float], ys: list[float]) -> float:
     """Least-squares slope of ``ys`` over ``xs``."""
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
@@ -201,7 +193,7 @@ def main() -> None:
         "benchmark": "peak RSS of `qbench run` against dataset size",
         "suite": "folder of seeded 2040x1356 RGB PNGs; jpeg q40; gaussian enhancer; psnr_y, ssim_y, fid, kid",
         "workers": args.workers,
-        "qbench": _describe(args.source),
+        "qbench": describe(args.source),
         "inception": "random-weight Inception-v3 (torchvision architecture, clean-fid TorchScript layout); "
                      "FID/KID values are not meaningful",
         "machine": f"{os.cpu_count()} cores",

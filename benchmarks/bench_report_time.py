@@ -35,6 +35,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from provenance import describe  # benchmarks/provenance.py, beside this script
+
 CHILD = r"""
 import json, sys, time
 if sys.argv[2] == "forkserver":            # as a local pool leaves it: its worker gone, the forkserver up
@@ -79,16 +81,6 @@ def _child(code: str, args: list[str], source: Path | None) -> dict:
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env,
                           cwd=tempfile.gettempdir())
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _describe(source: Path | None) -> str:
-    """The commit of the qbench that ran (with ``-dirty`` when its files were changed)."""
-    root = source or Path(__file__).resolve().parents[1]
-    try:
-        return subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _summary(runs: list[dict]) -> dict:
@@ -147,7 +139,7 @@ def main() -> None:
     if args.source is None:
         result["cases"] = {k: _summary(v) for k, v in cases["this"].items()}
     else:
-        result["versions"] = {version: {"qbench": _describe(source),
+        result["versions"] = {version: {"qbench": describe(source),
                                         "cases": {k: _summary(v) for k, v in cases[version].items()}}
                               for version, source in versions.items()}
     print(json.dumps(result, indent=1))

@@ -19,7 +19,6 @@ samples), psnr_rgb + ms_ssim_rgb, ``--workers 2``. Two parts:
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import pickle
 import platform

@@ -54,24 +54,13 @@ def test_run_setup_on_cpu_does_not_import_torch(tmp_path):
     assert _loaded_after(code, tmp_path) == []
 
 
-def test_worker_setup_defers_torch_and_still_sets_its_threads(tmp_path):
-    """A pool worker does not import torch to set its thread count; when a component imports it
-    later, the count is set then."""
+@pytest.mark.parametrize("module,threads", [("torch", "torch.get_num_threads()"), ("cv2", "cv2.getNumThreads()")])
+def test_worker_setup_defers_torch_and_opencv_and_still_sets_their_threads(tmp_path, module, threads):
+    """A pool worker does not import torch (or OpenCV, whose row filter the SSIM kernels use) to
+    set its thread count; when a component imports it later, the count is set then."""
     code = ("from qbench.runner.stages import init_worker\ninit_worker(1)\n"
-            "before = 'torch' in sys.modules\nimport torch\n"
-            "print(json.dumps([before, torch.get_num_threads()]))\n")
-    proc = subprocess.run([sys.executable, "-c", "import sys, json\n" + code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [False, 1]
-
-
-def test_worker_setup_sets_opencvs_threads_when_it_is_imported(tmp_path):
-    """The SSIM kernels' row filter runs in OpenCV: a worker's OpenCV gets one thread, set when
-    cv2 is first imported there (or at once when it already is)."""
-    code = ("from qbench.runner.stages import init_worker\ninit_worker(1)\n"
-            "before = 'cv2' in sys.modules\nimport cv2\n"
-            "print(json.dumps([before, cv2.getNumThreads()]))\n")
+            f"before = {module!r} in sys.modules\nimport {module}\n"
+            f"print(json.dumps([before, {threads}]))\n")
     proc = subprocess.run([sys.executable, "-c", "import sys, json\n" + code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
