@@ -213,3 +213,34 @@ seen.append(forkserver_running())
 print(json.dumps(seen))
 """
     assert _python(code) == [False, True, False, True]
+
+
+def test_after_a_pool_run_two_children_start_with_the_report(tmp_path):
+    """With a forkserver running, the report's figure pass starts two children at once (they
+    import matplotlib while the report reads the store); two drawings go to them, and a single
+    drawing is drawn here and the children are let go."""
+    code = """
+import json, os, sys
+from functools import partial
+import multiprocessing.forkserver
+from pathlib import Path
+from qbench.report.figure_pass import FigurePass
+from tests.test_figure_pass import write_marker
+multiprocessing.forkserver.ensure_running()
+tmp, me = Path(sys.argv[1]), os.getpid()
+drawer = FigurePass.for_report()
+started = len(drawer._pool._processes)                 # before any drawing was submitted
+drawer.submit(partial(write_marker, str(tmp / "a")))
+drawer.submit(partial(write_marker, str(tmp / "b")))
+drawer.wait()
+single = FigurePass.for_report()
+single_started = len(single._pool._processes)
+single.submit(partial(write_marker, str(tmp / "c")))
+single.wait()
+print(json.dumps({"me": me, "started": [started, single_started], "released": single._pool is None,
+                  "pids": {n: int((tmp / n).read_text()) for n in "abc"}}))
+"""
+    got = _python(code, str(tmp_path))
+    assert got["started"] == [min(2, os.cpu_count() or 1)] * 2
+    assert got["pids"]["a"] != got["me"] and got["pids"]["b"] != got["me"]
+    assert got["pids"]["c"] == got["me"] and got["released"]

@@ -3,10 +3,11 @@ writes the tables.
 
 A local worker pool leaves multiprocessing's forkserver running in the main process of a
 ``qbench run`` (:func:`qbench.forkserver.forkserver_running`); a child forked from it starts in
-milliseconds (it then imports matplotlib, about 0.3 s). There, when a report has at least two
-figures to (re)draw, they go to up to ``os.cpu_count()`` children (one per figure at most, the
+milliseconds (it then imports matplotlib, about 0.3 s). There two children start as the report
+begins, so they import matplotlib while it reads the store and computes its tables; when the
+report has at least two figures to (re)draw, they go to up to ``os.cpu_count()`` children (the
 longest drawings, the panels, first) and the report waits for them only before the Markdown and
-HTML that link them. Anywhere else (a cached rerun draws nothing anyway, an inline run, ``qbench
+HTML that link them (with fewer, the children are let go and the figure is drawn here). Anywhere else (a cached rerun draws nothing anyway, an inline run, ``qbench
 report`` on its own), and for a single figure, they are drawn here: starting a new interpreter
 would cost more than it saves.
 
@@ -62,10 +63,19 @@ def _draw_in_child(draw: Callable[[], Any], rc: dict[str, Any], epoch: str | Non
 
 
 def _start_child(main_pid: int) -> None:
-    """A drawing child dies with the report's process (:mod:`qbench.runner.lifeline`)."""
+    """A drawing child dies with the report's process (:mod:`qbench.runner.lifeline`) and imports
+    matplotlib's figure and Agg canvas at once (while the report loads its data)."""
     from ..runner.lifeline import guard_worker
 
     guard_worker(main_pid)
+    from .canvas import new_figure
+
+    new_figure()
+
+
+def _ready() -> int:
+    """The job that makes the pool start a child before the first drawing."""
+    return os.getpid()
 
 
 class FigurePass:
@@ -89,10 +99,29 @@ class FigurePass:
 
     @classmethod
     def for_report(cls) -> FigurePass:
-        """Children (up to ``os.cpu_count()``) when this process has a running forkserver, else none."""
+        """Children (up to ``os.cpu_count()``) when this process has a running forkserver, else
+        none. Two of them start now and import matplotlib while the report reads the store and
+        computes its tables (about 0.35 s each), the others on demand."""
         from ..forkserver import forkserver_running
 
-        return cls(os.cpu_count() or 1) if forkserver_running() else cls(0)
+        if not forkserver_running():
+            return cls(0)
+        drawer = cls(os.cpu_count() or 1)
+        drawer._open_pool(warm=min(2, drawer.children))
+        return drawer
+
+    def _open_pool(self, warm: int = 0) -> None:
+        """The children's pool (``children`` at most), ``warm`` of them started now."""
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        try:
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.children, mp_context=mp.get_context("forkserver"),
+                                                initializer=_start_child, initargs=(os.getpid(),))
+            for _ in range(warm):
+                self._pool.submit(_ready)
+        except Exception:                     # no children after all: drawn here
+            self.close(cancel=True)
 
     def submit(self, draw: Callable[[], Any]) -> None:
         """Run ``draw()`` now, here, or keep it for the children."""
@@ -120,16 +149,13 @@ class FigurePass:
         self._started = True
         draws = [i for i, (draw, _) in enumerate(self._queue) if draw is not None]
         if len(draws) < 2:
+            self.close(cancel=True, wait=False)       # children started early, not needed: let them go
             self._finish()
             return
-        import concurrent.futures as cf
-        import multiprocessing as mp
-
         try:
             rc, epoch = _settings()
-            self._pool = cf.ProcessPoolExecutor(max_workers=min(self.children, len(draws)),
-                                                mp_context=mp.get_context("forkserver"),
-                                                initializer=_start_child, initargs=(os.getpid(),))
+            if self._pool is None:
+                self._open_pool()
             for i in draws:
                 self._futures[i] = self._pool.submit(_draw_in_child, self._queue[i][0], rc, epoch)
         except Exception:                     # no children after all (or not for the rest): drawn here
@@ -167,11 +193,12 @@ class FigurePass:
         finally:
             self.close(cancel=True)
 
-    def close(self, cancel: bool = False) -> None:
-        """Stop the children (after their current drawing; ``cancel``: dropping queued ones)."""
+    def close(self, cancel: bool = False, wait: bool = True) -> None:
+        """Stop the children (after their current drawing; ``cancel``: dropping queued ones;
+        ``wait=False``: not waiting for them to exit)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=cancel)
+            pool.shutdown(wait=wait, cancel_futures=cancel)
 
     def __enter__(self) -> FigurePass:
         return self
