@@ -244,3 +244,40 @@ print(json.dumps({"me": me, "started": [started, single_started], "released": si
     assert got["started"] == [min(2, os.cpu_count() or 1)] * 2
     assert got["pids"]["a"] != got["me"] and got["pids"]["b"] != got["me"]
     assert got["pids"]["c"] == got["me"] and got["released"]
+
+
+def sleep_in_child(path: str, parent: int, seconds: float) -> None:
+    """A drawing for the test below: hangs for ``seconds`` in a child, writes its pid here."""
+    if os.getpid() != parent:
+        import time
+
+        time.sleep(seconds)
+    Path(path).write_text(str(os.getpid()))
+
+
+def test_a_child_that_hangs_is_killed_and_its_figure_drawn_here(tmp_path):
+    """A drawing that takes longer than the timeout in its child: the children are killed, that
+    figure and the ones not yet finished are drawn here, and the report goes on."""
+    code = """
+import json, os, sys, time
+from functools import partial
+import multiprocessing.forkserver
+from pathlib import Path
+from qbench.report.figure_pass import FigurePass
+from tests.test_figure_pass import sleep_in_child, write_marker
+multiprocessing.forkserver.ensure_running()
+tmp, me = Path(sys.argv[1]), os.getpid()
+drawer = FigurePass(2)
+drawer.timeout = 2.0
+drawer.submit(partial(sleep_in_child, str(tmp / "a"), me, 120))
+drawer.submit(partial(write_marker, str(tmp / "b")))
+order = []
+drawer.after(lambda: order.append("after"))
+t0 = time.monotonic()
+drawer.wait()
+print(json.dumps({"me": me, "seconds": time.monotonic() - t0, "order": order,
+                  "pids": {n: int((tmp / n).read_text()) for n in "ab"}, "here": drawer.drawn_here}))
+"""
+    got = _python(code, str(tmp_path))
+    assert got["pids"]["a"] == got["me"] and got["order"] == ["after"]
+    assert got["seconds"] < 60 and got["here"] >= 1

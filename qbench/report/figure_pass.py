@@ -16,7 +16,9 @@ A drawing is a picklable callable (a module-level function with its arguments, e
 ``rcParams`` changed since matplotlib was imported, e.g. the SVG hash salt of the committed
 leaderboards) and ``SOURCE_DATE_EPOCH``, so its files are the bytes this process would write.
 Whatever goes wrong in a child (the drawing raised, could not be pickled, or the child died) is
-answered by drawing that figure again here, where it then fails or succeeds as it always did.
+answered by drawing that figure again here, where it then fails or succeeds as it always did; a
+child that takes longer than :attr:`FigurePass.timeout` for one drawing is taken to hang: the
+children are killed and the remaining figures are drawn here.
 """
 
 from __future__ import annotations
@@ -87,9 +89,14 @@ class FigurePass:
     signatures, listing the files present); it runs at once when nothing is pending. Use it as a
     context manager: leaving the block waits (or, on an error, stops the children)."""
 
+    #: seconds the report waits for one drawing in a child before it stops the children and draws
+    #: the rest here (a drawing takes well under ten seconds; a child that hangs must not hang the report)
+    timeout = 300.0
+
     def __init__(self, children: int = 0):
         self.children = max(0, int(children))
         self._pool: Any = None
+        self._hung = False                          # children killed after a timeout
         self._started = False
         # in order: (drawing, None) or (None, what follows); a started drawing's future beside it
         self._queue: list[tuple[Callable[[], Any] | None, Callable[[], Any] | None]] = []
@@ -178,20 +185,33 @@ class FigurePass:
                     then()
                     continue
                 future = futures.get(i)
-                if future is not None:
+                if future is not None and not self._hung:
                     try:
-                        future.result()
+                        future.result(timeout=self.timeout)
                         self.drawn_in_children += 1
                         continue
                     except Exception as exc:
+                        from concurrent.futures import TimeoutError as Timeout
                         from concurrent.futures.process import BrokenProcessPool
 
-                        if isinstance(exc, BrokenProcessPool):     # a child died: the others are
+                        if isinstance(exc, Timeout):               # a child hangs: stop them all,
+                            self._kill()                           # the rest is drawn here
+                        elif isinstance(exc, BrokenProcessPool):   # a child died: the others are
                             self.close()                           # stopped before drawing here
                 draw()
                 self.drawn_here += 1
         finally:
             self.close(cancel=True)
+
+    def _kill(self) -> None:
+        """Kill the children (one hangs) and let the pool go without waiting; what they had not
+        finished is drawn here."""
+        self._hung = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self, cancel: bool = False, wait: bool = True) -> None:
         """Stop the children (after their current drawing; ``cancel``: dropping queued ones;
