@@ -174,3 +174,17 @@ def test_uint8_psnr_is_exact(shape, crop):
     want = 10.0 * math.log10(255.0**2 / (sse / x.size))
     assert psnr(x, y) == want
     assert psnr(x, x) == math.inf
+
+
+def test_luma_is_matlab_rgb2ycbcr_in_float64_in_that_order():
+    """Y = ((R c0 + G c1) + B c2) / 255 + 16 in float64, for uint8, float32 and cropped views: the
+    order the committed leaderboards were computed in (the values must not move by an ulp)."""
+    from qbench.metrics.constants import BT601_Y
+    from qbench.metrics.pixels import luma
+
+    rng = np.random.default_rng(5)
+    for img in (rng.integers(0, 256, (37, 53, 3), dtype=np.uint8), rng.uniform(0, 255, (30, 41, 3)).astype(np.float32),
+                rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)[4:-4, 2:-2]):
+        c = img.astype(np.float64)
+        want = ((c[..., 0] * BT601_Y[0] + c[..., 1] * BT601_Y[1]) + c[..., 2] * BT601_Y[2]) / 255.0 + 16.0
+        assert np.array_equal(luma(img), want)
