@@ -206,7 +206,7 @@ def test_the_pass_along_w_is_opencvs_row_filter_when_cv2_imports(monkeypatch):
     assert not gemm[..., :5].any() and not gemm[..., -5:].any()
     for m in range(3):                                   # each map as filter_valid filters it alone
         np.testing.assert_allclose(got[m, ..., 5:-5], band.filter_valid(a[m], g), rtol=0, atol=2e-5)
-    monkeypatch.setattr(band, "_opencv", lambda: None)
+    monkeypatch.setattr(band, "opencv", lambda: None)
     np.testing.assert_array_equal(band.filter_maps(a, g), gemm)
     assert len(calls) == 4
     with pytest.raises(ValueError, match="opencv or gemm"):

@@ -93,7 +93,7 @@ def filter_maps(a: np.ndarray, taps: tuple[float, ...], mid: np.ndarray | None =
             kt = kt[:bh, :bh + n - 1]
         np.matmul(kt, src[:, i:i + bh + n - 1], out=mid[:, i:i + bh])
     lines, out = mid.reshape(m * ho * c, w), wide.reshape(m * ho * c, w)
-    cv2 = _opencv() if rows in (None, "opencv") else None
+    cv2 = opencv() if rows in (None, "opencv") else None
     if cv2 is not None:                         # along W: OpenCV's row filter
         cv2.filter2D(lines, -1, row_kernel(taps, dt), dst=out, borderType=cv2.BORDER_CONSTANT)
         return wide
@@ -119,7 +119,7 @@ def row_kernel(taps: tuple[float, ...], dtype: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def _opencv():
+def opencv():
     """cv2, or None where it does not import (the GEMM pass along W is used then)."""
     try:
         import cv2

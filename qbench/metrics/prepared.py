@@ -151,9 +151,9 @@ def _sse_uint8(x: np.ndarray, y: np.ndarray) -> float:
     absdiff where it applies), squares summed in float32 rows of :data:`_SSE_ROW` (exact, see
     there), the row sums in float64 (integers below 2**53). No BLAS call (a multithreaded BLAS
     dot product beside other busy processes was 20 times slower)."""
-    from .band import _opencv
+    from .band import opencv
 
-    cv2 = _opencv()
+    cv2 = opencv()
     if cv2 is not None and x.ndim == 3 and x.shape[2] <= 4 and x.flags.c_contiguous and y.flags.c_contiguous:
         ad = cv2.absdiff(x, y).reshape(-1)
     else:
