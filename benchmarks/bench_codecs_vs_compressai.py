@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from provenance import save_json  # benchmarks/provenance.py, beside this script
 
 QUALITIES = list(range(5, 100, 5))
 Y_QUALITIES = [10, 20, 30, 40]
@@ -201,9 +202,7 @@ def main() -> None:
               "kodak": kodak_workload(args.kodak, args.workers, args.compressai_default)}
     if args.classic5 and args.live1:
         result["y"] = y_workload(args.classic5, args.live1, args.workers)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    save_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -27,13 +27,14 @@ each ``BLOCK_H`` with OpenCV's row filter along W, with each result's largest di
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from provenance import save_json  # benchmarks/provenance.py, beside this script
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -193,9 +194,7 @@ def main() -> None:
                   "python": sys.version.split()[0], "platform": platform.platform(), "numpy": np.__version__,
                   "note": "median wall ms of one filter_valid call on one strip, one thread; shared machine",
                   "rows": blocks(max(args.repeat, 50))}
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
+        save_json(result, args.json)
         return
     import torch
 
@@ -222,9 +221,7 @@ def main() -> None:
               "platform": platform.platform(), "numpy": np.__version__, "torch": torch.__version__,
               "note": "median wall ms of one call, one thread; machine shared with other jobs (noisy)",
               "rows": rows}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    save_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from provenance import describe  # benchmarks/provenance.py, beside this script
+from provenance import (  # benchmarks/provenance.py, beside this script
+    describe,
+    save_json,
+)
 
 CHILD = r"""
 import json, sys, time
@@ -143,9 +146,7 @@ def main() -> None:
                                         "cases": {k: _summary(v) for k, v in cases[version].items()}}
                               for version, source in versions.items()}
     print(json.dumps(result, indent=1))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    save_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
+from provenance import save_json  # benchmarks/provenance.py, beside this script
 
 QUALITIES = list(range(5, 100, 5))
 METRICS = ("psnr_rgb", "ms_ssim_rgb")
@@ -206,9 +207,7 @@ def main() -> None:
               "run": run, "run_under_cprofile": profiled, "main_process_cprofile_s": main_proc,
               "worker_side_one_thread": worker}
     print(json.dumps(result, indent=1))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    save_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""What the benchmarks record about the qbench they timed (imported by the scripts beside it)."""
+"""What the benchmarks record about the qbench they timed, and where (imported by the scripts beside it)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -15,3 +16,10 @@ def describe(source: Path | None = None) -> str:
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def save_json(result: dict, path: Path | None) -> None:
+    """Write ``result`` as indented JSON to ``path`` (its folder made), when a path is given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
