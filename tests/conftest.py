@@ -83,5 +83,20 @@ def basic_suite(folder: Path, **over) -> dict:
     return data
 
 
+def plan_suite(suite, store):
+    """The components, pipelines and samples of ``suite`` (its first dataset indexed into
+    ``store``), planned as a run plans them, on the CPU."""
+    from qbench import datasets
+    from qbench.runner.plan import index_dataset, make_pipelines, plan_samples
+    from qbench.runner.resolve import build_components
+
+    comps = build_components(suite, "cpu")
+    spec = suite.datasets[0]
+    images = index_dataset("folder", datasets.build(spec.name, spec.params, spec.mode, spec.limit, None), store,
+                           lambda *a: None)
+    pipes = make_pipelines(comps)
+    return comps, pipes, plan_samples(images, comps, pipes, True)
+
+
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -8,13 +8,12 @@ import pytest
 from qbench.cachefile import OK, check
 from qbench.metrics.distribution import FeatureStats, kid_from_features
 from qbench.runner.device import DeviceStage
-from qbench.runner.plan import index_dataset, make_pipelines, plan_samples, plan_todo
-from qbench.runner.resolve import build_components
+from qbench.runner.plan import plan_todo
 from qbench.runner.schedule import Scheduler
 from qbench.store import Store
 from qbench.suite import parse_suite
 
-from .conftest import basic_suite, save, smooth_image
+from .conftest import basic_suite, plan_suite, save, smooth_image
 from .test_scheduler_seam import Bar, ListRecorder
 
 
@@ -67,15 +66,8 @@ def _folder(tmp_path, n):
 
 
 def _schedule(tmp_path, data, store):
-    from qbench import datasets
-
     suite = parse_suite(data)
-    comps = build_components(suite, "cpu")
-    spec = suite.datasets[0]
-    images = index_dataset("folder", datasets.build(spec.name, spec.params, spec.mode, spec.limit, None), store,
-                           lambda *a: None)
-    pipes = make_pipelines(comps)
-    samples = plan_samples(images, comps, pipes, True)
+    comps, pipes, samples = plan_suite(suite, store)
     todo = plan_todo(samples, pipes, comps.metrics, comps.diagnostics, store,
                      lambda path, sha: check(path, sha) == OK)
     ex, rec, bar = BusyExecutor(), ListRecorder(), Bar()

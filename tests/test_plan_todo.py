@@ -3,12 +3,11 @@ exactly what is missing (no executor, no device, no codec run)."""
 
 from qbench.cachefile import OK, check, write_bytes
 from qbench.pipelines import COMPRESSED, ENHANCED
-from qbench.runner.plan import index_dataset, make_pipelines, plan_samples, plan_todo
-from qbench.runner.resolve import build_components
+from qbench.runner.plan import plan_todo
 from qbench.store import ArtefactRow, EncodingRow, Store, ValueRow
 from qbench.suite import parse_suite
 
-from .conftest import basic_suite
+from .conftest import basic_suite, plan_suite
 
 
 def cache_ok(path, expected):
@@ -18,19 +17,10 @@ def cache_ok(path, expected):
 def setup(image_folder, tmp_path, **over):
     suite = parse_suite(basic_suite(image_folder, solvers=["identity", "gaussian"], metrics=["psnr_rgb", "psnr_y"],
                                     **over))
-    comps = build_components(suite, "cpu")
     store = Store(tmp_path / "results.sqlite")
     run_id = store.start_run(suite.name, suite.hash(), suite.model_dump(mode="json"), {})
-    images = index_dataset("folder", _dataset(suite), store, lambda *a: None)
-    pipes = make_pipelines(comps)
-    return comps, store, run_id, pipes, plan_samples(images, comps, pipes, True)
-
-
-def _dataset(suite):
-    from qbench import datasets
-
-    spec = suite.datasets[0]
-    return datasets.build(spec.name, spec.params, spec.mode, spec.limit, None)
+    comps, pipes, samples = plan_suite(suite, store)
+    return comps, store, run_id, pipes, samples
 
 
 def values(comps, key, role):

@@ -5,13 +5,12 @@ import sqlite3
 from qbench.cachefile import OK, check
 from qbench.runner.device import DeviceStage
 from qbench.runner.executor import make_executor
-from qbench.runner.plan import index_dataset, make_pipelines, plan_samples, plan_todo
-from qbench.runner.resolve import build_components
+from qbench.runner.plan import plan_todo
 from qbench.runner.schedule import Scheduler
 from qbench.store import Store
 from qbench.suite import parse_suite
 
-from .conftest import basic_suite
+from .conftest import basic_suite, plan_suite
 
 
 class ListRecorder:
@@ -44,16 +43,9 @@ class Bar:
 
 
 def test_the_scheduler_reports_to_a_recorder_and_leaves_the_store_alone(image_folder, tmp_path):
-    from qbench import datasets
-
     suite = parse_suite(basic_suite(image_folder, solvers=["identity", "gaussian"], metrics=["psnr_y"]))
-    comps = build_components(suite, "cpu")
     store = Store(tmp_path / "results.sqlite")
-    spec = suite.datasets[0]
-    images = index_dataset("folder", datasets.build(spec.name, spec.params, spec.mode, spec.limit, None), store,
-                           lambda *a: None)
-    pipes = make_pipelines(comps)
-    samples = plan_samples(images, comps, pipes, True)
+    comps, pipes, samples = plan_suite(suite, store)
     todo = plan_todo(samples, pipes, comps.metrics, comps.diagnostics, store,
                      lambda path, sha: check(path, sha) == OK)
     rec, bar = ListRecorder(), Bar()

@@ -6,12 +6,10 @@ import pytest
 
 from qbench.cachefile import OK, check
 from qbench.runner import Runner
-from qbench.runner.plan import index_dataset, make_pipelines, plan_samples
-from qbench.runner.resolve import build_components
 from qbench.store import Store
 from qbench.suite import parse_suite
 
-from .conftest import basic_suite, save, smooth_image
+from .conftest import basic_suite, plan_suite, save, smooth_image
 
 
 def test_the_set_pass_yields_rows_from_a_read_only_store(tmp_path, monkeypatch, one_torch_thread):
@@ -33,14 +31,7 @@ def test_the_set_pass_yields_rows_from_a_read_only_store(tmp_path, monkeypatch, 
     plan = db.execute("SELECT COUNT(*) FROM plan").fetchone()[0]
     db.close()
     store = Store(out / "results.sqlite", readonly=True)
-    comps = build_components(suite, "cpu")
-    from qbench import datasets
-
-    spec = suite.datasets[0]
-    images = index_dataset("folder", datasets.build(spec.name, spec.params, spec.mode, spec.limit, None), store,
-                           lambda *a: None)
-    pipes = make_pipelines(comps)
-    samples = plan_samples(images, comps, pipes, True)
+    comps, pipes, samples = plan_suite(suite, store)
     assert len(samples) == plan == 3
     rows = list(set_pass(store, comps, samples, suite, "another suite", "cpu",
                          lambda path, sha, quiet=False: check(path, sha) == OK))
