@@ -188,3 +188,16 @@ def test_luma_is_matlab_rgb2ycbcr_in_float64_in_that_order():
         c = img.astype(np.float64)
         want = ((c[..., 0] * BT601_Y[0] + c[..., 1] * BT601_Y[1]) + c[..., 2] * BT601_Y[2]) / 255.0 + 16.0
         assert np.array_equal(luma(img), want)
+
+
+def test_the_ssim_versions_name_the_filters_pass_along_w(monkeypatch):
+    """SSIM and MS-SSIM values depend in their last bits on the pass along W (OpenCV and its
+    release, or numpy's GEMM without cv2): their versions change with it, so stored values are
+    not reused across it; PSNR's (exact either way) does not."""
+    from qbench.metrics import band
+
+    before = {n: build(n).version for n in ("ssim_y", "ms_ssim_rgb", "psnr_rgb")}
+    monkeypatch.setattr(band, "opencv", lambda: None)
+    after = {n: build(n).version for n in before}
+    assert after["ssim_y"] != before["ssim_y"] and after["ms_ssim_rgb"] != before["ms_ssim_rgb"]
+    assert after["psnr_rgb"] == before["psnr_rgb"]

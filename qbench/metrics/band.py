@@ -118,6 +118,13 @@ def row_kernel(taps: tuple[float, ...], dtype: str) -> np.ndarray:
     return k
 
 
+def pass_along_w() -> str:
+    """Which pass along W :func:`filter_maps` uses by default: ``opencv <version>`` or ``gemm``
+    (float32 results differ between them, and may between OpenCV releases, in the last bits)."""
+    cv2 = opencv()
+    return f"opencv {cv2.__version__}" if cv2 is not None else "gemm"
+
+
 @functools.lru_cache(maxsize=1)
 def opencv():
     """cv2, or None where it does not import (the GEMM pass along W is used then)."""

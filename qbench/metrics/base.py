@@ -106,6 +106,18 @@ class FullReferenceMetric(Metric):
             raise ConfigError(f"metric {name!r}: channels must be 'rgb' or 'y'")
 
     @property
+    def version(self) -> str:
+        """:attr:`Metric.version`; for SSIM and MS-SSIM also the Gaussian filter's pass along W
+        (:func:`qbench.metrics.band.pass_along_w`: OpenCV and its release, or numpy's GEMM), whose
+        float32 sums enter the values in their last bits."""
+        base = super().version
+        if self.preset["type"] not in ("ssim", "ms_ssim"):
+            return base
+        from .band import pass_along_w
+
+        return hashlib.sha256(f"{base}\0{pass_along_w()}".encode()).hexdigest()[:12]
+
+    @property
     def _on_cpu(self) -> bool:
         return str(self.device).split(":")[0] == "cpu"
 
